@@ -1,0 +1,102 @@
+"""Axis handling and input validation shared by the implementations and the oracle.
+
+Every reduction is computed on a 2-D view ``rows x n``: the reduced axes are moved to the end and
+flattened. ``Rows`` remembers how to put a per-row result (reduction) or a per-element result
+(log_softmax, softmax) back into the caller's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._dtypes import format_of
+
+
+def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` (int, tuple of ints, or None) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (int(axis),)
+    out = []
+    for a in axis:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"axis must be an int, a tuple of ints or None, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(f"axis {a} is out of bounds for an array of dimension {ndim}")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+class Rows:
+    """A 2-D ``(rows, n)`` view of ``x`` with the reduced axes last, and the way back."""
+
+    def __init__(self, x: np.ndarray, axis):
+        self.shape = x.shape
+        self.axes = normalize_axis(axis, x.ndim)
+        self.kept = tuple(a for a in range(x.ndim) if a not in self.axes)
+        moved = np.transpose(x, self.kept + self.axes)
+        self.moved_shape = moved.shape
+        self.n = int(np.prod([x.shape[a] for a in self.axes], dtype=np.int64))
+        self.rows = moved.reshape(-1, self.n) if self.n else np.empty((int(np.prod([x.shape[a] for a in self.kept], dtype=np.int64)), 0), x.dtype)
+
+    def reduced(self, values: np.ndarray, keepdims: bool) -> np.ndarray:
+        """Per-row results (length ``rows``) in the shape of a reduction over ``axes``."""
+        out = values.reshape([self.shape[a] for a in self.kept])
+        if keepdims:
+            out = out.reshape([1 if a in self.axes else self.shape[a] for a in range(len(self.shape))])
+        return out
+
+    def elementwise(self, values: np.ndarray) -> np.ndarray:
+        """A ``rows x n`` array of results back in the input's shape and axis order."""
+        out = values.reshape(self.moved_shape)
+        order = self.kept + self.axes
+        return np.transpose(out, np.argsort(order))
+
+
+def check_same_shape(p: np.ndarray, q: np.ndarray, pname: str = "p", qname: str = "q") -> None:
+    if p.shape != q.shape:
+        raise ValueError(f"{pname} and {qname} must have the same shape, got {p.shape} and {q.shape}")
+
+
+def sum_tolerance(fmt) -> float:
+    """How far a probability vector's sum may be from 1: ``sqrt(eps)`` of its format.
+
+    float16 0.03125, bfloat16 0.0884, float32 3.45e-4, float64 1.49e-8: loose enough for a softmax
+    computed in the format by any reasonable method, tight enough to reject logits or counts.
+    """
+    return float(np.sqrt(format_of(fmt).eps))
+
+
+def check_probabilities(p: np.ndarray, axis, name: str = "p", atol: float | None = None) -> None:
+    """ValueError naming the first offending index unless every vector along ``axis`` is a distribution.
+
+    A distribution here: no NaN, every entry in [0, 1], and ``|sum - 1| <= atol`` (default
+    :func:`sum_tolerance`; the sum is taken in float64).
+    """
+    fmt = format_of(p.dtype)
+    tol = sum_tolerance(fmt) if atol is None else float(atol)
+    p64 = p.astype(np.float64)
+    bad = np.isnan(p64) | (p64 < 0) | (p64 > 1)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1]; {name}[{', '.join(map(str, idx))}] = {p64[idx]!r}"
+            " (pass validate=False to evaluate the formula anyway)"
+        )
+    rows = Rows(p64, axis)
+    s = rows.rows.sum(axis=1)
+    off = np.abs(s - 1.0) > tol
+    if off.any():
+        r = int(np.argmax(off))
+        kept_shape = [p.shape[a] for a in rows.kept]
+        where = np.unravel_index(r, kept_shape) if kept_shape else ()
+        label = ", ".join([str(int(i)) for i in where])
+        axes = rows.axes if len(rows.axes) != 1 else rows.axes[0]
+        raise ValueError(
+            f"{name} must sum to 1 along axis {axes}: the sum at index ({label}) is {s[r]!r}, "
+            f"off by {abs(s[r] - 1.0):.3g} > tolerance {tol:.3g} (sqrt(eps) of {fmt.name}); "
+            "normalise it, or pass validate=False"
+        )

@@ -1,0 +1,168 @@
+"""The four floating formats the library serves, and the checks every public function applies.
+
+A :class:`Format` records what the numerics depend on: the precision ``p`` (significand bits,
+implicit bit included) and the exponent range ``[emin, emax]`` of normal numbers. Everything else
+(epsilon, unit roundoff, smallest subnormal, largest finite) is derived from those three numbers, so
+a threshold written in terms of them holds for every format at once.
+
+``round_from_float64`` rounds float64 values to a narrower format *once* (ties to even, subnormals,
+overflow to inf). NumPy's float64 -> float16 and float64 -> float32 casts already do this;
+ml_dtypes' float64 -> bfloat16 cast does not (it goes through float32 and rounds twice:
+1 + 2**-8 + 2**-40 becomes 1.0 instead of 1.0078125), so bfloat16 goes through float32 with
+round-to-odd, which makes the second rounding exact (proofs/oracle.md, Theorem O3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ml_dtypes
+import numpy as np
+
+__all__ = [
+    "FORMATS",
+    "Format",
+    "as_float_array",
+    "format_of",
+    "result_format",
+    "round_from_float64",
+]
+
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+@dataclass(frozen=True)
+class Format:
+    """A binary floating-point format: precision and exponent range of its normal numbers."""
+
+    name: str
+    dtype: np.dtype
+    precision: int
+    emin: int
+    emax: int
+    uint: np.dtype
+
+    @property
+    def bits(self) -> int:
+        return 8 * self.dtype.itemsize
+
+    @property
+    def eps(self) -> float:
+        """Distance from 1 to the next larger number, ``2**(1-p)``."""
+        return 2.0 ** (1 - self.precision)
+
+    @property
+    def unit_roundoff(self) -> float:
+        """``u = 2**-p``: the relative error bound of one rounding to nearest."""
+        return 2.0 ** (-self.precision)
+
+    @property
+    def tiny(self) -> float:
+        """Smallest positive normal number, ``2**emin``."""
+        return 2.0 ** self.emin
+
+    @property
+    def min_subnormal(self) -> float:
+        """Smallest positive subnormal number, ``2**(emin - p + 1)``."""
+        return 2.0 ** (self.emin - self.precision + 1)
+
+    @property
+    def max(self) -> float:
+        """Largest finite number, ``(2 - 2**(1-p)) * 2**emax``."""
+        return (2.0 - 2.0 ** (1 - self.precision)) * 2.0**self.emax
+
+    def __repr__(self) -> str:
+        return f"Format({self.name!r}, p={self.precision}, emin={self.emin}, emax={self.emax})"
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("float16", np.dtype(np.float16), 11, -14, 15, np.dtype(np.uint16)),
+        Format("bfloat16", BFLOAT16, 8, -126, 127, np.dtype(np.uint16)),
+        Format("float32", np.dtype(np.float32), 24, -126, 127, np.dtype(np.uint32)),
+        Format("float64", np.dtype(np.float64), 53, -1022, 1023, np.dtype(np.uint64)),
+    )
+}
+
+_SUPPORTED = ", ".join(FORMATS)
+
+
+def format_of(dtype) -> Format:
+    """The :class:`Format` of a dtype, dtype name, array or scalar; TypeError if unsupported."""
+    if isinstance(dtype, Format):
+        return dtype
+    if isinstance(dtype, str):
+        if dtype in FORMATS:
+            return FORMATS[dtype]
+        raise TypeError(f"unsupported floating format {dtype!r}; supported: {_SUPPORTED}")
+    if hasattr(dtype, "dtype") and not isinstance(dtype, type):
+        dtype = dtype.dtype
+    dt = np.dtype(dtype)
+    for f in FORMATS.values():
+        if f.dtype == dt:
+            return f
+    raise TypeError(f"unsupported dtype {dt.name}; supported floating dtypes: {_SUPPORTED}")
+
+
+def as_float_array(x, name: str = "x") -> np.ndarray:
+    """``x`` as a NumPy array of one of the four formats.
+
+    Integer and boolean input becomes float64, as in NumPy's own ufuncs. Complex, object, string,
+    bytes, datetime, timedelta and structured arrays, and floating types other than the four
+    formats (e.g. ``longdouble``), raise TypeError naming the dtype.
+    """
+    a = np.asarray(x)
+    dt = a.dtype
+    if dt == BFLOAT16 or dt in (np.float16, np.float32, np.float64):
+        return a
+    if dt.kind in "biu":
+        return a.astype(np.float64)
+    if dt.kind == "c":
+        raise TypeError(
+            f"{name} has complex dtype {dt.name}; softlog_numerics is defined for real input only "
+            f"(pass x.real, or one of {_SUPPORTED})"
+        )
+    raise TypeError(f"{name} has unsupported dtype {dt.name}; expected one of {_SUPPORTED} (or int/bool)")
+
+
+_ORDER = {"float16": 0, "bfloat16": 0, "float32": 1, "float64": 2}
+
+
+def result_format(*arrays: np.ndarray) -> Format:
+    """Common format of several arrays: NumPy's promotion, with bfloat16+float16 -> float32.
+
+    ml_dtypes defines no common type for bfloat16 and float16; the narrowest format holding both
+    exactly is float32.
+    """
+    fmts = {format_of(a.dtype).name for a in arrays}
+    if len(fmts) == 1:
+        return FORMATS[fmts.pop()]
+    widest = max(fmts, key=_ORDER.__getitem__)
+    if _ORDER[widest] == 0:  # {float16, bfloat16}
+        return FORMATS["float32"]
+    return FORMATS[widest]
+
+
+def round_from_float64(x: np.ndarray, fmt) -> np.ndarray:
+    """Round float64 values to ``fmt`` with a single rounding (ties to even, subnormals, overflow).
+
+    float16 and float32 use NumPy's casts, which round directly from the float64 value. bfloat16
+    first rounds to float32 *to odd* (truncate, then set the last bit if anything was discarded),
+    then to bfloat16 with ties to even; with 16 spare bits the second rounding is the one a direct
+    rounding would make (proofs/oracle.md, Theorem O3).
+    """
+    fmt = format_of(fmt)
+    x = np.asarray(x, dtype=np.float64)
+    if fmt.name in ("float64", "float32", "float16"):
+        with np.errstate(over="ignore"):
+            return x.astype(fmt.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = x.astype(np.float32)
+        back = f.astype(np.float64)
+        inexact = (back != x) & ~np.isnan(x)
+        bits = f.view(np.uint32).copy()
+        too_far = inexact & (np.abs(back) > np.abs(x))
+        bits[too_far] -= np.uint32(1)
+        bits[inexact] |= np.uint32(1)
+        return bits.view(np.float32).astype(BFLOAT16)
