@@ -18,7 +18,7 @@ import numpy as np
 
 from ._dtypes import as_float_array, format_of
 
-__all__ = ["bits_of_error", "ordinal", "ulp_distance"]
+__all__ = ["bits_of_error", "from_ordinal", "ordinal", "ulp_distance"]
 
 
 def ordinal(x) -> np.ndarray:
@@ -29,10 +29,25 @@ def ordinal(x) -> np.ndarray:
     """
     a = as_float_array(x)
     fmt = format_of(a.dtype)
-    bits = np.ascontiguousarray(a).view(fmt.uint).astype(np.uint64)
+    bits = np.ascontiguousarray(a).view(fmt.uint).astype(np.uint64).reshape(a.shape)
     sign_bit = np.uint64(1) << np.uint64(fmt.bits - 1)
     magnitude = (bits & ~sign_bit).astype(np.int64)
     return np.where(bits & sign_bit, -magnitude, magnitude)
+
+
+def from_ordinal(o, dtype) -> np.ndarray:
+    """Inverse of :func:`ordinal`: the value of ``dtype`` at each position ``o`` (0 gives ``+0``).
+
+    Positions beyond ``+inf``/``-inf`` are not values of the format: ValueError.
+    """
+    fmt = format_of(dtype)
+    o = np.asarray(o, dtype=np.int64)
+    inf_pos = ordinal(np.array(np.inf, dtype=np.float64).astype(fmt.dtype))
+    if np.any(np.abs(o) > inf_pos):
+        raise ValueError(f"ordinal out of range for {fmt.name}: |o| must be <= {int(inf_pos)}")
+    sign_bit = np.uint64(1) << np.uint64(fmt.bits - 1)
+    bits = np.where(o < 0, np.abs(o).astype(np.uint64) | sign_bit, o.astype(np.uint64))
+    return bits.astype(fmt.uint).view(fmt.dtype)
 
 
 def ulp_distance(a, b) -> np.ndarray:
