@@ -1,0 +1,262 @@
+"""Hypothesis strategies for the four formats, including bfloat16 (which Hypothesis lacks).
+
+Every strategy takes the format first (a dtype, or one of the names ``"float16"``, ``"bfloat16"``,
+``"float32"``, ``"float64"``) and returns NumPy values of exactly that dtype, so a test can say
+``@given(floats("bfloat16"))`` as it would ``@given(st.floats(width=16))``.
+
+Floats are drawn by their position in the ordered set of the format (:func:`~softlog_numerics.ulp.ordinal`),
+which gives every binade the same weight; boundary values (zeros, the smallest subnormal and
+normal, the largest finite, ±1) are mixed in. Shrinking goes towards ``+0`` and small positions.
+
+Probability vectors and logit vectors come in named *families*, each aimed at a place where
+implementations are known to fail (field-notes §2): a dominant logit at a gap near the format's
+collapse gap, near ties, magnitudes near the overflow threshold, ``-inf`` masks, subnormal
+outputs, all-equal rows, and wide rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ._dtypes import format_of, round_from_float64
+from .ulp import from_ordinal, ordinal
+
+__all__ = [
+    "LOGIT_FAMILIES",
+    "PROBABILITY_FAMILIES",
+    "floats",
+    "logit_vectors",
+    "probability_pairs",
+    "probability_vectors",
+    "unit_interval",
+]
+
+LOGIT_FAMILIES = ("random", "dominant", "near_tie", "huge", "masked", "subnormal", "all_equal", "wide")
+"""Logit families drawn by :func:`logit_vectors` (``"wide"`` only when asked for by name)."""
+
+PROBABILITY_FAMILIES = ("random", "near_one_hot", "one_hot", "uniform", "sparse")
+"""Families drawn by :func:`probability_vectors`."""
+
+X0 = 1.0 / (math.e + 1.0)  # zero of the softlog, to float64 precision (used only to aim draws)
+
+
+def _value(o: int, fmt):
+    return from_ordinal(np.int64(o), fmt.dtype)[()]
+
+
+def _pos(x: float, fmt) -> int:
+    return int(ordinal(round_from_float64(np.float64(x), fmt)))
+
+
+def floats(
+    dtype,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    *,
+    allow_nan: bool = False,
+    allow_infinity: bool = False,
+    allow_subnormal: bool = True,
+):
+    """Scalars of ``dtype`` in ``[min_value, max_value]`` (bounds rounded to the format, inclusive).
+
+    Parameters
+    ----------
+    dtype : dtype or str
+        One of float16, bfloat16, float32, float64.
+    min_value, max_value : float, optional
+        Inclusive bounds; default the whole finite range.
+    allow_nan, allow_infinity : bool
+        Mix in NaN and the infinities in range (default False).
+    allow_subnormal : bool
+        Whether subnormal numbers may be drawn (default True).
+
+    Returns
+    -------
+    SearchStrategy of NumPy scalars of ``dtype``, uniform over the *positions* of the representable
+    values in range (so every binade is equally likely), with the boundary values of the range and
+    the format (±0, smallest subnormal and normal, ±1, the bounds) drawn more often.
+    """
+    fmt = format_of(dtype)
+    lo = -_pos(fmt.max, fmt) if min_value is None else _pos(min_value, fmt)
+    hi = _pos(fmt.max, fmt) if max_value is None else _pos(max_value, fmt)
+    if min_value is not None and _value(lo, fmt) < min_value:
+        lo += 1
+    if max_value is not None and _value(hi, fmt) > max_value:
+        hi -= 1
+    if lo > hi:
+        raise ValueError(f"no {fmt.name} value lies in [{min_value}, {max_value}]")
+    special = [0.0, -0.0, fmt.min_subnormal, fmt.tiny, 1.0, -1.0, fmt.max, -fmt.max, -fmt.tiny]
+    special = [s for s in special if _value(lo, fmt) <= s <= _value(hi, fmt)]
+    if not allow_subnormal:
+        special = [s for s in special if s == 0 or abs(s) >= fmt.tiny]
+    values = st.integers(lo, hi).map(lambda o: _value(o, fmt))
+    if not allow_subnormal:
+        values = values.filter(lambda v: v == 0 or abs(float(v)) >= fmt.tiny)
+    boundary = [_value(lo, fmt), _value(hi, fmt)] + [
+        round_from_float64(np.float64(s), fmt)[()] for s in special
+    ]
+    extra = []
+    if allow_infinity:
+        if max_value is None or max_value == math.inf:
+            extra.append(fmt.dtype.type(math.inf))
+        if min_value is None or min_value == -math.inf:
+            extra.append(fmt.dtype.type(-math.inf))
+    if allow_nan:
+        extra.append(fmt.dtype.type(math.nan))
+    return st.one_of(st.sampled_from(boundary + extra), values)
+
+
+def unit_interval(dtype):
+    """Scalars of ``dtype`` in ``[0, 1]``, with extra weight on 0, 1, tiny values and the
+    neighbourhood of ``x0 = 1/(e+1)`` where the softlog crosses zero (±64 positions)."""
+    fmt = format_of(dtype)
+    centre = _pos(X0, fmt)
+    near_x0 = st.integers(centre - 64, centre + 64).map(lambda o: _value(o, fmt))
+    near_one = st.integers(_pos(1.0, fmt) - 64, _pos(1.0, fmt)).map(lambda o: _value(o, fmt))
+    return st.one_of(floats(fmt, 0.0, 1.0), near_x0, near_one)
+
+
+def _normalised(weights: np.ndarray, fmt) -> np.ndarray:
+    """Weights (float64, >= 0, not all 0) divided by their sum, rounded once to ``fmt``."""
+    p = weights / weights.sum()
+    return round_from_float64(p, fmt)
+
+
+@st.composite
+def probability_vectors(draw, dtype, min_size: int = 1, max_size: int = 16, *, family: str | None = None):
+    """Probability vectors of ``dtype``: entries in [0, 1] whose sum is 1 within one rounding per
+    entry (at most ``u`` off, well inside :func:`softlog_numerics._axes.sum_tolerance`).
+
+    Families (:data:`PROBABILITY_FAMILIES`; one is drawn unless ``family`` names it):
+    ``random`` (positions-uniform weights, so entries span many binades), ``near_one_hot``
+    (one entry ``1 - s`` with ``s`` tiny, the rest share ``s``), ``one_hot`` (exact), ``uniform``,
+    ``sparse`` (random with exact zeros).
+    """
+    fmt = format_of(dtype)
+    k = draw(st.integers(min_size, max_size))
+    fam = family or draw(st.sampled_from(PROBABILITY_FAMILIES))
+    if fam not in PROBABILITY_FAMILIES:
+        raise ValueError(f"unknown probability family {fam!r}; choose from {PROBABILITY_FAMILIES}")
+    if k == 0:
+        return np.zeros(0, dtype=fmt.dtype)
+    if fam == "one_hot" or k == 1:
+        p = np.zeros(k)
+        p[draw(st.integers(0, k - 1))] = 1.0
+        return p.astype(fmt.dtype)
+    if fam == "uniform":
+        return _normalised(np.ones(k), fmt)
+    if fam == "near_one_hot":
+        s = float(draw(floats("float64", 2.0**-60, 2.0**-1, allow_subnormal=False)))
+        rest = np.array([float(draw(floats("float64", 1e-3, 1.0))) for _ in range(k - 1)])
+        p = np.empty(k)
+        i = draw(st.integers(0, k - 1))
+        p[np.arange(k) != i] = s * rest / rest.sum()
+        p[i] = 1.0 - s
+        return round_from_float64(p, fmt)
+    lo = 2.0**-30 if fam == "random" else 0.0
+    w = np.array([float(draw(floats("float64", lo, 1.0, allow_subnormal=False))) for _ in range(k)])
+    if fam == "sparse":
+        w[np.array(draw(st.lists(st.booleans(), min_size=k, max_size=k)))] = 0.0
+    if not w.any():
+        w[draw(st.integers(0, k - 1))] = 1.0
+    return _normalised(w, fmt)
+
+
+@st.composite
+def probability_pairs(draw, dtype, min_size: int = 1, max_size: int = 16):
+    """Pairs ``(p, q)`` of probability vectors of one length, in ``dtype``.
+
+    Kinds: independent draws; ``q == p``; ``q`` a few positions away from ``p`` entrywise (then
+    renormalised, so ``p - q`` is tiny: the cancellation case of the divergences); disjoint
+    one-hots (where ``sld`` and ``sld_sym`` reach 1); and ``q`` one-hot against a random ``p``.
+    """
+    fmt = format_of(dtype)
+    kind = draw(st.sampled_from(("independent", "equal", "close", "disjoint", "one_hot_q")))
+    if kind == "disjoint":
+        k = draw(st.integers(max(2, min_size), max(2, max_size)))
+        i, j = draw(st.lists(st.integers(0, k - 1), min_size=2, max_size=2, unique=True))
+        p, q = np.zeros(k), np.zeros(k)
+        p[i], q[j] = 1.0, 1.0
+        return p.astype(fmt.dtype), q.astype(fmt.dtype)
+    p = draw(probability_vectors(fmt, min_size, max_size))
+    k = p.size
+    if kind == "equal":
+        return p, p.copy()
+    if kind == "close":
+        steps = np.array(draw(st.lists(st.integers(-4, 4), min_size=k, max_size=k)), dtype=np.int64)
+        q = from_ordinal(np.clip(ordinal(p) + steps, 0, ordinal(np.array(1.0, dtype=fmt.dtype))), fmt.dtype)
+        q = _normalised(np.maximum(q.astype(np.float64), 0.0) + (q.astype(np.float64).sum() == 0), fmt)
+        return p, q
+    if kind == "one_hot_q":
+        return p, draw(probability_vectors(fmt, k, k, family="one_hot"))
+    return p, draw(probability_vectors(fmt, k, k))
+
+
+def collapse_gap(dtype) -> float:
+    """The logit gap ``p ln 2`` beyond which a two-class softmax sum rounds to 1 (field-notes §4)."""
+    return format_of(dtype).precision * math.log(2.0)
+
+
+@st.composite
+def logit_vectors(draw, dtype, min_size: int = 1, max_size: int = 64, *, families=None):
+    """Logit vectors of ``dtype`` from adversarial families (:data:`LOGIT_FAMILIES`).
+
+    ``families`` restricts the choice (default: all but ``"wide"``). The families:
+
+    ``random``     entries uniform in ``[-R, R]``, ``R`` drawn over many magnitudes;
+    ``dominant``   one logit ahead of the rest by a gap drawn around the collapse gap ``p ln 2``
+                   (the zone where 3-pass log_softmax returns 0 for the dominant class);
+    ``near_tie``   entries within a few positions of the maximum, which is repeated;
+    ``huge``       magnitudes within a factor 2 of the largest finite value (overflow of a naive
+                   ``exp``, and of ``x - max``), both signs;
+    ``masked``     some entries ``-inf`` (possibly all);
+    ``subnormal``  gaps so large that the smaller softmax outputs are subnormal or underflow;
+    ``all_equal``  one value repeated (softmax = 1/n exactly up to rounding);
+    ``wide``       32000 to 33000 entries (only when named: the oracle needs ~1 s a row).
+    """
+    fmt = format_of(dtype)
+    allowed = tuple(f for f in LOGIT_FAMILIES if f != "wide") if families is None else tuple(families)
+    for f in allowed:
+        if f not in LOGIT_FAMILIES:
+            raise ValueError(f"unknown logit family {f!r}; choose from {LOGIT_FAMILIES}")
+    fam = draw(st.sampled_from(allowed))
+    if fam == "wide":
+        n = draw(st.integers(32000, 33000))
+    else:
+        n = draw(st.integers(min_size, max_size))
+    if n == 0:
+        return np.zeros(0, dtype=fmt.dtype)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    big = min(fmt.max, 1e4)
+    if fam in ("random", "wide"):
+        r = float(draw(floats("float64", 2.0**-10, big, allow_subnormal=False)))
+        x = rng.uniform(-r, r, n)
+    elif fam == "dominant":
+        g = collapse_gap(fmt) * float(draw(st.floats(0.25, 2.5)))
+        base = float(draw(st.floats(-min(fmt.max / 4, 1e3), min(fmt.max / 4, 1e3))))
+        x = base - g - rng.exponential(2.0, n)
+        x[draw(st.integers(0, n - 1))] = base
+    elif fam == "near_tie":
+        centre = float(draw(st.floats(-100.0, 100.0)))
+        c = round_from_float64(np.float64(centre), fmt)
+        steps = rng.integers(-3, 1, n)
+        steps[draw(st.integers(0, n - 1))] = 0
+        return from_ordinal(ordinal(c) + steps * (1 if c >= 0 else -1), fmt.dtype)
+    elif fam == "huge":
+        x = rng.uniform(0.5, 1.0, n) * fmt.max * rng.choice([-1.0, 1.0], n)
+        x[draw(st.integers(0, n - 1))] = fmt.max * float(draw(st.floats(0.5, 1.0)))
+    elif fam == "masked":
+        x = rng.normal(0.0, 4.0, n)
+        x[rng.random(n) < float(draw(st.floats(0.0, 1.0)))] = -np.inf
+    elif fam == "subnormal":
+        depth = -math.log(fmt.min_subnormal) * float(draw(st.floats(0.8, 1.1)))
+        x = -rng.uniform(0.0, 1.0, n) * depth
+        x[draw(st.integers(0, n - 1))] = 0.0
+    else:  # all_equal
+        x = np.full(n, float(draw(st.floats(-1e3, 1e3))))
+    with np.errstate(over="ignore"):
+        return round_from_float64(x, fmt)
