@@ -1,0 +1,178 @@
+"""Measure the library's functions against the oracle: the engine behind ``softlog-numerics accuracy``.
+
+For one function and one format, :func:`measure` evaluates the production function and the
+oracle on
+
+1. a fixed list of hard cases (the places where textbook formulas fail: the softlog's zero
+   ``x0 = 1/(e+1)``, a dominant logit past the collapse gap, near-one-hot and equal
+   distributions, ...), then
+2. ``examples`` inputs drawn by Hypothesis from :mod:`softlog_numerics.strategies` with a fixed
+   seed (``derandomize``), steered by :func:`hypothesis.target` towards larger errors,
+
+and reports the largest ULP distance, the input that produced it (as exact hex floats), and
+whether every example met the contract of :mod:`softlog_numerics._bounds`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings, target
+from hypothesis import strategies as st
+
+from . import oracle, strategies
+from ._bounds import CANCELLATION, ULP_BOUNDS
+from ._dtypes import FORMATS, format_of
+from .ulp import ulp_distance
+
+__all__ = ["FUNCTIONS", "Measurement", "measure", "term_magnitude", "within_contract"]
+
+FUNCTIONS = tuple(ULP_BOUNDS)
+DTYPES = tuple(FORMATS)
+
+
+def _softlog_plain(x):
+    a, b = math.e - 1 / math.e, 1 / math.e
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log(a * x + b)
+
+
+def term_magnitude(function: str, *args) -> float:
+    """``sum_k |term_k|`` of a divergence's sum along the last axis, in float64 (an error scale,
+    not a value that needs to be exact). 0 for functions without a cancellation allowance."""
+    if function not in CANCELLATION:
+        return 0.0
+    p = args[0].astype(np.float64)
+    q = args[-1].astype(np.float64)
+    if function == "softlog_entropy":
+        t = p * _softlog_plain(p)
+    elif function == "softlog_cross_entropy":
+        t = p * _softlog_plain(q)
+    else:  # sld
+        t = 0.5 * p * (_softlog_plain(p) - _softlog_plain(q))
+    return float(np.nansum(np.abs(t)))
+
+
+def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]:
+    """(meets the contract, max ULP) for one evaluation: ULP bound, or for sums that may cancel an
+    absolute error within ``CANCELLATION[function] * 2**-53 * sum|terms|``."""
+    fmt = format_of(dtype)
+    d = ulp_distance(got, want)
+    worst = float(np.max(d)) if d.size else 0.0
+    if worst <= ULP_BOUNDS[function][fmt.name]:
+        return True, worst
+    if function in CANCELLATION:
+        allowance = CANCELLATION[function] * 2.0**-53 * term_magnitude(function, *args)
+        g, w = got.astype(np.float64), want.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            err = np.abs(g - w)
+        if np.all((err <= allowance) | (d == 0)):
+            return True, worst
+    return False, worst
+
+
+def _hex(a) -> str:
+    a = np.asarray(a)
+    vals = [float(v).hex() for v in a.astype(np.float64).ravel()[:64]]
+    more = f", ... ({a.size} values)" if a.size > 64 else ""
+    return f"{a.dtype.name}[{', '.join(vals)}{more}]"
+
+
+def _hard_cases(function: str, fmt) -> list[tuple]:
+    """Hand-picked inputs, cast to ``fmt`` (round once)."""
+    from ._dtypes import round_from_float64
+
+    def cast(*arrays):
+        return tuple(round_from_float64(np.asarray(a, dtype=np.float64), fmt) for a in arrays)
+
+    x0 = 1 / (math.e + 1)
+    if function == "softlog":
+        return [cast([0.0, 1.0, x0, -0.0, 0.5, 1e-3, 0.999, 10.0, -0.15])]
+    if function in ("logsumexp", "log_softmax", "softmax"):
+        gap = fmt.precision * math.log(2)
+        return [cast([gap * 1.02, 0.0]), cast([40.0, 0.0]), cast([1.0, 1.0, 1.0]), cast([0.0, -np.inf, -1.0]),
+                cast([fmt.max, fmt.max * 0.5]), cast([3.0])]
+    uniform = np.full(4, 0.25)
+    onehot = np.array([1.0, 0, 0, 0])
+    near = np.array([0.916, 0.084])
+    if function == "softlog_entropy":
+        return [cast(uniform), cast(onehot), cast(near)]
+    return [cast(near, [1.0, 0.0]), cast(uniform, uniform), cast(onehot, [0, 1.0, 0, 0]), cast(near, [0.9, 0.1])]
+
+
+def _strategy(function: str, fmt):
+    if function == "softlog":
+        return st.lists(st.one_of(strategies.unit_interval(fmt), strategies.floats(fmt, -0.156, None)),
+                        min_size=1, max_size=32).map(lambda v: (np.array(v, dtype=fmt.dtype),))
+    if function in ("logsumexp", "log_softmax", "softmax"):
+        return strategies.logit_vectors(fmt, 1, 48).map(lambda x: (x,))
+    if function == "softlog_entropy":
+        return strategies.probability_vectors(fmt, 1, 24).map(lambda p: (p,))
+    return strategies.probability_pairs(fmt, 1, 24)
+
+
+@dataclass
+class Measurement:
+    """What :func:`measure` found for one function and format."""
+
+    function: str
+    dtype: str
+    bound: int
+    max_ulp: float
+    examples: int
+    passed: bool
+    worst_input: str
+    seconds: float
+    failures: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure(function: str, dtype, examples: int = 200) -> Measurement:
+    """Max ULP of ``softlog_numerics.<function>`` against the oracle for ``dtype``.
+
+    Deterministic: the hard cases, then ``examples`` Hypothesis draws with a fixed seed.
+    """
+    import softlog_numerics
+
+    if function not in ULP_BOUNDS:
+        raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS)}")
+    fmt = format_of(dtype)
+    impl = getattr(softlog_numerics, function)
+    ref = getattr(oracle, function)
+    state = {"max": 0.0, "worst": "", "n": 0, "failures": []}
+
+    def check(args):
+        with np.errstate(all="ignore"):
+            got = impl(*args)
+        want = ref(*args)
+        ok, worst = within_contract(function, fmt, np.asarray(got), np.asarray(want), args)
+        state["n"] += 1
+        if worst >= state["max"]:
+            state["max"], state["worst"] = worst, " ; ".join(_hex(a) for a in args)
+        if not ok and len(state["failures"]) < 5:
+            state["failures"].append(" ; ".join(_hex(a) for a in args))
+        return worst
+
+    start = time.perf_counter()
+    for args in _hard_cases(function, fmt):
+        check(args)
+
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+              phases=(Phase.explicit, Phase.generate, Phase.target),
+              suppress_health_check=list(HealthCheck))
+    @given(_strategy(function, fmt))
+    def search(args):
+        target(math.log2(1.0 + min(check(args), 2.0**60)), label="bits of error")
+
+    if examples > 0:
+        search()
+    return Measurement(
+        function=function, dtype=fmt.name, bound=ULP_BOUNDS[function][fmt.name], max_ulp=state["max"],
+        examples=state["n"], passed=not state["failures"], worst_input=state["worst"],
+        seconds=time.perf_counter() - start, failures=state["failures"],
+    )
