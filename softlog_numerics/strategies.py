@@ -44,6 +44,8 @@ X0 = 1.0 / (math.e + 1.0)  # zero of the softlog, to float64 precision (used onl
 
 
 def _value(o: int, fmt):
+    """The value at position ``o`` (a NumPy scalar: compare it as ``float(...)``, since NumPy would
+    round a Python float to the scalar's format before comparing)."""
     return from_ordinal(np.int64(o), fmt.dtype)[()]
 
 
@@ -82,19 +84,23 @@ def floats(
     fmt = format_of(dtype)
     lo = -_pos(fmt.max, fmt) if min_value is None else _pos(min_value, fmt)
     hi = _pos(fmt.max, fmt) if max_value is None else _pos(max_value, fmt)
-    if min_value is not None and _value(lo, fmt) < min_value:
+    if min_value is not None and float(_value(lo, fmt)) < min_value:
         lo += 1
-    if max_value is not None and _value(hi, fmt) > max_value:
+    if max_value is not None and float(_value(hi, fmt)) > max_value:
         hi -= 1
     if lo > hi:
         raise ValueError(f"no {fmt.name} value lies in [{min_value}, {max_value}]")
     special = [0.0, -0.0, fmt.min_subnormal, fmt.tiny, 1.0, -1.0, fmt.max, -fmt.max, -fmt.tiny]
-    special = [s for s in special if _value(lo, fmt) <= s <= _value(hi, fmt)]
+    special = [s for s in special if float(_value(lo, fmt)) <= s <= float(_value(hi, fmt))]
     if not allow_subnormal:
         special = [s for s in special if s == 0 or abs(s) >= fmt.tiny]
-    values = st.integers(lo, hi).map(lambda o: _value(o, fmt))
-    if not allow_subnormal:
-        values = values.filter(lambda v: v == 0 or abs(float(v)) >= fmt.tiny)
+    if allow_subnormal:
+        ranges = [(lo, hi)]
+    else:  # skip the positions of the subnormals, keep zero
+        t = _pos(fmt.tiny, fmt)
+        ranges = [(max(lo, t), hi), (lo, min(hi, -t))] + ([(0, 0)] if lo <= 0 <= hi else [])
+        ranges = [(a, b) for a, b in ranges if a <= b]
+    values = st.one_of([st.integers(a, b) for a, b in ranges]).map(lambda o: _value(o, fmt))
     boundary = [_value(lo, fmt), _value(hi, fmt)] + [
         round_from_float64(np.float64(s), fmt)[()] for s in special
     ]
@@ -125,8 +131,7 @@ def _normalised(weights: np.ndarray, fmt) -> np.ndarray:
     return round_from_float64(p, fmt)
 
 
-@st.composite
-def probability_vectors(draw, dtype, min_size: int = 1, max_size: int = 16, *, family: str | None = None):
+def probability_vectors(dtype, min_size: int = 1, max_size: int = 16, *, family: str | None = None):
     """Probability vectors of ``dtype``: entries in [0, 1] whose sum is 1 within one rounding per
     entry (at most ``u`` off, well inside :func:`softlog_numerics._axes.sum_tolerance`).
 
@@ -136,10 +141,17 @@ def probability_vectors(draw, dtype, min_size: int = 1, max_size: int = 16, *, f
     ``sparse`` (random with exact zeros).
     """
     fmt = format_of(dtype)
+    if family is not None and family not in PROBABILITY_FAMILIES:
+        raise ValueError(f"unknown probability family {family!r}; choose from {PROBABILITY_FAMILIES}")
+    if not 0 <= min_size <= max_size:
+        raise ValueError(f"need 0 <= min_size <= max_size, got {min_size}, {max_size}")
+    return _probability_vectors(fmt, min_size, max_size, family)
+
+
+@st.composite
+def _probability_vectors(draw, fmt, min_size, max_size, family):
     k = draw(st.integers(min_size, max_size))
     fam = family or draw(st.sampled_from(PROBABILITY_FAMILIES))
-    if fam not in PROBABILITY_FAMILIES:
-        raise ValueError(f"unknown probability family {fam!r}; choose from {PROBABILITY_FAMILIES}")
     if k == 0:
         return np.zeros(0, dtype=fmt.dtype)
     if fam == "one_hot" or k == 1:
@@ -200,8 +212,7 @@ def collapse_gap(dtype) -> float:
     return format_of(dtype).precision * math.log(2.0)
 
 
-@st.composite
-def logit_vectors(draw, dtype, min_size: int = 1, max_size: int = 64, *, families=None):
+def logit_vectors(dtype, min_size: int = 1, max_size: int = 64, *, families=None):
     """Logit vectors of ``dtype`` from adversarial families (:data:`LOGIT_FAMILIES`).
 
     ``families`` restricts the choice (default: all but ``"wide"``). The families:
@@ -222,6 +233,13 @@ def logit_vectors(draw, dtype, min_size: int = 1, max_size: int = 64, *, familie
     for f in allowed:
         if f not in LOGIT_FAMILIES:
             raise ValueError(f"unknown logit family {f!r}; choose from {LOGIT_FAMILIES}")
+    if not 0 <= min_size <= max_size:
+        raise ValueError(f"need 0 <= min_size <= max_size, got {min_size}, {max_size}")
+    return _logit_vectors(fmt, min_size, max_size, allowed)
+
+
+@st.composite
+def _logit_vectors(draw, fmt, min_size, max_size, allowed):
     fam = draw(st.sampled_from(allowed))
     if fam == "wide":
         n = draw(st.integers(32000, 33000))
