@@ -1,0 +1,82 @@
+"""The public API is declared once: ``softlog_numerics.__all__`` is sorted and lists exactly the
+public names; every public function has an oracle twin, keeps the input's dtype, and cites a proof."""
+
+import inspect
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import softlog_numerics as sn
+from softlog_numerics import oracle
+from softlog_numerics._bounds import ULP_BOUNDS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FUNCTIONS = [
+    "log_softmax",
+    "logsumexp",
+    "sld",
+    "sld_sym",
+    "softlog",
+    "softlog_cross_entropy",
+    "softlog_entropy",
+    "softlog_inverse",
+    "softlog_softmax",
+    "softmax",
+]
+MODULES = ["accuracy", "oracle", "strategies", "ulp"]
+
+
+def test_all_is_sorted_and_exact():
+    assert sn.__all__ == sorted(sn.__all__)
+    assert set(sn.__all__) == set(FUNCTIONS) | set(MODULES) | {"__version__"}
+    public = {n for n in dir(sn) if not n.startswith("_")}
+    # every public attribute is either in __all__ or a private implementation module
+    implementation_modules = {"divergence", "layer", "logsoftmax", "cli"}
+    assert public - set(sn.__all__) <= implementation_modules | {"softlog"}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_functions_are_documented_with_a_proof(name):
+    doc = inspect.getdoc(getattr(sn, name))
+    assert doc and "Notes" in doc, f"{name} needs a numpydoc Notes section"
+    refs = re.findall(r"proofs/([\w-]+\.md), Theorem ([\w.-]+)", doc)
+    assert refs, f"{name}'s docstring cites no theorem in proofs/"
+
+
+@pytest.mark.parametrize("name", [f for f in FUNCTIONS if f != "softlog_inverse"])
+def test_every_function_has_an_oracle_twin_with_the_same_parameters(name):
+    impl, ref = getattr(sn, name), getattr(oracle, name)
+    assert list(inspect.signature(impl).parameters) == list(inspect.signature(ref).parameters)
+
+
+def test_contract_covers_the_functions():
+    assert set(ULP_BOUNDS) <= set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_dtype_is_preserved(dtype):
+    from softlog_numerics._dtypes import format_of
+
+    dt = format_of(dtype).dtype
+    x = np.array([0.25, 0.75], dtype=dt)
+    for f in (sn.softlog, sn.logsumexp, sn.log_softmax, sn.softmax, sn.softlog_entropy):
+        assert f(x).dtype == dt, f.__name__
+    for f in (sn.sld, sn.sld_sym, sn.softlog_cross_entropy):
+        assert f(x, x[::-1].copy()).dtype == dt, f.__name__
+    assert sn.softlog_softmax(x.reshape(1, 2), np.ones(1, dtype=dt)).dtype == dt
+
+
+def test_integer_input_becomes_float64():
+    assert sn.softlog(np.array([0, 1])).dtype == np.float64
+    assert sn.log_softmax(np.array([1, 2, 3])).dtype == np.float64
+
+
+@pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array(["a"]), np.array([None], dtype=object),
+                                 np.array(["2020-01-01"], dtype="datetime64[D]")])
+def test_unsupported_dtypes_raise_type_error_naming_the_dtype(bad):
+    for f in (sn.softlog, sn.log_softmax, sn.logsumexp, sn.softmax):
+        with pytest.raises(TypeError, match=bad.dtype.name):
+            f(bad)
