@@ -73,3 +73,12 @@ def test_every_theorem_names_its_machine_check(proof):
         if m.group(2):
             name = m.group(2)[2:].split("[")[0]
             assert re.search(rf"def {name}\b", test_file.read_text()), f"{proof.name}: {title}: no {name}"
+
+
+def test_proof_index_is_up_to_date():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_index", ROOT / "proofs" / "make_index.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert (ROOT / "proofs" / "README.md").read_text() == mod.build(), "run: python proofs/make_index.py"
