@@ -1,0 +1,514 @@
+"""Softlog entropy, cross-entropy and the softlog divergences ``sld`` and ``sld_sym``.
+
+With ``L(x) = ln((e - 1/e) x + 1/e)`` (the softlog), along ``axis``:
+
+* ``softlog_entropy(p)          = -sum_k p_k L(p_k)``
+* ``softlog_cross_entropy(p, q) = -sum_k p_k L(q_k)``
+* ``sld(p, q)                   = 1/2 sum_k p_k (L(p_k) - L(q_k))``
+* ``sld_sym(p, q)               = 1/4 sum_k (p_k - q_k)(L(p_k) - L(q_k))``
+
+One algorithm serves every format (proofs/divergence.md): each term is computed in float64 as a
+double-double (an unevaluated sum ``hi + lo``) with a relative error below ``2**-62``, the terms of a
+row are scaled by a power of two and added with error-free transformations (a pairwise tree of
+TwoSum whose rounding errors are kept and added), and the row's sum is rounded once to float64 and,
+for float16/bfloat16/float32, once more to the format with :func:`round_from_float64`.
+
+The double-double softlog uses three evaluations, each free of cancellation where it is used:
+
+* near ``x0 = 1/(e + 1)`` (where ``L`` vanishes), ``log1p(a (x - x0))`` with ``a = e - 1/e`` and
+  ``x - x0`` formed exactly against a three-limb ``x0``, and a series for ``log1p``;
+* elsewhere ``log(a (x - x_b))`` with ``x_b = -1/(e**2 - 1)`` the branch point (three limbs), by a
+  table of 91 logarithms ``log(j/128)`` and the same series;
+* differences ``L(p) - L(q) = log1p(a (p - q) / (a (q - x_b)))`` with ``p - q`` exact (TwoSum),
+  unless ``A_p / A_q`` is below ``2**-20`` or above ``2**50``, where ``L(p) - L(q)`` itself has no
+  cancellation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+
+from ._axes import Rows, check_probabilities, check_same_shape
+from ._dtypes import Format, as_float_array, result_format, round_from_float64
+from ._eft import fast_two_sum, two_prod, two_sum
+
+__all__ = ["sld", "sld_sym", "softlog_cross_entropy", "softlog_entropy"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Constants, as limbs: value = c[0] + c[1] (+ c[2]), each limb the float64 nearest to what is left.
+
+
+def _limbs(value, n: int) -> tuple[float, ...]:
+    out = []
+    for _ in range(n):
+        f = float(value)
+        out.append(f)
+        value = value - f
+    return tuple(out)
+
+
+with mpmath.workprec(320):
+    _E = mpmath.e
+    _A = _limbs(_E - 1 / _E, 2)  # a = e - 1/e
+    _X0 = _limbs(1 / (_E + 1), 3)  # zero of L
+    _XB = _limbs(-1 / (_E * _E - 1), 3)  # branch point: a x + 1/e = a (x - x_b)
+    _LN2 = mpmath.log(2)
+    _LN2_HI = math.ldexp(math.floor(_LN2 * 2**42), -42)  # 42 bits: k * _LN2_HI exact for |k| < 2**11
+    _LN2_LO = float(_LN2 - mpmath.mpf(_LN2_HI))
+    _J0, _J1 = 90, 182  # table of log(j/128) for the reduced argument m in [sqrt(1/2), sqrt(2))
+    _LOGC = np.array([_limbs(mpmath.log(mpmath.mpf(j) / 128), 2) for j in range(_J0, _J1 + 1)])
+del _E, _LN2
+
+_A_HI, _A_LO = _A
+_LOGC_HI = np.ascontiguousarray(_LOGC[:, 0])
+_LOGC_LO = np.ascontiguousarray(_LOGC[:, 1])
+_SQRT_HALF = 0.7071067811865476
+_TAU = 2.0**-8  # series for log1p(r) when |r| <= _TAU (and |r| <= 0.00553 after the table reduction)
+_HUGE = 2.0**990  # softlog arguments at least this large are scaled by 2**-64 first (Dekker's split
+# needs its argument below 2**996)
+_BIG = 2.0**500  # differences L(p) - L(q) with max(|p|, |q|) at least this large are scaled by 2**-600
+# log1p(r) = r - r**2/2 + r**3 * (1/3 - r/4 + ... - r**7/10): the float64 tail coefficients
+_TAIL = tuple((-1.0) ** (n + 1) / n for n in range(3, 11))
+
+
+# ---------------------------------------------------------------------------------------------
+# Double-double kernels on 1-D float64 arrays.
+
+
+def _sub_const(x, c):
+    """``x - (c[0] + c[1] + c[2])`` as a double-double; exact up to the third limb's rounding."""
+    s, e = two_sum(x, -c[0])
+    s2, e2 = two_sum(s, -c[1])
+    lo = (e + e2) - c[2]
+    return two_sum(s2, lo)
+
+
+def _mul_a(h, l):
+    """``(e - 1/e) * (h + l)`` as a double-double."""
+    p, e = two_prod(_A_HI, h)
+    return fast_two_sum(p, e + (_A_HI * l + _A_LO * h))
+
+
+def _div_dd(nh, nl, dh, dl):
+    """``(nh + nl) / (dh + dl)`` as a double-double (one Newton correction of ``nh / dh``)."""
+    q = nh / dh
+    p, e = two_prod(q, dh)
+    rem = (((nh - p) - e) + nl) - q * dl
+    return fast_two_sum(q, rem / dh)
+
+
+def _log1p_series(rh, rl):
+    """``log1p(rh + rl)`` for ``|rh| <= 0.00553``: ``r - r**2/2`` in double-double, the rest in float64."""
+    qh, ql = two_prod(rh, rh)
+    ql = ql + 2.0 * rh * rl
+    s, e = two_sum(rh, -0.5 * qh)
+    poly = _TAIL[-1]
+    for c in _TAIL[-2::-1]:
+        poly = poly * rh + c
+    tail = (rh * qh) * poly
+    lo = (e + (rl - 0.5 * ql)) + tail
+    return fast_two_sum(s, lo)
+
+
+def _log_dd(ah, al, k0):
+    """``log(ah + al) + k0 * ln 2`` for ``ah > 0`` normal: ``ah = 2**k m``, ``m = c (1 + r)`` with
+    ``c = j/128`` the nearest table point, so ``log = k ln2 + log c + log1p(r)``, ``|r| <= 0.00553``."""
+    m, k = np.frexp(ah)
+    low = m < _SQRT_HALF
+    m = np.where(low, 2.0 * m, m)
+    k = np.where(low, k - 1, k)
+    ml = np.ldexp(al, -k)
+    j = np.rint(m * 128.0)
+    c = j / 128.0
+    dh, dl = two_sum(m - c, ml)  # m - c is exact (Sterbenz)
+    rh = dh / c
+    ph, pl = two_prod(rh, c)
+    rl = (((dh - ph) - pl) + dl) / c
+    rh, rl = fast_two_sum(rh, rl)
+    sh, sl = _log1p_series(rh, rl)
+    idx = j.astype(np.intp) - _J0
+    kf = (k + k0).astype(np.float64)
+    s1, e1 = two_sum(kf * _LN2_HI, _LOGC_HI[idx])
+    s2, e2 = two_sum(s1, sh)
+    lo = ((e1 + e2) + (kf * _LN2_LO + _LOGC_LO[idx])) + sl
+    return fast_two_sum(s2, lo)
+
+
+def _log1p_dd(rh, rl):
+    """``log1p(rh + rl)`` as a double-double for ``rh + rl > -1`` (finite)."""
+    hi = np.empty_like(rh)
+    lo = np.empty_like(rh)
+    small = np.abs(rh) <= _TAU
+    if small.any():
+        hi[small], lo[small] = _log1p_series(rh[small], rl[small])
+    big = ~small
+    if big.any():
+        ah, al = two_sum(1.0, rh[big])
+        ah, al = fast_two_sum(ah, al + rl[big])
+        hi[big], lo[big] = _log_dd(ah, al, 0)
+    return hi, lo
+
+
+def _softlog_arg(x):
+    """``A(x)/2**k0 = a (x - x_b) / 2**k0`` as a double-double and ``k0`` (64 for ``|x| >= 2**1000``)."""
+    huge = np.abs(x) >= _HUGE
+    k0 = np.where(huge, 64, 0)
+    if huge.any():
+        xs = np.where(huge, np.ldexp(x, -k0), x)
+        c0 = np.where(huge, _XB[0] * 2.0**-64, _XB[0])
+        c1 = np.where(huge, _XB[1] * 2.0**-64, _XB[1])
+        c2 = np.where(huge, _XB[2] * 2.0**-64, _XB[2])
+        dh, dl = _sub_const(xs, (c0, c1, c2))
+    else:
+        dh, dl = _sub_const(x, _XB)
+    ah, al = _mul_a(dh, dl)
+    return ah, al, k0
+
+
+def _softlog_dd(x):
+    """``L(x)`` as a double-double for finite ``x`` above the branch point; ``L(0) = -1`` and
+    ``L(1) = 1`` exactly. Relative error below ``2**-63`` (proofs/divergence.md, Lemma D3)."""
+    x = np.asarray(x, dtype=np.float64)
+    hi = np.empty_like(x)
+    lo = np.zeros_like(x)
+    zero, one = x == 0.0, x == 1.0
+    hi[zero], hi[one] = -1.0, 1.0
+    todo = ~(zero | one)
+    near = todo & (np.abs(x - _X0[0]) <= 2.0**-9)
+    if near.any():
+        th, tl = _mul_a(*_sub_const(x[near], _X0))
+        centred = np.abs(th) <= _TAU
+        idx = np.flatnonzero(near)[centred]
+        hi[idx], lo[idx] = _log1p_series(th[centred], tl[centred])
+        todo[idx] = False
+    if todo.any():
+        ah, al, k0 = _softlog_arg(x[todo])
+        hi[todo], lo[todo] = _log_dd(ah, al, k0)
+    return hi, lo
+
+
+_RATIO_LOW = -1.0 + 2.0**-20
+_RATIO_HIGH = 2.0**50
+
+
+def _softlog_diff_dd(p, q):
+    """``L(p) - L(q)`` as a double-double for ``p != q`` finite above the branch point.
+
+    ``log1p(r)``, ``r = a (p - q) / A(q)`` with ``p - q`` exact, where ``-1 + 2**-20 <= r <= 2**50``;
+    ``L(p) - L(q)`` from two double-double softlogs otherwise (then ``|L(p) - L(q)| >= 13.8``).
+    Arguments of ``2**500`` and more are scaled by ``2**-600`` first (``r`` does not change).
+    Exactly ``±2`` for ``{p, q} = {0, 1}``. Its sign is the sign of ``p - q`` (Lemma D4).
+    """
+    hi = np.empty_like(p)
+    lo = np.zeros_like(p)
+    exact = ((p == 0.0) | (p == 1.0)) & ((q == 0.0) | (q == 1.0))
+    hi[exact] = np.where(p[exact] > q[exact], 2.0, -2.0)
+    todo = ~exact
+    ratio = np.zeros_like(todo)
+    if todo.any():
+        # r is invariant under scaling p, q and x_b by one power of two: keep a (p - q) and A(q)
+        # below Dekker's limit
+        scale = np.where(np.maximum(np.abs(p[todo]), np.abs(q[todo])) >= _BIG, 2.0**-600, 1.0)
+        pt, qt = p[todo] * scale, q[todo] * scale
+        dh, dl = two_sum(pt, -qt)
+        nh, nl = _mul_a(dh, dl)
+        ah, al = _mul_a(*_sub_const(qt, tuple(c * scale for c in _XB)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            rh, rl = _div_dd(nh, nl, ah, al)
+            ok = (rh >= _RATIO_LOW) & (rh <= _RATIO_HIGH)
+        idx = np.flatnonzero(todo)[ok]
+        ratio[idx] = True
+        hi[idx], lo[idx] = _log1p_dd(rh[ok], rl[ok])
+    direct = ~(exact | ratio)
+    if direct.any():
+        ph, pl = _softlog_dd(p[direct])
+        qh, ql = _softlog_dd(q[direct])
+        s, e = two_sum(ph, -qh)
+        hi[direct], lo[direct] = fast_two_sum(s, e + (pl - ql))
+    return hi, lo
+
+
+def _below_branch(x):
+    """``a x + 1/e < 0`` (``L(x)`` is NaN), decided exactly for float64 ``x`` (NaN gives False)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = x < -0.16
+    mid = (x >= -0.16) & (x <= -0.15)
+    if mid.any():
+        h, _ = _sub_const(x[mid], _XB)
+        out[mid] = h < 0.0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Sums of double-double terms, row by row.
+
+
+def _sum_rows(hi, lo):
+    """Row sums of ``hi + lo`` (2-D) as ``(s, err)``: a pairwise tree of TwoSum over ``hi`` whose
+    rounding errors are collected, with the ``lo`` parts, in ``err``."""
+    err = lo.sum(axis=1)
+    while hi.shape[1] > 1:
+        if hi.shape[1] % 2:
+            hi = np.concatenate([hi, np.zeros((hi.shape[0], 1))], axis=1)
+        s, e = two_sum(hi[:, 0::2], hi[:, 1::2])
+        err = err + e.sum(axis=1)
+        hi = s
+    s = hi[:, 0] if hi.shape[1] else np.zeros(hi.shape[0])
+    return s, err
+
+
+_NO_EXP = -(1 << 20)
+
+
+def _dot_rows(mh, ml, gh, gl, shift: int):
+    """``2**shift * sum_k (mh + ml)(gh + gl)`` per row, rounded to float64 once (``+0`` for zero).
+
+    Each row is scaled by ``2**sigma`` so that its largest term lies in ``[1/4, 1)`` (no overflow,
+    and underflow only in terms ``2**-1020`` times smaller than the largest); the scale is removed
+    from the float64 sum by one ``ldexp``.
+    """
+    rows = mh.shape[0]
+    if mh.shape[1] == 0:
+        return np.zeros(rows)
+    em = np.frexp(mh)[1].astype(np.int64)
+    eg = np.frexp(gh)[1].astype(np.int64)
+    nz = (mh != 0.0) & (gh != 0.0)
+    et = np.where(nz, em + eg, _NO_EXP).max(axis=1)
+    sigma = np.where(et == _NO_EXP, 0, -et)
+    cap = 990 - np.where(nz, em, _NO_EXP).max(axis=1)
+    sigma = np.minimum(sigma, cap)
+    s = (sigma + shift)[:, None].astype(np.int32)
+    with np.errstate(under="ignore"):
+        mh2 = np.ldexp(mh, s)
+        ml2 = np.ldexp(ml, s)
+        th, tl = two_prod(mh2, gh)
+        tl = tl + (mh2 * gl + ml2 * gh)
+        th = np.where(nz, th, 0.0)
+        tl = np.where(nz, tl, 0.0)
+    sh, sl = _sum_rows(th, tl)
+    v = (sh + sl) + 0.0
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(v, (-sigma).astype(np.int32))
+
+
+# ---------------------------------------------------------------------------------------------
+# The four reductions.
+
+
+def _terms(kind: str, p, q):
+    """``(mh, ml, gh, gl, shift)``: term ``k`` is ``2**shift (mh + ml)(gh + gl)``; zero terms have
+    ``mh = 0`` and ``g`` is not evaluated there."""
+    if kind in ("entropy", "cross"):
+        arg = p if kind == "entropy" else q
+        live = p != 0.0
+        mh, ml = np.where(live, -p, 0.0), np.zeros_like(p)
+        gh, gl = np.zeros_like(p), np.zeros_like(p)
+        gh[live], gl[live] = _softlog_dd(arg[live])
+        return mh, ml, gh, gl, 0
+    if kind == "sld":
+        live = (p != 0.0) & (p != q)
+        mh, ml, shift = np.where(live, p, 0.0), np.zeros_like(p), -1
+    else:  # sym
+        live = p != q
+        mh, ml = two_sum(p, -q)
+        mh, ml, shift = np.where(live, mh, 0.0), np.where(live, ml, 0.0), -2
+    gh, gl = np.zeros_like(p), np.zeros_like(p)
+    gh[live], gl[live] = _softlog_diff_dd(p[live], q[live])
+    return mh, ml, gh, gl, shift
+
+
+def _exact_terms(kind: str, p, q):
+    """Where every softlog in a term is ``L(0) = -1`` or ``L(1) = 1`` (or the term is zero): the
+    term's exact value (a float64: ``±p``, ``±1``, ``1/2`` or 0), else NaN."""
+    binary_p = (p == 0.0) | (p == 1.0)
+    binary_q = (q == 0.0) | (q == 1.0)
+    if kind == "entropy":
+        return np.where(p == 0.0, 0.0, np.where(p == 1.0, -1.0, np.nan))
+    if kind == "cross":
+        v = np.where(q == 0.0, p, -p)
+        return np.where(p == 0.0, 0.0, np.where(binary_q, v, np.nan))
+    if kind == "sld":
+        v = np.where((p == 1.0) & (q == 0.0), 1.0, 0.0)
+        return np.where((p == 0.0) | (p == q), 0.0, np.where(binary_p & binary_q, v, np.nan))
+    v = np.where(p != q, 0.5, 0.0)
+    return np.where(p == q, 0.0, np.where(binary_p & binary_q, v, np.nan))
+
+
+def _exact_sum(values: list) -> float:
+    try:
+        return math.fsum(values) + 0.0
+    except OverflowError:
+        return math.copysign(math.inf, sum(values))
+
+
+def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
+    arrays = [as_float_array(a, n) for a, n in zip(args, names)]
+    fmt: Format = result_format(*arrays)
+    arrays = [a.astype(fmt.dtype) for a in arrays]
+    if len(arrays) == 2:
+        check_same_shape(*arrays, *names)
+    if validate:
+        for a, n in zip(arrays, names):
+            check_probabilities(a, axis, n)
+    rows = [Rows(a.astype(np.float64), axis) for a in arrays]
+    P = rows[0].rows
+    Q = rows[-1].rows
+    out = np.zeros(P.shape[0])
+    finite = np.isfinite(P).all(axis=1) & np.isfinite(Q).all(axis=1)
+    evaluated = {"entropy": [P], "cross": [Q], "sld": [P, Q], "sym": [P, Q]}[kind]
+    bad = ~finite
+    for a in evaluated:
+        bad |= _below_branch(np.where(np.isfinite(a), a, 0.0)).any(axis=1)
+    out[bad] = np.nan
+    good = np.flatnonzero(~bad)
+    if good.size and P.shape[1]:
+        p, q = P[good], Q[good]
+        exact = _exact_terms(kind, p, q)
+        exact_rows = ~np.isnan(exact).any(axis=1)
+        for r in np.flatnonzero(exact_rows):
+            out[good[r]] = _exact_sum(exact[r].tolist())
+        inexact = np.flatnonzero(~exact_rows)
+        if inexact.size:
+            pi, qi = p[inexact], q[inexact]
+            shape = pi.shape
+            mh, ml, gh, gl, shift = _terms(kind, pi.ravel(), qi.ravel())
+            out[good[inexact]] = _dot_rows(
+                mh.reshape(shape), ml.reshape(shape), gh.reshape(shape), gl.reshape(shape), shift
+            )
+    result = out if fmt.name == "float64" else round_from_float64(out, fmt)
+    return np.asarray(rows[0].reduced(np.asarray(result, dtype=fmt.dtype), keepdims))
+
+
+_NOTES_COMMON = """
+    Special values follow :mod:`softlog_numerics.oracle`: with ``validate=False`` a row holding NaN
+    or ``±inf`` gives NaN, and so does a softlog argument below the branch point ``-1/(e**2 - 1)``;
+    an exact zero result (and an empty row) is ``+0``; rows whose softlogs are all ``L(0) = -1`` or
+    ``L(1) = 1`` are summed exactly (:func:`math.fsum`) and rounded once.
+"""
+
+
+def softlog_entropy(p, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+    """Softlog entropy ``-sum_k p_k L(p_k)`` along ``axis``.
+
+    Parameters
+    ----------
+    p : array_like
+        Probability vectors along ``axis`` (float16, bfloat16, float32, float64; int/bool -> float64).
+    axis : int, tuple of ints or None
+        Axes reduced (default the last).
+    keepdims : bool
+        Keep the reduced axes with length one.
+    validate : bool, keyword-only
+        Check that ``p`` holds distributions (ValueError naming the first offending index).
+
+    Returns
+    -------
+    numpy.ndarray
+        In the dtype of ``p``. For a distribution over ``K`` classes the value lies in
+        ``[-1, -L(1/K)]`` (proofs/divergence.md, Theorem D1).
+
+    Notes
+    -----
+    Domain: finite ``p`` above ``-1/(e**2 - 1)``. Algorithm: double-double terms ``-p_k L(p_k)``
+    (relative error below ``2**-62``), a scaled error-free row sum, one rounding to float64 and
+    one to the format. Accuracy: at most ``ULP_BOUNDS["softlog_entropy"]`` = 1, 1, 1, 4 ULP
+    (float16, bfloat16, float32, float64), or, where the terms cancel, an absolute error at most
+    ``4 * 2**-53 * sum_k |p_k L(p_k)|``, whichever is larger; proven in proofs/divergence.md,
+    Theorem D6 (the proof gives 1 ULP in every format outside cancellation).
+    """
+    return _reduce("entropy", (p,), ("p",), axis, keepdims, validate)
+
+
+def softlog_cross_entropy(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+    """Softlog cross-entropy ``-sum_k p_k L(q_k)`` along ``axis``.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Probability vectors of one shape; the result has their common format (NumPy promotion,
+        float16 with bfloat16 gives float32).
+    axis, keepdims, validate
+        As for :func:`softlog_entropy` (both ``p`` and ``q`` are validated).
+
+    Returns
+    -------
+    numpy.ndarray
+        For distributions the value lies in ``[-1, 1]`` (proofs/divergence.md, Theorem D1).
+
+    Notes
+    -----
+    Domain: finite ``p``; finite ``q`` above ``-1/(e**2 - 1)``. Algorithm as for
+    :func:`softlog_entropy`. Accuracy: at most ``ULP_BOUNDS["softlog_cross_entropy"]`` = 1, 1, 1, 4
+    ULP, or an absolute error at most ``4 * 2**-53 * sum_k |p_k L(q_k)|``, whichever is larger;
+    proven in proofs/divergence.md, Theorem D6.
+    """
+    return _reduce("cross", (p, q), ("p", "q"), axis, keepdims, validate)
+
+
+def sld(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+    """Directed softlog divergence ``1/2 sum_k p_k (L(p_k) - L(q_k))`` along ``axis``.
+
+    The softlog analogue of the Kullback-Leibler divergence. It is at most 1 (one-hot ``p`` on a
+    class where ``q`` is 0) but it is *not* non-negative: for two classes its minimum is
+    ``-0.0165...`` (proofs/divergence.md, Theorem D2).
+
+    Parameters
+    ----------
+    p, q : array_like
+        Probability vectors of one shape (common format as for :func:`softlog_cross_entropy`).
+    axis, keepdims, validate
+        As for :func:`softlog_entropy`.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Notes
+    -----
+    Domain: finite ``p`` and ``q`` above ``-1/(e**2 - 1)``. Algorithm: the difference
+    ``L(p) - L(q) = log1p((e - 1/e)(p - q) / ((e - 1/e) q + 1/e))`` in double-double with ``p - q``
+    exact, so nearly equal ``p`` and ``q`` lose nothing; then as :func:`softlog_entropy`.
+    Accuracy: at most ``ULP_BOUNDS["sld"]`` = 1, 1, 1, 4 ULP, or an absolute error at most
+    ``4 * 2**-53 * sum_k |p_k (L(p_k) - L(q_k))| / 2``, whichever is larger; proven in
+    proofs/divergence.md, Theorem D6.
+    """
+    return _reduce("sld", (p, q), ("p", "q"), axis, keepdims, validate)
+
+
+def sld_sym(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+    """Symmetric softlog divergence ``1/4 sum_k (p_k - q_k)(L(p_k) - L(q_k))`` along ``axis``.
+
+    Every term is non-negative (``L`` is increasing). For distributions the value lies in
+    ``[0, 1]``: 0 exactly when ``p == q``, 1 exactly for one-hots on different classes
+    (proofs/divergence.md, Theorem D1); the floating-point result keeps these properties
+    (Theorem D7): it is ``+0`` exactly when ``p == q``, never negative, and at most 1 whenever the
+    entries of ``p`` and of ``q`` each sum to at most 1.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Probability vectors of one shape (common format as for :func:`softlog_cross_entropy`).
+    axis, keepdims, validate
+        As for :func:`softlog_entropy`.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Notes
+    -----
+    Domain: finite ``p`` and ``q`` above ``-1/(e**2 - 1)``. Algorithm as for :func:`sld`, with
+    ``p - q`` kept exactly as a double-double factor. Accuracy: at most ``ULP_BOUNDS["sld_sym"]``
+    = 1, 1, 1, 4 ULP (no cancellation is possible: a pure ULP bound); proven in
+    proofs/divergence.md, Theorem D5.
+    """
+    return _reduce("sym", (p, q), ("p", "q"), axis, keepdims, validate)
+
+
+for _f in (softlog_entropy, softlog_cross_entropy, sld, sld_sym):
+    _f.__doc__ = _f.__doc__.replace("    Notes\n    -----\n", "    Notes\n    -----" + _NOTES_COMMON, 1)
+del _f
