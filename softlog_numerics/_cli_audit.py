@@ -1,0 +1,122 @@
+"""The ``audit`` subcommand: ``softlog-numerics audit BACKEND [--function F ...] [--dtype D ...]``.
+
+Exit status: 0 when every function x format x family is within ``--max-ulp`` (default: the
+library's own bound for that function and format) without errors, 1 when not, 2 on usage errors
+(unknown backend, backend not installed: the message names the package to install).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._bounds import ULP_BOUNDS
+from ._dtypes import FORMATS
+
+__all__ = ["register", "run"]
+
+_EPILOG = """\
+backends:
+  numpy-naive            textbook formulas in NumPy, no max shift (the control: it fails)
+  scipy                  scipy.special.logsumexp / log_softmax / softmax
+  torch                  torch.logsumexp, torch.nn.functional.log_softmax / softmax on CPU
+  jax                    jax.scipy.special.logsumexp, jax.nn.log_softmax / softmax (x64 enabled)
+  softlog_numerics       this library (also softlog_numerics@torch, softlog_numerics@jax:
+                         the Array-API wrapper on that library's tensors)
+  module:attr[@LIB]      any importable callable, called as f(x) (f(p), f(p, q)) over the last
+                         axis, with NumPy arrays, or LIB (torch, jax, cupy) arrays
+Functions without a counterpart in a backend (softlog, divergences) are audited as the textbook
+formula in that backend's operations. Default functions: those the backend implements itself
+(logsumexp, log_softmax, softmax for scipy/torch/jax/numpy-naive; all for softlog_numerics;
+log_softmax for module:attr).
+"""
+
+
+def register(subparsers) -> None:
+    """Add the ``audit`` subcommand to an ``argparse`` subparsers object (sets ``run``)."""
+    p = subparsers.add_parser(
+        "audit",
+        help="measure another implementation (scipy, torch, jax, module:attr) against the oracle",
+        description="Measure an implementation against the correctly rounded oracle, per function, "
+        "format and adversarial input family.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("backend", help="numpy-naive, scipy, torch, jax, softlog_numerics[@LIB] or module:attr[@LIB]")
+    p.add_argument("--function", action="append", choices=list(ULP_BOUNDS), help="repeatable")
+    p.add_argument("--dtype", action="append", choices=list(FORMATS), help="repeatable; default all four")
+    p.add_argument("--family", action="append", help="input family, repeatable; default all but 'wide'")
+    p.add_argument("--json", action="store_true",
+                   help="print {function: {dtype: {family: {max_ulp, p99_ulp, ...}}}} as JSON")
+    p.add_argument("--max-ulp", type=float, default=None,
+                   help="pass threshold in ULP (default: the library's own bound per function and dtype)")
+    p.add_argument("--examples", type=int, default=50, help="drawn inputs per dtype x family (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.set_defaults(run=run)
+
+
+def _err(msg: str) -> None:
+    print(f"softlog-numerics audit: error: {msg}", file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    """Run the audit the parsed ``args`` describe; return the exit status."""
+    from .audit import FIXED_FAMILIES, DRAWN_FAMILIES, _KIND, audit
+    from .backends import BackendError, resolve
+
+    try:
+        backend = resolve(args.backend)
+    except BackendError as e:
+        _err(str(e))
+        return 2
+    if args.examples < 0:
+        _err("--examples must be >= 0")
+        return 2
+    functions = args.function or list(backend.native)
+    dtypes = args.dtype or list(FORMATS)
+    for f in functions:
+        valid = FIXED_FAMILIES + DRAWN_FAMILIES[_KIND[f]]
+        bad = [fam for fam in args.family or () if fam not in valid]
+        if bad:
+            _err(f"unknown family {bad[0]!r} for {f}; choose from {', '.join(valid)}")
+            return 2
+    reports = []
+    for i, f in enumerate(functions, 1):
+        if not args.json:
+            print(f"[{i}/{len(functions)}] {backend.label}: {f} ...", file=sys.stderr, flush=True)
+        try:
+            reports.append(audit(args.backend, f, dtypes, args.family, args.examples, args.seed))
+        except BackendError as e:
+            _err(str(e))
+            return 2
+    passed = all(r.passed(args.max_ulp) for r in reports)
+    if args.json:
+        out = {}
+        for r in reports:
+            out.update(r.to_dict())
+        print(json.dumps(out, indent=2, allow_nan=False))
+    else:
+        for r in reports:
+            print(r.to_markdown(args.max_ulp))
+        print(_summary(reports, dtypes, args.max_ulp))
+    return 0 if passed else 1
+
+
+def _summary(reports, dtypes, max_ulp) -> str:
+    from .audit import _fmt_ulp
+
+    lines = ["### Summary: max ULP over all families (pass threshold)", "",
+             "| function | " + " | ".join(dtypes) + " |", "|" + "---|" * (len(dtypes) + 1)]
+    for r in reports:
+        cells = []
+        for d in dtypes:
+            limit = max_ulp if max_ulp is not None else ULP_BOUNDS[r.function][d]
+            ok = all(c.passed(max_ulp) for (dd, _), c in r.cells.items() if dd == d)
+            errors = sum(c.errors for (dd, _), c in r.cells.items() if dd == d)
+            note = f" FAIL, {errors} errors" if errors else ("" if ok else " FAIL")
+            cells.append(f"{_fmt_ulp(r.max_ulp(d))} ({limit:g}){note}")
+        lines.append(f"| {r.function} | " + " | ".join(cells) + " |")
+    verdict = "PASS" if all(r.passed(max_ulp) for r in reports) else "FAIL"
+    lines += ["", f"{verdict}: {reports[0].implementation if reports else ''}"]
+    return "\n".join(lines)

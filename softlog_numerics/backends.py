@@ -1,0 +1,670 @@
+"""Adapters between NumPy and other array libraries, and the named implementations the audit knows.
+
+Three things live here.
+
+1. **Exact conversions** between NumPy arrays of the four formats and the arrays of PyTorch, JAX
+   and CuPy: :func:`to_numpy` and :func:`from_numpy`. bfloat16 travels as its 16-bit pattern
+   (NumPy's ``ml_dtypes.bfloat16`` <-> ``torch.bfloat16``), never through a cast that could round;
+   JAX shares ``ml_dtypes`` with NumPy, so its bfloat16 arrays convert as they are.
+2. **Named backends** (:data:`BACKENDS`, :func:`get_backend`, :func:`resolve`): for each of
+   ``numpy-naive``, ``scipy``, ``torch``, ``jax`` and ``softlog_numerics``, the exact call that is
+   audited for every function of the contract, and which array library it takes. A backend whose
+   package is missing raises :class:`BackendNotInstalled` naming the package to install. Any
+   importable callable can be audited as ``module:attr`` (``module:attr@torch`` to hand it torch
+   tensors). Functions that have no counterpart in a library (the softlog and the divergences) are
+   audited as the textbook formula written in that library's own operations, and say so.
+3. **Array-API inputs** for the NumPy-only production functions: :func:`array_api` wraps a function
+   so that it accepts the arrays of any library known to ``array-api-compat`` (and to this module's
+   converters) and returns an array of the same library, device and dtype.
+
+Every backend function is called positionally with arrays whose last axis is the one reduced:
+``f(x)`` for ``softlog``, ``logsumexp``, ``log_softmax``, ``softmax``; ``f(p)`` for
+``softlog_entropy``; ``f(p, q)`` for ``softlog_cross_entropy``, ``sld`` and ``sld_sym``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ._bounds import ULP_BOUNDS
+from ._dtypes import BFLOAT16
+
+__all__ = [
+    "BACKENDS",
+    "LIBRARIES",
+    "Backend",
+    "BackendError",
+    "BackendNotInstalled",
+    "Resolved",
+    "UnknownBackend",
+    "array_api",
+    "from_numpy",
+    "get_backend",
+    "library_of",
+    "resolve",
+    "to_numpy",
+]
+
+FUNCTIONS = tuple(ULP_BOUNDS)
+LOGIT_FUNCTIONS = ("logsumexp", "log_softmax", "softmax")
+
+_A = math.e - 1.0 / math.e  # softlog slope, rounded to float64 (used by the textbook formulas only)
+_B = 1.0 / math.e
+
+
+class BackendError(Exception):
+    """A backend cannot be used (the CLI turns this into exit status 2)."""
+
+
+class UnknownBackend(BackendError, ValueError):
+    """The name is neither a named backend nor an importable ``module:attr``."""
+
+
+class BackendNotInstalled(BackendError, ImportError):
+    """The backend's package is not installed; the message names what to install."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Array libraries and exact conversions
+
+
+LIBRARIES = ("numpy", "torch", "jax", "cupy")
+"""Array libraries whose arrays :func:`to_numpy` and :func:`from_numpy` convert exactly."""
+
+_INSTALL = {
+    "torch": "torch (pip install 'softlog-numerics[torch]', which pins the CPU build torch==2.13.0)",
+    "jax": "jax (pip install 'softlog-numerics[jax]')",
+    "cupy": "cupy (a CUDA build matching your GPU, e.g. pip install cupy-cuda12x)",
+    "scipy": "scipy (pip install scipy)",
+    "array_api_compat": "array-api-compat (pip install array-api-compat)",
+}
+
+
+def _require(module: str, what: str):
+    if importlib.util.find_spec(module) is None:
+        raise BackendNotInstalled(f"{what} needs the package {_INSTALL.get(module, module)}")
+    return importlib.import_module(module)
+
+
+def library_of(x) -> str:
+    """The array library an array belongs to: ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``,
+    or the top-level module name of its type for anything else."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return "numpy"
+    root = type(x).__module__.split(".")[0]
+    if root in ("jaxlib", "jax"):
+        return "jax"
+    return root
+
+
+def _jax():
+    """``jax.numpy`` with 64-bit types enabled (without it float64 input silently becomes float32).
+
+    Enabling ``jax_enable_x64`` is global to the process: code that runs JAX after an audit sees
+    64-bit defaults too.
+    """
+    jax = _require("jax", "JAX arrays")
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    return jax, jnp
+
+
+def to_numpy(x) -> np.ndarray:
+    """A NumPy copy of an array of NumPy, PyTorch, JAX or CuPy, with the same bits and dtype.
+
+    torch.bfloat16 becomes ``ml_dtypes.bfloat16`` through its 16-bit pattern; tensors on another
+    device are copied to the host first. Other objects go through ``np.asarray`` (the
+    ``__array__`` / buffer protocols), which preserves the four float formats exactly.
+    """
+    lib = library_of(x)
+    if lib == "numpy":
+        return np.array(x, copy=True)
+    if lib == "torch":
+        import torch
+
+        t = x.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        t = t.contiguous()
+        if t.dtype == torch.bfloat16:
+            return t.view(torch.int16).numpy().view(BFLOAT16).copy()
+        return t.numpy().copy()
+    if lib == "cupy":
+        return np.array(x.get(), copy=True)
+    return np.array(np.asarray(x), copy=True)  # jax, and anything implementing __array__
+
+
+def from_numpy(a, library: str, device=None):
+    """An array of ``library`` with the same bits, dtype and shape as the NumPy array ``a``.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Any dtype NumPy and the target share; bfloat16 is ``ml_dtypes.bfloat16``.
+    library : str
+        ``"numpy"``, ``"torch"``, ``"jax"`` or ``"cupy"``.
+    device : optional
+        Where to put the result (a torch device, a JAX device); default the library's default
+        (the CPU for torch).
+
+    Notes
+    -----
+    No rounding happens: float16/float32/float64 are copied, bfloat16 goes to torch as an int16
+    bit pattern re-viewed as ``torch.bfloat16``, and to JAX as the same ``ml_dtypes`` type. JAX
+    is switched to 64-bit mode first; a result whose dtype differs from ``a``'s raises TypeError
+    (CuPy has no bfloat16).
+    """
+    a = np.array(a, copy=True, order="C")
+    if library == "numpy":
+        return a
+    if library == "torch":
+        torch = _require("torch", "torch tensors")
+        if a.dtype == BFLOAT16:
+            t = torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+        else:
+            t = torch.from_numpy(a)
+        return t if device is None else t.to(device)
+    if library == "jax":
+        jax, jnp = _jax()
+        out = jnp.asarray(a) if device is None else jax.device_put(a, device)
+        if np.dtype(out.dtype) != a.dtype:
+            raise TypeError(f"JAX turned {a.dtype.name} into {np.dtype(out.dtype).name}")
+        return out
+    if library == "cupy":
+        cp = _require("cupy", "CuPy arrays")
+        if a.dtype == BFLOAT16:
+            raise TypeError("CuPy has no bfloat16 arrays")
+        if device is None:
+            return cp.asarray(a)
+        with cp.cuda.Device(device):
+            return cp.asarray(a)
+    raise ValueError(f"unknown array library {library!r}; known: {', '.join(LIBRARIES)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Array-API wrapper for NumPy-only functions
+
+
+def _device_of(x):
+    lib = library_of(x)
+    if lib == "torch":
+        return x.device
+    if lib == "jax":
+        devs = x.devices() if hasattr(x, "devices") else None
+        return next(iter(devs)) if devs else None
+    if lib == "cupy":
+        return x.device.id
+    return None
+
+
+def _is_foreign_array(v) -> bool:
+    if isinstance(v, (np.ndarray, np.generic)):
+        return False
+    lib = library_of(v)
+    if lib in ("torch", "jax", "cupy"):
+        return hasattr(v, "shape") and hasattr(v, "dtype")
+    try:
+        import array_api_compat
+    except ImportError:
+        return False
+    return bool(array_api_compat.is_array_api_obj(v))
+
+
+def _back(out, library, device, xp):
+    if isinstance(out, tuple):
+        return tuple(_back(o, library, device, xp) for o in out)
+    if not isinstance(out, (np.ndarray, np.generic)):
+        return out
+    out = np.asarray(out)
+    if library in ("torch", "jax", "cupy"):
+        return from_numpy(out, library, device)
+    return xp.asarray(out)  # another Array-API library: its own asarray (standard dtypes only)
+
+
+def array_api(fn: Callable) -> Callable:
+    """Let a NumPy-only function take and return the arrays of another library.
+
+    The wrapper finds the array arguments (positional or keyword) that are not NumPy arrays,
+    checks with ``array_api_compat.array_namespace`` that they belong to one library, copies them
+    to NumPy exactly (:func:`to_numpy`), calls ``fn``, and converts the result (an array or a tuple
+    of arrays) back to that library, device and dtype (:func:`from_numpy`). NumPy input passes
+    straight through.
+
+    Parameters
+    ----------
+    fn : callable
+        A function of NumPy arrays, e.g. ``softlog_numerics.log_softmax``.
+
+    Returns
+    -------
+    callable
+        ``fn`` for PyTorch, JAX, CuPy (and other Array-API) arrays.
+
+    Notes
+    -----
+    The computation itself runs in NumPy on the host, so results are bit-for-bit those of ``fn``
+    on the same values (the accuracy contract carries over unchanged) at the cost of two copies
+    and, for GPU arrays, two transfers. Gradients do not flow through it. Needs the package
+    ``array-api-compat`` only for libraries other than PyTorch, JAX and CuPy.
+
+    Examples
+    --------
+    >>> import torch, softlog_numerics as sn                        # doctest: +SKIP
+    >>> array_api(sn.log_softmax)(torch.tensor([16.94, 0.0]))       # doctest: +SKIP
+    tensor([-4.4703e-08, -1.6940e+01])
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        arrays = [v for v in list(args) + list(kwargs.values()) if _is_foreign_array(v)]
+        if not arrays:
+            return fn(*args, **kwargs)
+        libs = {library_of(v) for v in arrays}
+        if len(libs) > 1:
+            raise TypeError(f"arrays of several libraries in one call: {sorted(libs)}")
+        xp = None
+        try:
+            import array_api_compat
+
+            xp = array_api_compat.array_namespace(*arrays)
+        except ImportError:
+            if libs - {"torch", "jax", "cupy"}:
+                _require("array_api_compat", f"{libs.pop()} arrays")
+        library, device = libs.pop(), _device_of(arrays[0])
+
+        def conv(v):
+            return to_numpy(v) if _is_foreign_array(v) else v
+
+        out = fn(*[conv(v) for v in args], **{k: conv(v) for k, v in kwargs.items()})
+        return _back(out, library, device, xp)
+
+    wrapped.__wrapped_array_api__ = True
+    return wrapped
+
+
+# ---------------------------------------------------------------------------------------------
+# Textbook formulas, written once over a tiny set of operations
+
+
+@dataclass(frozen=True)
+class _Ops:
+    exp: Callable
+    log: Callable
+    sum: Callable  # sum over the last axis
+
+
+def _textbook(ops: _Ops) -> dict[str, Callable]:
+    """The formulas as printed, in the input's dtype, with no max shift and no compensation."""
+
+    def softlog(x):
+        return ops.log(_A * x + _B)
+
+    def logsumexp(x):
+        return ops.log(ops.sum(ops.exp(x)))
+
+    def softmax(x):
+        e = ops.exp(x)
+        return e / ops.sum(e)[..., None]
+
+    def log_softmax(x):
+        return x - ops.log(ops.sum(ops.exp(x)))[..., None]
+
+    def softlog_entropy(p):
+        return -ops.sum(p * softlog(p))
+
+    def softlog_cross_entropy(p, q):
+        return -ops.sum(p * softlog(q))
+
+    def sld(p, q):
+        return ops.sum(p * (softlog(p) - softlog(q))) / 2
+
+    def sld_sym(p, q):
+        return ops.sum((p - q) * (softlog(p) - softlog(q))) / 4
+
+    return {
+        "softlog": softlog,
+        "logsumexp": logsumexp,
+        "log_softmax": log_softmax,
+        "softmax": softmax,
+        "softlog_entropy": softlog_entropy,
+        "softlog_cross_entropy": softlog_cross_entropy,
+        "sld": sld,
+        "sld_sym": sld_sym,
+    }
+
+
+_TEXTBOOK_CALLS = {
+    "softlog": "log((e - 1/e)*x + 1/e)",
+    "logsumexp": "log(sum(exp(x)))",
+    "log_softmax": "x - log(sum(exp(x)))",
+    "softmax": "exp(x) / sum(exp(x))",
+    "softlog_entropy": "-sum(p * log((e - 1/e)*p + 1/e))",
+    "softlog_cross_entropy": "-sum(p * log((e - 1/e)*q + 1/e))",
+    "sld": "sum(p * (L(p) - L(q))) / 2 with L(x) = log((e - 1/e)*x + 1/e)",
+    "sld_sym": "sum((p - q) * (L(p) - L(q))) / 4 with L(x) = log((e - 1/e)*x + 1/e)",
+}
+
+
+def _numpy_ops() -> _Ops:
+    return _Ops(np.exp, np.log, lambda x: np.sum(x, axis=-1))
+
+
+def _torch_ops() -> _Ops:
+    import torch
+
+    return _Ops(torch.exp, torch.log, lambda x: torch.sum(x, dim=-1))
+
+
+def _jax_ops() -> _Ops:
+    _, jnp = _jax()
+    return _Ops(jnp.exp, jnp.log, lambda x: jnp.sum(x, axis=-1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Named backends
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A named implementation of the contract's functions, as the audit calls it.
+
+    Attributes
+    ----------
+    name : str
+        What the CLI and :func:`get_backend` accept.
+    library : str
+        The array library its functions take and return (inputs are converted to it exactly).
+    requires : tuple of str
+        Modules that must be importable.
+    calls : dict
+        For every function of the contract, the exact call that is audited.
+    native : tuple of str
+        The functions that call the library's own implementation (the rest are textbook formulas
+        in the library's operations); the CLI audits these by default.
+    """
+
+    name: str
+    library: str
+    requires: tuple[str, ...]
+    calls: dict[str, str]
+    native: tuple[str, ...]
+    summary: str
+    _factory: Callable[[], dict[str, Callable]] = field(repr=False, compare=False)
+
+    def available(self) -> bool:
+        """Whether every required module can be imported."""
+        return all(importlib.util.find_spec(m) is not None for m in self.requires)
+
+    def check_available(self) -> None:
+        """BackendNotInstalled naming the package to install, if a required module is missing."""
+        for m in self.requires:
+            _require(m, f"backend {self.name!r}")
+
+    def functions(self) -> dict[str, Callable]:
+        """Every function of the contract, as callables taking arrays of :attr:`library`."""
+        self.check_available()
+        return self._factory()
+
+    def function(self, name: str) -> Callable:
+        """One function of the contract (see :attr:`calls` for what it is)."""
+        return _getter(self.functions())(name)
+
+
+def _numpy_naive():
+    return _textbook(_numpy_ops())
+
+
+def _scipy():
+    import scipy.special as sp
+
+    fns = _textbook(_numpy_ops())
+    fns["logsumexp"] = lambda x: sp.logsumexp(x, axis=-1)
+    fns["log_softmax"] = lambda x: sp.log_softmax(x, axis=-1)
+    fns["softmax"] = lambda x: sp.softmax(x, axis=-1)
+    return fns
+
+
+def _torch():
+    import torch
+    import torch.nn.functional as F
+
+    fns = _textbook(_torch_ops())
+    fns["logsumexp"] = lambda x: torch.logsumexp(x, dim=-1)
+    fns["log_softmax"] = lambda x: F.log_softmax(x, dim=-1)
+    fns["softmax"] = lambda x: F.softmax(x, dim=-1)
+    return fns
+
+
+def _jax_fns():
+    jax, _ = _jax()
+    import jax.scipy.special as jss
+
+    fns = _textbook(_jax_ops())
+    fns["logsumexp"] = lambda x: jss.logsumexp(x, axis=-1)
+    fns["log_softmax"] = lambda x: jax.nn.log_softmax(x, axis=-1)
+    fns["softmax"] = lambda x: jax.nn.softmax(x, axis=-1)
+    # Under jax.jit, as JAX code usually runs (and one compilation per shape instead of one per
+    # operation: eager JAX would take minutes over the audit's many shapes).
+    return {name: jax.jit(f) for name, f in fns.items()}
+
+
+_SUBMODULE = {
+    "softlog": "softlog",
+    "logsumexp": "logsoftmax",
+    "log_softmax": "logsoftmax",
+    "softmax": "logsoftmax",
+    "softlog_entropy": "divergence",
+    "softlog_cross_entropy": "divergence",
+    "sld": "divergence",
+    "sld_sym": "divergence",
+}
+
+
+def _library_function(name: str) -> Callable:
+    """``softlog_numerics.<name>``, from the package if it re-exports it, else from its module."""
+    import softlog_numerics
+
+    fn = getattr(softlog_numerics, name, None)
+    if callable(fn):
+        return fn
+    module = importlib.import_module(f"softlog_numerics.{_SUBMODULE[name]}")
+    return getattr(module, name)
+
+
+def _softlog_numerics_fns():
+    out = {}
+    for name in FUNCTIONS:
+        try:
+            out[name] = _library_function(name)
+        except (ImportError, AttributeError) as e:
+            out[name] = _missing(name, e)
+    return out
+
+
+def _missing(name: str, error: Exception) -> Callable:
+    def missing(*args):
+        raise BackendNotInstalled(f"softlog_numerics.{name} is not available in this installation ({error})")
+
+    missing.missing = True
+    return missing
+
+
+def _getter(fns: dict[str, Callable]) -> Callable[[str], Callable]:
+    def get(name: str) -> Callable:
+        if name not in fns:
+            raise ValueError(f"unknown function {name!r}; choose from {', '.join(FUNCTIONS)}")
+        fn = fns[name]
+        if getattr(fn, "missing", False):
+            fn()  # raises BackendNotInstalled with the reason
+        return fn
+
+    return get
+
+
+def _call_text(native: dict[str, str], lib_ops: str) -> dict[str, str]:
+    calls = {}
+    for f in FUNCTIONS:
+        if f in native:
+            calls[f] = native[f]
+        else:
+            calls[f] = f"textbook formula in {lib_ops}: {_TEXTBOOK_CALLS[f]}"
+    return calls
+
+
+_SCIPY_NATIVE = {
+    "logsumexp": "scipy.special.logsumexp(x, axis=-1)",
+    "log_softmax": "scipy.special.log_softmax(x, axis=-1)",
+    "softmax": "scipy.special.softmax(x, axis=-1)",
+}
+_TORCH_NATIVE = {
+    "logsumexp": "torch.logsumexp(x, dim=-1)  (same kernel as torch.special.logsumexp), CPU",
+    "log_softmax": "torch.nn.functional.log_softmax(x, dim=-1), CPU",
+    "softmax": "torch.nn.functional.softmax(x, dim=-1), CPU",
+}
+_JAX_NATIVE = {
+    "logsumexp": "jax.jit(lambda x: jax.scipy.special.logsumexp(x, axis=-1)), x64 enabled, default device",
+    "log_softmax": "jax.jit(lambda x: jax.nn.log_softmax(x, axis=-1)), x64 enabled, default device",
+    "softmax": "jax.jit(lambda x: jax.nn.softmax(x, axis=-1)), x64 enabled, default device",
+}
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend(
+            "numpy-naive", "numpy", ("numpy",),
+            {f: f"NumPy, in the input dtype: {_TEXTBOOK_CALLS[f]}" for f in FUNCTIONS},
+            LOGIT_FUNCTIONS,
+            "the textbook formulas in NumPy, no max shift: the control that must fail",
+            _numpy_naive,
+        ),
+        Backend(
+            "scipy", "numpy", ("scipy",),
+            _call_text(_SCIPY_NATIVE, "NumPy"), LOGIT_FUNCTIONS,
+            "scipy.special on NumPy arrays", _scipy,
+        ),
+        Backend(
+            "torch", "torch", ("torch",),
+            _call_text(_TORCH_NATIVE, "torch ops on CPU tensors"), LOGIT_FUNCTIONS,
+            "PyTorch on CPU tensors of the same dtype (bfloat16 as torch.bfloat16)", _torch,
+        ),
+        Backend(
+            "jax", "jax", ("jax",),
+            _call_text(_JAX_NATIVE, "jax.numpy under jax.jit"), LOGIT_FUNCTIONS,
+            "JAX with 64-bit types enabled, arrays of the same dtype", _jax_fns,
+        ),
+        Backend(
+            "softlog_numerics", "numpy", ("numpy",),
+            {f: f"softlog_numerics.{f}(*args)  (NumPy)" for f in FUNCTIONS}, FUNCTIONS,
+            "this library's own functions", _softlog_numerics_fns,
+        ),
+    )
+}
+"""The named backends. ``softlog_numerics@torch`` / ``@jax`` audit :func:`array_api`-wrapped
+library functions on that library's arrays."""
+
+
+def get_backend(name: str) -> Backend:
+    """The named backend (UnknownBackend for other names; BackendNotInstalled if its package is
+    missing)."""
+    if name not in BACKENDS:
+        raise UnknownBackend(
+            f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}, "
+            "softlog_numerics@torch, softlog_numerics@jax, or module:attr[@library]"
+        )
+    b = BACKENDS[name]
+    b.check_available()
+    return b
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What :func:`resolve` makes of a backend name: how to call each function, and with which
+    arrays."""
+
+    label: str
+    library: str
+    calls: dict[str, str]
+    native: tuple[str, ...]
+    get: Callable[[str], Callable]
+
+
+def _split_library(spec: str) -> tuple[str, str | None]:
+    if "@" in spec:
+        base, lib = spec.rsplit("@", 1)
+        if lib not in LIBRARIES:
+            raise UnknownBackend(f"unknown array library {lib!r} in {spec!r}; known: {', '.join(LIBRARIES)}")
+        return base, lib
+    return spec, None
+
+
+def _import_callable(spec: str) -> Callable:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UnknownBackend(f"{spec!r} is not of the form module:attr")
+    root = module_name.split(".")[0]
+    if importlib.util.find_spec(root) is None:
+        raise BackendNotInstalled(f"{spec!r}: module {root!r} is not installed (pip install {root})")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UnknownBackend(f"{spec!r}: cannot import {module_name!r}: {e}") from e
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UnknownBackend(f"{spec!r}: {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UnknownBackend(f"{spec!r} is not callable")
+    return obj
+
+
+def guess_library(fn) -> str:
+    """The array library a callable most likely takes, from the module it was defined in
+    (``torch...`` -> torch, ``jax...``/``jaxlib...`` -> jax, ``cupy...`` -> cupy, else numpy)."""
+    module = getattr(fn, "__module__", None) or ""
+    if not module and hasattr(fn, "func"):  # functools.partial
+        return guess_library(fn.func)
+    root = module.split(".")[0]
+    if root in ("torch", "cupy"):
+        return root
+    if root in ("jax", "jaxlib"):
+        return "jax"
+    return "numpy"
+
+
+def resolve(spec: str) -> Resolved:
+    """Turn a backend name as typed on the command line into callables.
+
+    ``NAME`` (one of :data:`BACKENDS`), ``softlog_numerics@LIB`` (the library's functions through
+    :func:`array_api` on ``LIB`` arrays), ``module:attr`` (one callable, audited as whichever
+    function is asked for; it receives arrays of the library its module belongs to, NumPy by
+    default) or ``module:attr@LIB`` (it receives ``LIB`` arrays).
+    """
+    base, lib = _split_library(spec)
+    if ":" in base:
+        fn = _import_callable(base)
+        library = lib or guess_library(fn)
+        if library != "numpy":
+            _require(library, f"{spec!r}")
+        text = f"{base}(*args) on {library} arrays"
+        return Resolved(spec, library, {f: text for f in FUNCTIONS}, ("log_softmax",), lambda f: fn)
+    b = get_backend(base)
+    if lib is None or lib == b.library:
+        fns = b.functions()
+        return Resolved(b.name, b.library, dict(b.calls), b.native, _getter(fns))
+    if b.name != "softlog_numerics":
+        raise UnknownBackend(f"only softlog_numerics (and module:attr) take @library, not {b.name!r}")
+    _require(lib, f"{spec!r}")
+    fns = {f: g if getattr(g, "missing", False) else array_api(g) for f, g in b.functions().items()}
+    calls = {f: f"softlog_numerics.backends.array_api(softlog_numerics.{f})(*args) on {lib} arrays"
+             for f in FUNCTIONS}
+    return Resolved(spec, lib, calls, b.native, _getter(fns))
+
