@@ -104,6 +104,9 @@ def families(function: str, *, include_slow: bool = False) -> tuple[str, ...]:
     return FIXED_FAMILIES + drawn
 
 
+_default_families = families  # audit() and assert_matches_oracle() take a parameter of that name
+
+
 def _check_function(function: str) -> None:
     if function not in ULP_BOUNDS:
         raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS)}")
@@ -615,7 +618,7 @@ def audit(
     48-entry logit vector.
     """
     _check_function(function)
-    fams = tuple(families) if families is not None else globals()["families"](function)
+    fams = tuple(families) if families is not None else _default_families(function)
     valid = FIXED_FAMILIES + DRAWN_FAMILIES[_KIND[function]]
     for f in fams:
         if f not in valid:
@@ -765,7 +768,7 @@ def assert_matches_oracle(fn, function: str = "log_softmax", dtype="float32", ma
     """
     _check_function(function)
     fmt = format_of(dtype)
-    fams = tuple(families) if families is not None else globals()["families"](function)
+    fams = tuple(families) if families is not None else _default_families(function)
     call, lib, label, _ = _resolve_fn(fn, function, library)
 
     def check(args):
