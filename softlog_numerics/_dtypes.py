@@ -155,7 +155,7 @@ def round_from_float64(x: np.ndarray, fmt) -> np.ndarray:
     fmt = format_of(fmt)
     x = np.asarray(x, dtype=np.float64)
     if fmt.name in ("float64", "float32", "float16"):
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # invalid: a signalling NaN
             return x.astype(fmt.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         f = x.astype(np.float32)

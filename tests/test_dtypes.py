@@ -195,6 +195,13 @@ def test_round_from_float64_special_values(dtype):
     assert identical(got, search_round(x, dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_round_from_float64_signalling_nan(dtype):
+    """A signalling float64 NaN gives NaN without a warning (warnings are errors here)."""
+    x = np.array([0x7FF0000000000001, 0xFFF0000000000001], dtype=np.uint64).view(np.float64)
+    assert np.isnan(round_from_float64(x, dtype)).all()
+
+
 def test_round_from_float64_shapes_and_float64():
     """0-d stays 0-d, lists are accepted, float64 is returned unchanged."""
     assert round_from_float64(np.float64(0.1), "bfloat16").shape == ()
