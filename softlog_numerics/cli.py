@@ -4,6 +4,7 @@ Subcommands:
 
 ``accuracy``  max ULP of every function x format against the correctly rounded oracle, next to the
               bound the library promises; exits 1 if a bound is broken.
+``audit``     the same question for another backend (torch, jax, scipy, ``module:attr``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--dtype", action="append", choices=list(FORMATS), help="repeatable; default all four")
     a.add_argument("--json", action="store_true", help="print the results as JSON")
     a.set_defaults(run=_cmd_accuracy)
+    from ._cli_audit import register as register_audit
+
+    register_audit(sub)
     return p
 
 
