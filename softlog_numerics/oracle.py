@@ -145,6 +145,12 @@ def _round_mpf_tuple(t, fmt: Format):
     return -r if sign else r
 
 
+def _f64(a) -> np.ndarray:
+    """``a`` as float64, exactly; quiet for signalling NaNs (ml_dtypes warns when casting them)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(a).astype(np.float64)
+
+
 def round_to(value, dtype) -> np.ndarray:
     """Round a number to ``dtype`` once, exactly (a 0-d array).
 
@@ -164,7 +170,7 @@ def round_to(value, dtype) -> np.ndarray:
         if value.dtype.kind in "biu":
             value = int(value)
         else:
-            value = float(as_float_array(value).astype(np.float64))
+            value = float(_f64(as_float_array(value)))
     if isinstance(value, (Fraction, int)):
         value = Fraction(value)
         r = round_rational(value.numerator, value.denominator, fmt)
@@ -400,7 +406,7 @@ def softlog(x) -> np.ndarray:
     """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
-    xs = x.astype(np.float64).ravel().tolist()
+    xs = _f64(x).ravel().tolist()
     fixed = {}
     for i, v in enumerate(xs):
         s = _softlog_settled(v)
@@ -487,7 +493,7 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
     """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
-    rows = Rows(x.astype(np.float64), axis)
+    rows = Rows(_f64(x), axis)
     out = []
     for row in rows.rows.tolist():
         settled, finite = _lse_row_special(row)
@@ -507,7 +513,7 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
 def _softmax_rows(x, axis, log: bool) -> np.ndarray:
     x = as_float_array(x)
     fmt = format_of(x.dtype)
-    rows = Rows(x.astype(np.float64), axis)
+    rows = Rows(_f64(x), axis)
     result = np.empty(rows.rows.shape, dtype=np.float64)
     for r, row in enumerate(rows.rows.tolist()):
         result[r] = _softmax_row(row, fmt, log)
@@ -659,7 +665,7 @@ def _divergence(pairs, args, names, softlog_args, axis, keepdims, validate):
     if validate:
         for a, n in zip(arrays, names):
             check_probabilities(a, axis, n)
-    rows = [Rows(a.astype(np.float64), axis) for a in arrays]
+    rows = [Rows(_f64(a), axis) for a in arrays]
     ps = rows[0].rows.tolist()
     qs = rows[-1].rows.tolist()
     out = []
@@ -741,12 +747,12 @@ def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.nda
     _check_layer_shapes(P, w)
     if validate:
         check_probabilities(P, -1, "P")
-        if not np.isfinite(w.astype(np.float64)).all():
+        if not np.isfinite(_f64(w)).all():
             raise ValueError("w must be finite (pass validate=False to evaluate anyway)")
     B, K = P.shape[-2:]
-    w64 = w.astype(np.float64)
+    w64 = _f64(w)
     w2 = np.broadcast_to(w64[:, None] if w64.ndim == 1 else w64, (B, K))
-    flat = P.astype(np.float64).reshape(int(np.prod(P.shape[:-2], dtype=np.int64)), B, K)
+    flat = _f64(P).reshape(int(np.prod(P.shape[:-2], dtype=np.int64)), B, K)
     out = np.empty((flat.shape[0], K), dtype=np.float64)
     for r in range(flat.shape[0]):
         out[r] = _layer_row(flat[r], w2, fmt, log)

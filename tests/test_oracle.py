@@ -382,6 +382,19 @@ def test_softlog_special_values(dtype):
     assert oracle.softlog(np.float32(0.5)).shape == ()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_signalling_nan_input_is_nan_without_warnings(dtype):
+    """A signalling NaN (exponent all ones, lowest mantissa bit) is NaN like any other, and no
+    cast warning escapes (warnings are errors in this suite)."""
+    fmt = format_of(dtype)
+    snan = (np.array(np.inf, dtype=np.float64).astype(fmt.dtype).view(fmt.uint) + fmt.uint.type(1)).view(fmt.dtype)
+    x = np.array([snan, np.asarray(0.5).astype(fmt.dtype)[()]], dtype=fmt.dtype)
+    assert np.isnan(oracle.softlog(x)[0]) and oracle.softlog(x)[1] == oracle.softlog(x[1:])[0]
+    assert np.isnan(oracle.logsumexp(x)) and np.isnan(oracle.log_softmax(x)).all()
+    assert np.isnan(oracle.softlog_entropy(x, validate=False))
+    assert np.isnan(oracle.softlog_softmax(x.reshape(1, 2), x[:1], validate=False)).all()
+
+
 def test_branch_point_is_separated_from_every_float64():
     """softlog is NaN exactly below B = -1/(e**2 - 1): the oracle's 256-bit enclosure of B holds B
     and no float64 (checked on B's float64 neighbours, which are > 2**-60 away), so the NaN test
