@@ -167,12 +167,17 @@ def precision_bars(cells, functions, bounds: dict, out, stem: str, title: str):
         ax.set_visible(False)
     from matplotlib.lines import Line2D
 
-    _shared_legend(fig, axes.ravel()[:len(functions)], extra=[
-        (Line2D([], [], color="black", marker="_", ls="", markersize=10, mew=1.5), "99th percentile"),
-        (Line2D([], [], color="red", ls="--"), "production bound"),
-    ])
+    extra = [(Line2D([], [], color="black", marker="_", ls="", markersize=10, mew=1.5), "99th percentile"),
+             (Line2D([], [], color="red", ls="--"), "production bound")]
+    if len(functions) == 1:
+        _shared_legend(fig, axes.ravel()[:1], extra=extra)
+    else:  # the panels have different variants (same colours): one legend per panel
+        for ax in axes.ravel()[:len(functions)]:
+            ax.legend(loc="upper left", ncol=3, fontsize=7.5, framealpha=0.9)
+        fig.legend([h for h, _ in extra], [lab for _, lab in extra], loc="lower center", ncol=2,
+                   frameon=False, fontsize=9)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.07 if nrows > 1 else 0.13, 1, 1))
+    fig.tight_layout(rect=(0, 0.04 if nrows > 1 else 0.13, 1, 1))
     return _save(fig, out, stem)
 
 
@@ -229,9 +234,11 @@ def _finish(fig, ax_by, title: str):
     fig.tight_layout(rect=(0, 0.07, 1, 1))
 
 
-def _vline(ax, x, text):
+def _vline(ax, x, text, side="left"):
+    """A dotted vertical line with a label inside the axes (to its right, or left if side="right")."""
     ax.axvline(x, color="grey", ls=":", lw=1.2)
-    ax.text(x, 0.97, f" {text} ", color="dimgrey", fontsize=7.5, va="top", ha="left",
+    ax.text(x, 0.97, f" {text} ", color="dimgrey", fontsize=7.5, va="top",
+            ha="left" if side == "left" else "right", clip_on=True,
             transform=ax.get_xaxis_transform(), bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
 
 
@@ -289,6 +296,7 @@ def softlog_near_x0(data: dict, out, stem: str = "softlog_error_near_x0"):
                 ys.append(e.max() if e.size else np.nan)
             _line(ax, xs, np.array(ys), name, marker=style(name)[2], markersize=3)
         ax.set_xscale("log", base=2)
+        ax.set_xlim(left=0.8)
         ax.set_title(d)
         ax.set_xlabel("1 + number of representable values between x and x0 (log2 scale)")
         ax.set_ylabel(_ULP_LABEL)
@@ -297,27 +305,34 @@ def softlog_near_x0(data: dict, out, stem: str = "softlog_error_near_x0"):
     return _save(fig, out, stem)
 
 
-def gap_figure(data: dict, function: str, out, stem: str):
-    """log_softmax (rows [g, 0]) or softmax (rows [c, c - g]): max error of the row against g."""
+def gap_figure(data: dict, function: str, out, stem: str, bins: int = 120):
+    """log_softmax (rows [g, 0]) or softmax (rows [c, c - g]): max error of the row against g,
+    the largest in each of ``bins`` bins of g (an envelope: single rows alternate between 0 and 1
+    ULP too fast to read)."""
     plt = _plt()
     fig, ax_by = _panels(plt)
     for d, ax in ax_by.items():
         r = data[d]
+        gmax = float(r["gap"].max())
+        edges = np.linspace(0.0, gmax, min(bins, len(r["gap"])) + 1)
+        mids = 0.5 * (edges[1:] + edges[:-1])
         for name, err in r["errors"].items():
-            _line(ax, r["gap"], err, name)
+            _line(ax, mids, _binned_max(r["gap"], err, edges), name, drawstyle="steps-mid")
         if function == "log_softmax":
             _vline(ax, r["collapse"], f"collapse gap p ln2 = {r['collapse']:.1f}")
         else:
-            _vline(ax, r["underflow"], f"exp(-g) < smallest subnormal: {r['underflow']:.0f}")
+            _vline(ax, r["underflow"], f"exp(-g) < smallest subnormal: g > {r['underflow']:.0f}", side="right")
         ax.set_title(d)
         ax.set_xlabel("logit gap g (nats)")
         ax.set_ylabel(_ULP_LABEL)
         _symlog(ax)
         ax.set_xlim(0, float(r["gap"].max()))
     if function == "log_softmax":
-        _finish(fig, ax_by, "log_softmax of the row [g, 0]: max error of the row against the gap g")
+        _finish(fig, ax_by, "log_softmax of the row [g, 0]: max error of the row against the gap g "
+                "(largest in each 1/120 of the range)")
     else:
-        _finish(fig, ax_by, "softmax of the row [10.3, 10.3 - g]: max error of the row against the gap g")
+        _finish(fig, ax_by, "softmax of the row [10.3, 10.3 - g]: max error of the row against the gap g "
+                "(largest in each 1/120 of the range)")
     return _save(fig, out, stem)
 
 

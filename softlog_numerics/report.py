@@ -146,7 +146,9 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
                              "softlog: max error per variant and format"),
         "softlog: maximum error (bar, ULPs, symlog) and 99th percentile (black tick) of each variant in "
         "each format over the adversarial families (unit interval by position, near x0, near 1, outside [0, 1]); "
-        "red dashes: the production function's bound.")
+        "red dashes: the production function's bound. The centred form's maxima come from the 'outside' family next "
+        "to the branch point -1/(e²-1), where L tends to -inf and its condition number is unbounded; on [0, 1] it "
+        "stays within a few ULPs (next figures).")
     for f in LSE_FAMILY:
         fig(plots.precision_bars(cells, [f], ULP_BOUNDS, out, f"error_vs_precision_{f}",
                                  f"{f}: max error per variant and format"),
@@ -169,15 +171,19 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
         "softlog error against the distance from x0 = 1/(e+1) in representable numbers: the naive and "
         "log1p forms lose about one bit each time the distance halves; the centred form does not.")
     fig(plots.gap_figure(lsm_gap, "log_softmax", out, "log_softmax_error_vs_gap"),
-        "log_softmax of the two logits [g, 0]: largest error of the row against the gap g. Past the collapse "
+        "log_softmax of the two logits [g, 0]: largest error of the row against the gap g (the largest in "
+        "each of 120 bins of g). Past the collapse "
         "gap p ln 2 (dotted) the 3-pass algorithm returns exactly 0 for the dominant class, whose true value "
         "is -log1p(exp(-g)).")
     fig(plots.gap_figure(sm_gap, "softmax", out, "softmax_error_vs_gap"),
-        "softmax of [10.3, 10.3 - g] (both rounded to the format): largest error of the row against g. "
+        "softmax of [10.3, 10.3 - g] (both rounded to the format): largest error of the row against g (the "
+        "largest in each of 120 bins of g). "
         "The rounding of x - max is amplified by exp in proportion to g; past the dotted line exp underflows.")
     fig(plots.width_figure(width, out),
         "log_softmax of rows of n logits uniform in [-8, 8] (one to eight rows per width): largest error "
-        "against the row width n, up to " + f"{int(max(sz.widths)):,}" + " logits.")
+        "against the row width n, up to " + f"{int(max(sz.widths)):,}" + " logits. The large errors at small n "
+        "come from rows where one logit dominates (see the gap figure); pairwise sums keep the error flat in n, "
+        "while the online normalizer's 32 sequential lanes let it grow.")
     t_total = time.perf_counter() - t0
 
     text = _markdown(cells, figures, quick=quick, seed=seed, sz=sz)
