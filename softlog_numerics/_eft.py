@@ -44,3 +44,34 @@ def two_prod(a, b):
     bh, bl = split(b)
     t = ((ah * bh - p) + ah * bl + al * bh) + al * bl
     return p, t
+
+
+# ---------------------------------------------------------------------------------------------
+# Private helpers for products by a constant known as a float64 pair (used by softlog).
+
+
+def _split_constant(hi: float, lo: float) -> tuple[float, float]:
+    """A constant ``c ~ hi + lo`` as ``h + m``: ``h`` holds the leading 26 bits of ``hi`` and
+    ``m = fl((hi - h) + lo)``, so ``|h + m - (hi + lo)| <= 2**-53 |m| <= 2**-79 |c|``.
+
+    With ``h`` of 26 bits, ``s * h`` is split exactly by Dekker's algorithm with one half only
+    (:func:`_mul_split_constant`), and ``s * m`` is a ``2**-26``-relative correction whose own
+    rounding is ``2**-79`` relative.
+    """
+    h, _ = split(float(hi))
+    h = float(h)
+    return h, float((float(hi) - h) + float(lo))
+
+
+def _mul_split_constant(s, h: float, m: float):
+    """``(p, q)`` with ``p = fl(s h)`` and ``p + q = s (h + m) (1 + theta)``, ``|theta| <= 2**-77``
+    (float64 arrays, ``|s| < 2**995``, no underflow in ``s h``). ``q`` is *not* normalised:
+    ``|q| <= 2**-25 |p|``.
+
+    ``s h - p`` is exact by Dekker's product with ``h`` already of 26 bits (``h = h + 0`` is a valid
+    split of it): ``(s_hi h - p) + s_lo h`` has every operation exact.
+    """
+    p = s * h
+    sh, sl = split(s)
+    err = (sh * h - p) + sl * h
+    return p, err + s * m
