@@ -19,9 +19,9 @@ The double-double softlog uses three evaluations, each free of cancellation wher
   ``x - x0`` formed exactly against a three-limb ``x0``, and a series for ``log1p``;
 * elsewhere ``log(a (x - x_b))`` with ``x_b = -1/(e**2 - 1)`` the branch point (three limbs), by a
   table of 91 logarithms ``log(j/128)`` and the same series;
-* differences ``L(p) - L(q) = log1p(a (p - q) / (a (q - x_b)))`` with ``p - q`` exact (TwoSum),
-  unless ``A_p / A_q`` is below ``2**-20`` or above ``2**50``, where ``L(p) - L(q)`` itself has no
-  cancellation.
+* differences ``L(h) - L(l) = log1p(a (h - l) / (a (l - x_b)))`` for ``h > l`` (the larger and
+  the smaller of ``p`` and ``q``) with ``h - l`` exact (TwoSum), unless the ratio exceeds ``2**50``,
+  where ``L(h) - L(l)`` itself has no cancellation; ``L(p) - L(q)`` is then ``±`` that.
 """
 
 from __future__ import annotations
@@ -191,45 +191,47 @@ def _softlog_dd(x):
     return hi, lo
 
 
-_RATIO_LOW = -1.0 + 2.0**-20
 _RATIO_HIGH = 2.0**50
 
 
 def _softlog_diff_dd(p, q):
     """``L(p) - L(q)`` as a double-double for ``p != q`` finite above the branch point.
 
-    ``log1p(r)``, ``r = a (p - q) / A(q)`` with ``p - q`` exact, where ``-1 + 2**-20 <= r <= 2**50``;
-    ``L(p) - L(q)`` from two double-double softlogs otherwise (then ``|L(p) - L(q)| >= 13.8``).
+    With ``h = max(p, q)``, ``l = min(p, q)``: ``L(h) - L(l) = log1p(r)``, ``r = a (h - l) / A(l) >= 0``
+    with ``h - l`` exact, where ``r <= 2**50``; ``L(h) - L(l)`` from two double-double softlogs
+    otherwise (then it exceeds 34.6); negated when ``p < q``. So ``D(q, p) = -D(p, q)`` exactly, the
+    sign of ``D`` is the sign of ``p - q``, and ``{p, q} = {0, 1}`` gives ``±2`` exactly (Lemma D4).
     Arguments of ``2**500`` and more are scaled by ``2**-600`` first (``r`` does not change).
-    Exactly ``±2`` for ``{p, q} = {0, 1}``. Its sign is the sign of ``p - q`` (Lemma D4).
     """
+    swap = p < q
+    h, l = np.where(swap, q, p), np.where(swap, p, q)
     hi = np.empty_like(p)
     lo = np.zeros_like(p)
-    exact = ((p == 0.0) | (p == 1.0)) & ((q == 0.0) | (q == 1.0))
-    hi[exact] = np.where(p[exact] > q[exact], 2.0, -2.0)
+    exact = (h == 1.0) & (l == 0.0)
+    hi[exact] = 2.0
     todo = ~exact
     ratio = np.zeros_like(todo)
     if todo.any():
-        # r is invariant under scaling p, q and x_b by one power of two: keep a (p - q) and A(q)
+        # r is invariant under scaling h, l and x_b by one power of two: keep a (h - l) and A(l)
         # below Dekker's limit
-        scale = np.where(np.maximum(np.abs(p[todo]), np.abs(q[todo])) >= _BIG, 2.0**-600, 1.0)
-        pt, qt = p[todo] * scale, q[todo] * scale
-        dh, dl = two_sum(pt, -qt)
+        scale = np.where(np.abs(h[todo]) >= _BIG, 2.0**-600, 1.0)
+        ht, lt = h[todo] * scale, l[todo] * scale
+        dh, dl = two_sum(ht, -lt)
         nh, nl = _mul_a(dh, dl)
-        ah, al = _mul_a(*_sub_const(qt, tuple(c * scale for c in _XB)))
+        ah, al = _mul_a(*_sub_const(lt, tuple(c * scale for c in _XB)))
         with np.errstate(over="ignore", invalid="ignore"):
             rh, rl = _div_dd(nh, nl, ah, al)
-            ok = (rh >= _RATIO_LOW) & (rh <= _RATIO_HIGH)
+            ok = rh <= _RATIO_HIGH
         idx = np.flatnonzero(todo)[ok]
         ratio[idx] = True
         hi[idx], lo[idx] = _log1p_dd(rh[ok], rl[ok])
     direct = ~(exact | ratio)
     if direct.any():
-        ph, pl = _softlog_dd(p[direct])
-        qh, ql = _softlog_dd(q[direct])
+        ph, pl = _softlog_dd(h[direct])
+        qh, ql = _softlog_dd(l[direct])
         s, e = two_sum(ph, -qh)
         hi[direct], lo[direct] = fast_two_sum(s, e + (pl - ql))
-    return hi, lo
+    return np.where(swap, -hi, hi), np.where(swap, -lo, lo)
 
 
 def _below_branch(x):
