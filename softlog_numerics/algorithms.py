@@ -583,9 +583,6 @@ class Variant:
     strict : bool
         True: every intermediate is in the working format (evaluated by :class:`Arith`). False: a
         black box (the production functions).
-    peer : bool
-        True for the variants that reproduce what other libraries or papers do (used for the
-        headline "production vs best peer" comparison).
     """
 
     function: str
@@ -596,15 +593,11 @@ class Variant:
     dtypes: tuple = ALL_DTYPES
     accumulate: dict = field(default_factory=dict)
     strict: bool = True
-    peer: bool = True
 
     @property
     def kind(self) -> str:
+        """``"elementwise"``, ``"rowwise"`` (log_softmax, softmax) or ``"reduce"``."""
         return _KIND[self.function]
-
-    @property
-    def label(self) -> str:
-        return self.name
 
     def working_format(self, input_dtype, accumulate_dtype=None) -> Format:
         fmt = format_of(input_dtype)
@@ -678,7 +671,7 @@ PROD = "this library (see its docstring and proofs/)"
 
 def _production_variant(function: str) -> Variant:
     return Variant(function, "production", "the library's own function (black box, any internal precision)",
-                   PROD, impl=None, strict=False, peer=False)
+                   PROD, impl=None, strict=False)
 
 
 def _lse_family(function: str, impls: dict) -> list[Variant]:

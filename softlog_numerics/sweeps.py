@@ -33,16 +33,24 @@ from .ulp import from_ordinal, ordinal, ulp_distance
 
 __all__ = [
     "Cell",
+    "PAIR_KINDS",
     "Sizes",
+    "collapse_gap",
+    "compare",
+    "contract_violations",
     "gap_sweep",
+    "inputs",
     "logit_blocks",
     "oracle",
-    "precision_sweep",
     "pair_blocks",
+    "precision_cells",
+    "precision_sweep",
     "probability_blocks",
+    "scaled_error",
     "sizes",
     "softlog_inputs",
     "softlog_vs_x",
+    "term_scale",
     "width_sweep",
 ]
 
