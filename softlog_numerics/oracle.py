@@ -4,7 +4,7 @@ Every function here has the signature of the production function of the same nam
 elementwise, the exact mathematical result rounded *once* to the dtype of the input (round to
 nearest, ties to even, gradual underflow, overflow to infinity).
 
-How (proofs/oracle.md):
+How (proofs/oracle.md, Theorem O2):
 
 1. Special values (NaN, infinities, empty rows, masked ``-inf`` logits, out-of-domain input) are
    settled by the table in each docstring, outside mpmath.
@@ -13,7 +13,7 @@ How (proofs/oracle.md):
    softmax over equal logits, and every softlog sum whose transcendental parts cancel. Sums are
    first collected as ``c + sum_v W(v) L(v)`` over the *distinct* arguments ``v`` of the softlog;
    such a sum is rational exactly when every weight ``W(v)`` with ``v`` outside ``{0, 1}`` is zero
-   (proofs/oracle.md, Lemma T), so the rational cases are recognised completely.
+   (proofs/oracle.md, Theorem O2, Lemma T), so the rational cases are recognised completely.
 3. Everything else is enclosed in an interval at working precision ``P`` bits (directed rounding for
    ``+ - * /``; ``exp``, ``log`` and ``e`` evaluated 8 bits wider and widened outward by a relative
    ``2**-P``). If both endpoints round to the same number of the target format (and the same sign of
@@ -74,6 +74,12 @@ def round_rational(num: int, den: int, fmt) -> float:
     Ties go to even; values below the smallest normal are rounded on the subnormal grid; a value
     whose rounding is at least ``2**(emax+1)`` becomes ``±inf``. Zero results keep the sign of
     ``num`` (``-0.0`` for a negative value that underflows; ``+0.0`` for ``num == 0``).
+
+    Notes
+    -----
+    Exact integer arithmetic: the exponent from bit lengths, the grid of the binade (or of the
+    subnormals), one ``divmod`` and a comparison of twice the remainder with the divisor; proven
+    correct in proofs/oracle.md, Theorem O1 (ties to even, subnormals, overflow, sign of zero).
     """
     fmt = format_of(fmt)
     num, den = int(num), int(den)
