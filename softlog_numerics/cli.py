@@ -5,6 +5,7 @@ Subcommands:
 ``accuracy``  max ULP of every function x format against the correctly rounded oracle, next to the
               bound the library promises; exits 1 if a bound is broken.
 ``audit``     the same question for another backend (torch, jax, scipy, ``module:attr``).
+``report``    error-vs-precision sweeps of every algorithm variant, figures and report.md.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli_audit import register as register_audit
 
     register_audit(sub)
+    from .report import register as register_report
+
+    register_report(sub)
     return p
 
 
