@@ -16,9 +16,10 @@ for float16/bfloat16/float32, once more to the format with :func:`round_from_flo
 The double-double softlog uses three evaluations, each free of cancellation where it is used:
 
 * near ``x0 = 1/(e + 1)`` (where ``L`` vanishes), ``log1p(a (x - x0))`` with ``a = e - 1/e`` and
-  ``x - x0`` formed exactly against a three-limb ``x0``, and a series for ``log1p``;
-* elsewhere ``log(a (x - x_b))`` with ``x_b = -1/(e**2 - 1)`` the branch point (three limbs), by a
-  table of 91 logarithms ``log(j/128)`` and the same series;
+  ``a (x - x0) = a (x - X0[0]) - D0`` (constants of :mod:`softlog_numerics._constants`), and a
+  series for ``log1p``;
+* elsewhere ``log(a (x - x_b)) = log(a (x - XB[0]) - DB)`` with ``x_b = -1/(e**2 - 1)`` the branch
+  point, by a table of 93 logarithms ``log(j/128)`` and the same series;
 * differences ``L(h) - L(l) = log1p(a (h - l) / (a (l - x_b)))`` for ``h > l`` (the larger and
   the smaller of ``p`` and ``q``) with ``h - l`` exact (TwoSum), unless the ratio exceeds ``2**50``,
   where ``L(h) - L(l)`` itself has no cancellation; ``L(p) - L(q)`` is then ``±`` that.
@@ -33,13 +34,17 @@ import numpy as np
 
 from ._axes import Rows, check_probabilities, check_same_shape
 from ._dtypes import Format, as_float_array, result_format, round_from_float64
+from . import _constants as _c
 from ._eft import fast_two_sum, two_prod, two_sum
 
 __all__ = ["sld", "sld_sym", "softlog_cross_entropy", "softlog_entropy"]
 
 
 # ---------------------------------------------------------------------------------------------
-# Constants, as limbs: value = c[0] + c[1] (+ c[2]), each limb the float64 nearest to what is left.
+# Constants. a = e - 1/e, x0 = 1/(e + 1) and the branch point x_b = -1/(e**2 - 1) are the pairs of
+# softlog_numerics._constants, with D0 = a (x0 - X0[0]) and DB = a (x_b - XB[0]) so that
+# a (x - x0) = a (x - X0[0]) - D0 and a (x - x_b) = a (x - XB[0]) - DB with x - X0[0], x - XB[0]
+# exact (TwoSum). ln 2 and the table log(j/128) are computed here by mpmath at 320 bits.
 
 
 def _limbs(value, n: int) -> tuple[float, ...]:
@@ -52,18 +57,14 @@ def _limbs(value, n: int) -> tuple[float, ...]:
 
 
 with mpmath.workprec(320):
-    _E = mpmath.e
-    _A = _limbs(_E - 1 / _E, 2)  # a = e - 1/e
-    _X0 = _limbs(1 / (_E + 1), 3)  # zero of L
-    _XB = _limbs(-1 / (_E * _E - 1), 3)  # branch point: a x + 1/e = a (x - x_b)
     _LN2 = mpmath.log(2)
     _LN2_HI = math.ldexp(math.floor(_LN2 * 2**42), -42)  # 42 bits: k * _LN2_HI exact for |k| < 2**11
     _LN2_LO = float(_LN2 - mpmath.mpf(_LN2_HI))
     _J0, _J1 = 90, 182  # table of log(j/128) for the reduced argument m in [sqrt(1/2), sqrt(2))
     _LOGC = np.array([_limbs(mpmath.log(mpmath.mpf(j) / 128), 2) for j in range(_J0, _J1 + 1)])
-del _E, _LN2
+del _LN2
 
-_A_HI, _A_LO = _A
+_A_HI, _A_LO = _c.A
 _LOGC_HI = np.ascontiguousarray(_LOGC[:, 0])
 _LOGC_LO = np.ascontiguousarray(_LOGC[:, 1])
 _SQRT_HALF = 0.7071067811865476
@@ -79,18 +80,20 @@ _TAIL = tuple((-1.0) ** (n + 1) / n for n in range(3, 11))
 # Double-double kernels on 1-D float64 arrays.
 
 
-def _sub_const(x, c):
-    """``x - (c[0] + c[1] + c[2])`` as a double-double; exact up to the third limb's rounding."""
-    s, e = two_sum(x, -c[0])
-    s2, e2 = two_sum(s, -c[1])
-    lo = (e + e2) - c[2]
-    return two_sum(s2, lo)
-
-
 def _mul_a(h, l):
     """``(e - 1/e) * (h + l)`` as a double-double."""
     p, e = two_prod(_A_HI, h)
     return fast_two_sum(p, e + (_A_HI * l + _A_LO * h))
+
+
+def _centred(x, centre, d, scale=1.0):
+    """``a (x - c)`` as a double-double, for the centre ``c`` with float64 part ``centre[0]`` and
+    ``d = a (c - centre[0])`` (a pair): ``a (x - centre[0]) - d`` with ``x - centre[0]`` exact.
+    ``scale`` (a power of two, per element) multiplies ``x`` and the constants first."""
+    sh, sl = two_sum(x * scale, -centre[0] * scale)
+    th, tl = _mul_a(sh, sl)
+    s, e = two_sum(th, -d[0] * scale)
+    return fast_two_sum(s, (e + tl) - d[1] * scale)
 
 
 def _div_dd(nh, nl, dh, dl):
@@ -157,15 +160,7 @@ def _softlog_arg(x):
     """``A(x)/2**k0 = a (x - x_b) / 2**k0`` as a double-double and ``k0`` (64 for ``|x| >= 2**1000``)."""
     huge = np.abs(x) >= _HUGE
     k0 = np.where(huge, 64, 0)
-    if huge.any():
-        xs = np.where(huge, np.ldexp(x, -k0), x)
-        c0 = np.where(huge, _XB[0] * 2.0**-64, _XB[0])
-        c1 = np.where(huge, _XB[1] * 2.0**-64, _XB[1])
-        c2 = np.where(huge, _XB[2] * 2.0**-64, _XB[2])
-        dh, dl = _sub_const(xs, (c0, c1, c2))
-    else:
-        dh, dl = _sub_const(x, _XB)
-    ah, al = _mul_a(dh, dl)
+    ah, al = _centred(x, _c.XB, _c.DB, np.where(huge, 2.0**-64, 1.0))
     return ah, al, k0
 
 
@@ -178,9 +173,9 @@ def _softlog_dd(x):
     zero, one = x == 0.0, x == 1.0
     hi[zero], hi[one] = -1.0, 1.0
     todo = ~(zero | one)
-    near = todo & (np.abs(x - _X0[0]) <= 2.0**-9)
+    near = todo & (np.abs(x - _c.X0[0]) <= 2.0**-9)
     if near.any():
-        th, tl = _mul_a(*_sub_const(x[near], _X0))
+        th, tl = _centred(x[near], _c.X0, _c.D0)
         centred = np.abs(th) <= _TAU
         idx = np.flatnonzero(near)[centred]
         hi[idx], lo[idx] = _log1p_series(th[centred], tl[centred])
@@ -218,7 +213,7 @@ def _softlog_diff_dd(p, q):
         ht, lt = h[todo] * scale, l[todo] * scale
         dh, dl = two_sum(ht, -lt)
         nh, nl = _mul_a(dh, dl)
-        ah, al = _mul_a(*_sub_const(lt, tuple(c * scale for c in _XB)))
+        ah, al = _centred(l[todo], _c.XB, _c.DB, scale)
         with np.errstate(over="ignore", invalid="ignore"):
             rh, rl = _div_dd(nh, nl, ah, al)
             ok = rh <= _RATIO_HIGH
@@ -240,7 +235,7 @@ def _below_branch(x):
     out = x < -0.16
     mid = (x >= -0.16) & (x <= -0.15)
     if mid.any():
-        h, _ = _sub_const(x[mid], _XB)
+        h, _ = _centred(x[mid], _c.XB, _c.DB)
         out[mid] = h < 0.0
     return out
 

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from softlog_numerics import _constants as _c
 from softlog_numerics import divergence as dv
 from softlog_numerics import oracle
 from softlog_numerics._bounds import CANCELLATION, ULP_BOUNDS
@@ -107,12 +108,13 @@ def test_error_free_transformations_are_exact():
 def test_constants_and_table_against_mpmath():
     with mpmath.workprec(300):
         e = mpmath.e
-        for limbs, exact, tol in [
-            (dv._A, e - 1 / e, 2.0**-106),
-            (dv._X0, 1 / (e + 1), 2.0**-160),
-            (dv._XB, -1 / (e * e - 1), 2.0**-160),
+        a = e - 1 / e
+        for pair, exact in [
+            (_c.A, a),
+            (_c.D0, a * (1 / (e + 1) - _c.X0[0])),
+            (_c.DB, a * (-1 / (e * e - 1) - _c.XB[0])),
         ]:
-            assert abs(sum(mpmath.mpf(c) for c in limbs) - exact) <= tol * abs(exact)
+            assert abs(mpmath.mpf(pair[0]) + pair[1] - exact) <= 2.0**-105 * abs(exact)
         assert abs(dv._LN2_HI * 2.0**42 - round(dv._LN2_HI * 2.0**42)) == 0
         assert abs(mpmath.mpf(dv._LN2_HI) + dv._LN2_LO - mpmath.log(2)) <= 2.0**-96
         for j in range(dv._J0, dv._J1 + 1):
@@ -121,7 +123,7 @@ def test_constants_and_table_against_mpmath():
 
 
 def _kernel_points(rng):
-    x0 = dv._X0[0]
+    x0 = _c.X0[0]
     return np.concatenate([
         rng.random(2000),
         rng.random(300) * 1e-3,
@@ -129,7 +131,7 @@ def _kernel_points(rng):
         np.nextafter(x0, np.array([-1.0, 1.0] * 3)),
         np.exp2(rng.uniform(-1074, 1023, 400)),
         -0.1565 + rng.random(100) * 0.05,
-        [np.nextafter(dv._XB[0], 1), dv._XB[0], 5e-324, 1.7976931348623157e308, 2.0**990, 0.5, 0.25],
+        [np.nextafter(_c.XB[0], 1), _c.XB[0], 5e-324, 1.7976931348623157e308, 2.0**990, 0.5, 0.25],
     ])
 
 
@@ -225,6 +227,31 @@ def test_accuracy_outside_the_simplex(name, dtype, data):
     got = _call(name, p, q, validate=False)
     want = _call_oracle(name, p, q, validate=False)
     _check_accuracy(name, p, q, got, want)
+
+
+EXTREME = [0.0, -0.0, 1.0, 0.5, 0.2689414213699951, 0.26894142136999516, 5e-324, 2.2250738585072014e-308,
+           1e-300, 1e-17, 3.0, 1e10, 1e300, 2.0**995, 1.7976931348623157e308, -0.1, -0.15651764274966565,
+           -0.15651764274966568, 0.999999, 2.0**-1000]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_accuracy_extreme_magnitudes(dtype):
+    """validate=False rows mixing zeros, subnormals, huge values, x0's neighbours and the float64
+    neighbours of the branch point (overflow to inf and underflow to a signed zero included):
+    equal to the oracle bit for bit here (ULP 0 and the sign of zeros)."""
+    dt = format_of(dtype).dtype
+    rng = np.random.default_rng(12)
+    for _ in range(60):
+        k = int(rng.integers(1, 5))
+        with np.errstate(over="ignore"):
+            p = np.array(rng.choice(EXTREME, k)).astype(dt)
+            q = np.array(rng.choice(EXTREME, k)).astype(dt)
+            if rng.random() < 0.3 and dtype == "float64":
+                q = np.nextafter(p, 1.0)
+        for name in NAMES:
+            got = _call(name, p, q, validate=False)
+            want = _call_oracle(name, p, q, validate=False)
+            assert ulp_distance(got, want) <= 1 and np.signbit(got) == np.signbit(want), (name, p, q, got, want)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,7 +428,7 @@ def test_signed_zero_of_an_underflowing_result(dtype):
     """An inexact result below half the smallest subnormal keeps its sign, as the oracle's."""
     dt = format_of(dtype).dtype
     tiny = np.array([float(np.finfo(dt).smallest_subnormal)], dtype=dt)
-    near_x0 = np.array([dv._X0[0]], dtype=np.float64).astype(dt)
+    near_x0 = np.array([_c.X0[0]], dtype=np.float64).astype(dt)
     for name, p, q in [("softlog_cross_entropy", tiny, near_x0), ("sld", tiny, np.array([0.5], dtype=dt)),
                        ("softlog_entropy", tiny, None), ("sld_sym", tiny, np.array([0.0], dtype=dt))]:
         got = _call(name, p, q, validate=False)
