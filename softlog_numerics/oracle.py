@@ -476,7 +476,7 @@ def _offset_plus(c, t, sign: int, fmt: Format, prec: int):
     midpoint ``c`` for ``t`` far below ``2**-P |c|``). When ``t < 2**(emin - p)`` (half the smallest
     subnormal), every value of ``c + sign * (0, t_hi]`` lies strictly between ``c`` and the next
     multiple of half the smallest subnormal, where no rounding boundary is, so all of them round
-    like the stand-in ``c + sign * 2**(emin - p - 1)`` (proofs/oracle.md, Theorem O2, step 4).
+    like the stand-in ``c + sign * 2**(emin - p - 1)`` (proofs/oracle.md, Theorem O2, step 5).
     """
     lo, hi = t
     if libmp.mpf_lt(hi, libmp.from_man_exp(1, fmt.emin - fmt.precision)):
