@@ -148,32 +148,30 @@ def _softlog_block(x: np.ndarray, out: np.ndarray, buf: np.ndarray) -> None:
         r = _centre_minus_one(y)  # NaN for NaN and for x < xb (K0 x < -1)
         sub = np.flatnonzero(y >= _R3_LO)
         if sub.size:
-            r.put(sub, _centre_minus_half(y.take(sub)))
+            r[sub] = _centre_minus_half(y.take(sub))
         sub = np.flatnonzero((y < _R2_LO) & (y >= _XB_HI))
         if sub.size:
-            r.put(sub, _near_branch(y.take(sub)))
-        out.put(low, r)
+            r[sub] = _near_branch(y.take(sub))
+        out[low] = r
     np.greater(x, _R5_LO, out=mask)
     high = np.flatnonzero(mask)
     if high.size:
-        out.put(high, _huge(x.take(high)))
+        out[high] = _huge(x.take(high))
     np.equal(x, 1.0, out=mask)
     one = np.flatnonzero(mask)
     if one.size:
-        out.put(one, 1.0)
+        out[one] = 1.0
 
 
 def _softlog64(x: np.ndarray) -> np.ndarray:
-    """L(x) for a 1-D contiguous float64 array (Theorem S2)."""
+    """L(x) for a 1-D contiguous float64 array (Theorem S2), block by block."""
     n = x.size
     out = np.empty(n, dtype=np.float64)
-    m = min(n, _BLOCK)
-    buf = np.empty((5, m), dtype=np.float64)
+    buf = np.empty((5, min(n, _BLOCK)), dtype=np.float64)
     with np.errstate(all="ignore"):
         for i in range(0, n, _BLOCK):
             j = min(i + _BLOCK, n)
-            k = j - i
-            _softlog_block(x[i:j], out[i:j], buf[:, :k])
+            _softlog_block(x[i:j], out[i:j], buf[:, : j - i])
     return out
 
 
@@ -181,19 +179,17 @@ def _softlog64(x: np.ndarray) -> np.ndarray:
 # float16, bfloat16, float32: one float64 evaluation, one rounding (Theorem S3).
 
 
-def _softlog_narrow(x64: np.ndarray) -> np.ndarray:
-    """``log1p(fl(fl(fl(x - X0_HI) - X0_LO) A_HI))`` in float64, in place on ``x64``.
+def _softlog_narrow_block(x64: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``z = log1p(fl(fl(fl(x - X0_HI) - X0_LO) A_HI))`` in float64.
 
     For inputs of at most 24 significant bits the relative error of this float64 value is below
     ``2**-49`` away from the branch point (Theorem S3); every float64 NaN/inf rule of ``log1p``
     gives the softlog's special values (``t < -1`` -> NaN, ``+inf`` -> ``+inf``).
     """
-    with np.errstate(all="ignore"):
-        x64 -= _X0_HI
-        x64 -= _c.X0[1]
-        x64 *= _A_HI
-        np.log1p(x64, out=x64)
-    return x64
+    np.subtract(x64, _X0_HI, out=z)
+    z -= _c.X0[1]
+    z *= _A_HI
+    return np.log1p(z, out=z)
 
 
 _LOW45 = np.uint64((1 << 45) - 1)
@@ -203,39 +199,79 @@ _ONE = np.uint64(1)
 _BF16_TINY = 2.0**-126
 
 
-def _to_bfloat16(z: np.ndarray) -> np.ndarray:
-    """``round_from_float64(z, bfloat16)``, faster: one rounding to nearest-even to 8 significant
-    bits on the float64 bit pattern (add ``2**44 - 1 + lsb`` below bit 45, clear the 45 low bits),
-    after which the float64 -> float32 -> bfloat16 casts are exact. Values below the smallest
-    normal bfloat16 (where the grid is coarser) go through ``round_from_float64``. Equal to
+def _store_bfloat16(dst: np.ndarray, z: np.ndarray, tmp: np.ndarray) -> None:
+    """``dst[...] = round_from_float64(z, bfloat16)``, faster; ``z`` and ``tmp`` are float64
+    scratch of ``dst``'s size (``z`` is overwritten).
+
+    One rounding to nearest-even to 8 significant bits on the float64 bit pattern (add
+    ``2**44 - 1 + lsb`` below bit 45, clear the 45 low bits); the float64 -> bfloat16 cast of the
+    result is then exact (overflow gives inf, NaN stays NaN). Values below the smallest normal
+    bfloat16, where the grid is coarser, go through ``round_from_float64``. Equal to
     ``round_from_float64`` on every value (``tests/test_softlog.py::test_fast_bfloat16_rounding``).
     """
-    z = np.ascontiguousarray(z, dtype=np.float64)
+    np.abs(z, out=tmp)
+    small = np.flatnonzero(tmp < _BF16_TINY)
+    keep = round_from_float64(z[small], _BF16) if small.size else None
     bits = z.view(np.uint64)
-    r = np.right_shift(bits, _SHIFT45)
-    r &= _ONE
-    r += _HALF45
-    r += bits
-    r &= ~_LOW45
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = r.view(np.float64).astype(np.float32).astype(_BF16)
-        small = np.flatnonzero(np.abs(z) < _BF16_TINY)
-    if small.size:
-        out.put(small, round_from_float64(z.take(small), _BF16))
+    t = tmp.view(np.uint64)
+    np.right_shift(bits, _SHIFT45, out=t)
+    t &= _ONE
+    t += _HALF45
+    bits += t
+    bits &= ~_LOW45
+    np.copyto(dst, z, casting="same_kind")
+    if keep is not None:
+        dst[small] = keep
+
+
+def _to_bfloat16(z) -> np.ndarray:
+    """``round_from_float64(z, bfloat16)`` by :func:`_store_bfloat16` (any shape)."""
+    z = np.array(z, dtype=np.float64, order="C", copy=True)
+    out = np.empty(z.shape, dtype=_BF16)
+    with np.errstate(all="ignore"):
+        _store_bfloat16(out.reshape(-1), z.reshape(-1), np.empty(z.size))
     return out
 
 
-def _round_once(z64: np.ndarray, fmt) -> np.ndarray:
-    """Round float64 values to ``fmt`` once (Theorem S3)."""
-    if fmt.name == "bfloat16":
-        return _to_bfloat16(z64)
-    return round_from_float64(z64, fmt)
+def _narrow(x: np.ndarray, fmt, kernel) -> np.ndarray:
+    """Evaluate ``kernel(x64_block, z_block)`` in float64 and round once to ``fmt`` (Theorem S3).
+
+    ``x`` is 1-D; each block is widened exactly to float64 (every value of the four formats is a
+    float64), evaluated, and rounded once: NumPy's cast for float16/float32 (a single correct
+    rounding), :func:`_store_bfloat16` for bfloat16.
+    """
+    n = x.size
+    out = np.empty(n, dtype=fmt.dtype)
+    m = min(n, _BLOCK)
+    b, z, tmp = np.empty((3, m), dtype=np.float64)
+    bf16 = fmt.name == "bfloat16"
+    with np.errstate(all="ignore"):  # includes bfloat16 signalling NaNs in the widening cast
+        for i in range(0, n, _BLOCK):
+            j = min(i + _BLOCK, n)
+            k = j - i
+            np.copyto(b[:k], x[i:j], casting="safe")
+            r = kernel(b[:k], z[:k])
+            if bf16:
+                _store_bfloat16(out[i:j], r, tmp[:k])
+            else:
+                np.copyto(out[i:j], r, casting="same_kind")
+    return out
 
 
-def _as_float64_copy(x: np.ndarray) -> np.ndarray:
-    """A contiguous 1-D float64 copy (exact: every value of the four formats is a float64)."""
-    with np.errstate(invalid="ignore"):  # bfloat16 signalling NaNs
-        return np.array(x, dtype=np.float64, order="C", copy=True).reshape(-1)
+_TABLES: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _lookup(x: np.ndarray, fmt, kernel) -> np.ndarray:
+    """For the 16-bit formats: the value of :func:`_narrow` for every one of the 65536 bit
+    patterns, computed once (about a millisecond) and then looked up by bit pattern. The table
+    holds exactly what :func:`_narrow` returns, so Theorems S3-S5 apply unchanged."""
+    key = (kernel.__name__, fmt.name)
+    table = _TABLES.get(key)
+    if table is None:
+        table = _narrow(np.arange(1 << 16, dtype=np.uint16).view(fmt.dtype), fmt, kernel)
+        _TABLES[key] = table
+    flat = np.ascontiguousarray(x).reshape(-1)
+    return table.take(flat.view(np.uint16)).reshape(x.shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,58 +283,65 @@ _XB_LO = _c.XB[1]
 _X0_LO = _c.X0[1]
 
 
-def _inverse64(y: np.ndarray) -> np.ndarray:
-    """Inverse softlog of a 1-D float64 array (Theorem S5).
+def _inverse_block(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Inverse softlog of a float64 block into ``out`` (Theorem S5).
 
-    ========================  ================================================  =============
+    ========================  ================================================  ===================
     regime                    formula (exact argument of exp/expm1)             x range
-    ========================  ================================================  =============
+    ========================  ================================================  ===================
     ``y < -2`` (and -inf)     ``XB + exp(y) / A``                               ``(xb, -0.099)``
     ``-2 <= y < -1/4``        ``expm1(y + 1) / (e**2 - 1)``                     ``[-0.099, 0.175)``
     ``-1/4 <= y < 3/4``       ``X0 + expm1(y) / A``                             ``[0.175, 0.744)``
     ``3/4 <= y < 2``          ``1 + expm1(y - 1) / (1 - e**-2)``                ``[0.744, 2.99)``
     ``y >= 2`` (and +inf)     ``exp(y - 1) / (1 - e**-2) + XB``                 ``[2.99, inf]``
-    ========================  ================================================  =============
+    ========================  ================================================  ===================
+
+    The middle regime is evaluated on the whole block, the others on their index sets.
     """
-    out = np.empty_like(y)
+    np.expm1(y, out=out)
+    out /= _A_HI
+    out += _X0_LO
+    out += _X0_HI
+    low = np.flatnonzero(~(y >= -0.25))  # y < -1/4, -inf, NaN
+    if low.size:
+        yl = y.take(low)
+        v = yl + 1.0  # exact (Sterbenz) on [-2, -1/4)
+        np.expm1(v, out=v)
+        v /= _K0_HI
+        sub = np.flatnonzero(~(yl >= -2.0))
+        if sub.size:
+            w = np.exp(yl.take(sub))
+            w /= _A_HI
+            w += _XB_LO
+            w += _XB_HI
+            v[sub] = w
+        out[low] = v
+    high = np.flatnonzero(y >= 0.75)
+    if high.size:
+        yh = y.take(high)
+        v = yh - 1.0  # exact on [3/4, 2**53)
+        np.expm1(v, out=v)
+        v /= _K1_HI
+        v += 1.0
+        sub = np.flatnonzero(yh >= 2.0)
+        if sub.size:
+            w = yh.take(sub)
+            w -= 1.0
+            np.exp(w, out=w)
+            w /= _K1_HI
+            w += _XB_HI
+            v[sub] = w
+        out[high] = v
+    return out
+
+
+def _inverse64(y: np.ndarray) -> np.ndarray:
+    n = y.size
+    out = np.empty(n, dtype=np.float64)
     with np.errstate(all="ignore"):
-        idx = np.flatnonzero(y < -2.0)
-        if idx.size:
-            v = np.exp(y.take(idx))
-            v /= _A_HI
-            v += _XB_LO
-            v += _XB_HI
-            out.put(idx, v)
-        idx = np.flatnonzero((y >= -2.0) & (y < -0.25))
-        if idx.size:
-            v = y.take(idx)
-            v += 1.0  # exact (Sterbenz)
-            np.expm1(v, out=v)
-            v /= _K0_HI
-            out.put(idx, v)
-        idx = np.flatnonzero((y >= -0.25) & (y < 0.75))
-        if idx.size:
-            v = np.expm1(y.take(idx))
-            v /= _A_HI
-            v += _X0_LO
-            v += _X0_HI
-            out.put(idx, v)
-        idx = np.flatnonzero((y >= 0.75) & (y < 2.0))
-        if idx.size:
-            v = y.take(idx)
-            v -= 1.0  # exact (Sterbenz)
-            np.expm1(v, out=v)
-            v /= _K1_HI
-            v += 1.0
-            out.put(idx, v)
-        idx = np.flatnonzero(~(y < 2.0))  # y >= 2, +inf and NaN
-        if idx.size:
-            v = y.take(idx)
-            v -= 1.0  # exact for 2 <= y < 2**53; no effect above
-            np.exp(v, out=v)
-            v /= _K1_HI
-            v += _XB_HI
-            out.put(idx, v)
+        for i in range(0, n, _BLOCK):
+            j = min(i + _BLOCK, n)
+            _inverse_block(y[i:j], out[i:j])
     return out
 
 
@@ -335,7 +378,8 @@ def softlog(x) -> np.ndarray:
     ``x >= 0.1748``, ``C = -1/2`` on ``[0.1015, 0.1748)``, ``C = -1`` (``x_C = 0``) on
     ``[-0.0989, 0.1015)``, ``log(A (x - xb))`` (double-double) near the branch point ``xb``, and
     ``log(x) + log(A)`` above ``2**92``. float16, bfloat16 and float32: one float64 evaluation of
-    the centred form, rounded once to the input's format.
+    the centred form, rounded once to the input's format (for the 16-bit formats, done once for all
+    65536 bit patterns and then looked up).
 
     Accuracy (``ULP_BOUNDS["softlog"]``): at most 0 ULP from the correctly rounded value in float16
     and bfloat16 (correct rounding), 1 ULP in float32 and 2 ULP in float64, for every input,
@@ -348,8 +392,10 @@ def softlog(x) -> np.ndarray:
     if fmt.name == "float64":
         flat = np.ascontiguousarray(x).reshape(-1)
         return _softlog64(flat).reshape(x.shape)
-    z = _softlog_narrow(_as_float64_copy(x))
-    return _round_once(z, fmt).reshape(x.shape)
+    if fmt.bits == 16:
+        return _lookup(x, fmt, _softlog_narrow_block)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    return _narrow(flat, fmt, _softlog_narrow_block).reshape(x.shape)
 
 
 def softlog_inverse(y) -> np.ndarray:
@@ -378,7 +424,8 @@ def softlog_inverse(y) -> np.ndarray:
     Algorithm: five regimes in float64, each ``exp`` or ``expm1`` taken at an exactly computed
     argument (``y``, ``y + 1`` or ``y - 1``) and combined with the centre ``x_C`` of ``L`` nearest
     to the result, so that no subtraction cancels more than a factor 1.6 (proofs/softlog.md,
-    Theorem S5). float16, bfloat16, float32: one float64 evaluation rounded once.
+    Theorem S5). float16, bfloat16, float32: one float64 evaluation rounded once (a table of the
+    65536 values for the 16-bit formats).
 
     Accuracy (not in the contract table; measured against a 300-bit mpmath reference by
     ``tests/test_softlog.py::test_inverse_accuracy`` and ``test_inverse_exhaustive_16_bit``): at
@@ -391,5 +438,7 @@ def softlog_inverse(y) -> np.ndarray:
     if fmt.name == "float64":
         flat = np.ascontiguousarray(y).reshape(-1)
         return _inverse64(flat).reshape(y.shape)
-    z = _inverse64(_as_float64_copy(y))
-    return _round_once(z, fmt).reshape(y.shape)
+    if fmt.bits == 16:
+        return _lookup(y, fmt, _inverse_block)
+    flat = np.ascontiguousarray(y).reshape(-1)
+    return _narrow(flat, fmt, _inverse_block).reshape(y.shape)
