@@ -362,7 +362,8 @@ def plot_sld_plane(sweeps: dict, out: Path) -> tuple[str, str]:
     stem = _save(fig, out, "regions_sld_k2")
     parts = []
     for dt, s in sweeps.items():
-        parts.append(f"{dt}: {s.pairs['all']:,} pairs (a, b every {s.stride}-th number of the format in [0, 1], "
+        which = "every number" if s.stride == 1 else f"every {s.stride}th number"
+        parts.append(f"{dt}: {s.pairs['all']:,} pairs (a, b {which} of the format in [0, 1], "
                      f"second entries RN(1 - a), RN(1 - b)), exact sld < 0 at {s.exact_negative['all']:,}; "
                      f"naive sld failures {_nonzero(s.counts['sld']['all'])}, naive sld_sym failures "
                      f"{_nonzero(s.counts['sld_sym']['all'])}; on the {s.pairs['normalised']:,} exactly normalised "

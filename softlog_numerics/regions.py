@@ -486,8 +486,8 @@ def formula_thresholds(dtype) -> dict[str, float]:
     alike. Derivations: ``exp_overflow`` proofs/thresholds.md, Theorem T1; ``exp_underflow_zero``
     proofs/thresholds.md, Theorem T2; ``exp_subnormal`` proofs/thresholds.md, Theorem T3;
     ``softmax_collapse_gap`` proofs/thresholds.md, Theorem T4; ``log_softmax_argmax_zero_gap``
-    proofs/thresholds.md, Theorem T5. :func:`bisection_thresholds` finds the same numbers
-    independently.
+    proofs/thresholds.md, Theorem T5 (:func:`bisection_thresholds` finds the same numbers
+    independently).
     """
     f = format_of(dtype)
     p, emin, emax = f.precision, f.emin, f.emax

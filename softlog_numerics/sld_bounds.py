@@ -147,7 +147,14 @@ def _prove_sign(lo, hi, K, negative: bool, max_pieces: int = 100000) -> int:
 
 def sld_infimum(K, *, bits: int = 160, half_width_bits: int = 100) -> SldInfimum:
     """The certified minimum of ``sld`` over ``K`` classes (``K >= 2``, or ``math.inf`` for the
-    limit), see :class:`SldInfimum` and proofs/sld_bounds.md, Theorem B5."""
+    limit); see :class:`SldInfimum`.
+
+    Notes
+    -----
+    The reduction to one variable is proven in proofs/sld_bounds.md, Theorem B3 and the
+    certification method in proofs/sld_bounds.md, Theorem B5 (the sign of the derivative is proven
+    by interval arithmetic on a subdivision of ``[0, 1]`` minus a bracket of width ``2**-99``).
+    """
     if K != math.inf and (K != int(K) or K < 2):
         raise ValueError("K must be an integer >= 2 or math.inf")
     saved_mp, saved_iv = mpmath.mp.prec, iv.prec
