@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADING = re.compile(r"^#+ Theorem ([\w.-]+)\.?\s*(.*)$", re.M)
-CITATION = re.compile(r"proofs/([\w-]+\.md), Theorem ([\w.-]+)")
+HEADING = re.compile(r"^#+ Theorem ([\w.-]*\w)\.?\s*(.*)$", re.M)
+CITATION = re.compile(r"proofs/([\w-]+\.md), Theorem ([\w.-]*\w)")
 CHECK = re.compile(r"Machine check:\s*(.+)")
 
 INTRO = """# Proofs

@@ -10,7 +10,7 @@ from softlog_numerics._bounds import ULP_BOUNDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-CITATION = re.compile(r"proofs/([\w-]+\.md), Theorem ([\w.-]+)")
+CITATION = re.compile(r"proofs/([\w-]+\.md), Theorem ([\w.-]*\w)")
 
 
 def _commands():
