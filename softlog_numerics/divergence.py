@@ -8,7 +8,7 @@ With ``L(x) = ln((e - 1/e) x + 1/e)`` (the softlog), along ``axis``:
 * ``sld_sym(p, q)               = 1/4 sum_k (p_k - q_k)(L(p_k) - L(q_k))``
 
 One algorithm serves every format (proofs/divergence.md): each term is computed in float64 as a
-double-double (an unevaluated sum ``hi + lo``) with a relative error below ``2**-62``, the terms of a
+double-double (an unevaluated sum ``hi + lo``) with a relative error below ``2**-63.9``, the terms of a
 row are scaled by a power of two and added with error-free transformations (a pairwise tree of
 TwoSum whose rounding errors are kept and added), and the row's sum is rounded once to float64 and,
 for float16/bfloat16/float32, once more to the format with :func:`round_from_float64`.
@@ -21,7 +21,7 @@ The double-double softlog uses three evaluations, each free of cancellation wher
 * elsewhere ``log(a (x - x_b)) = log(a (x - XB[0]) - DB)`` with ``x_b = -1/(e**2 - 1)`` the branch
   point, by a table of 93 logarithms ``log(j/128)`` and the same series;
 * differences ``L(h) - L(l) = log1p(a (h - l) / (a (l - x_b)))`` for ``h > l`` (the larger and
-  the smaller of ``p`` and ``q``) with ``h - l`` exact (TwoSum), unless the ratio exceeds ``2**50``,
+  the smaller of ``p`` and ``q``) with ``h - l`` exact (TwoSum), unless the ratio exceeds ``2**1000``,
   where ``L(h) - L(l)`` itself has no cancellation; ``L(p) - L(q)`` is then ``±`` that.
 """
 
@@ -166,7 +166,7 @@ def _softlog_arg(x):
 
 def _softlog_dd(x):
     """``L(x)`` as a double-double for finite ``x`` above the branch point; ``L(0) = -1`` and
-    ``L(1) = 1`` exactly. Relative error below ``2**-63`` (proofs/divergence.md, Lemma D3)."""
+    ``L(1) = 1`` exactly. Relative error below ``2**-64`` (proofs/divergence.md, Theorem D3)."""
     x = np.asarray(x, dtype=np.float64)
     hi = np.empty_like(x)
     lo = np.zeros_like(x)
@@ -186,16 +186,17 @@ def _softlog_dd(x):
     return hi, lo
 
 
-_RATIO_HIGH = 2.0**50
+_RATIO_HIGH = 2.0**1000
 
 
 def _softlog_diff_dd(p, q):
     """``L(p) - L(q)`` as a double-double for ``p != q`` finite above the branch point.
 
     With ``h = max(p, q)``, ``l = min(p, q)``: ``L(h) - L(l) = log1p(r)``, ``r = a (h - l) / A(l) >= 0``
-    with ``h - l`` exact, where ``r <= 2**50``; ``L(h) - L(l)`` from two double-double softlogs
-    otherwise (then it exceeds 34.6); negated when ``p < q``. So ``D(q, p) = -D(p, q)`` exactly, the
-    sign of ``D`` is the sign of ``p - q``, and ``{p, q} = {0, 1}`` gives ``±2`` exactly (Lemma D4).
+    with ``h - l`` exact, where ``r <= 2**1000``; ``L(h) - L(l)`` from two double-double softlogs
+    otherwise (then it exceeds 693 while ``|L(l)| < 40``); negated when ``p < q``. So ``D(q, p) = -D(p, q)`` exactly, the
+    sign of ``D`` is the sign of ``p - q``, and ``{p, q} = {0, 1}`` gives ``±2`` exactly
+    (proofs/divergence.md, Theorem D4).
     Arguments of ``2**500`` and more are scaled by ``2**-600`` first (``r`` does not change).
     """
     swap = p < q
@@ -411,7 +412,7 @@ def softlog_entropy(p, axis=-1, keepdims: bool = False, *, validate: bool = True
     Notes
     -----
     Domain: finite ``p`` above ``-1/(e**2 - 1)``. Algorithm: double-double terms ``-p_k L(p_k)``
-    (relative error below ``2**-62``), a scaled error-free row sum, one rounding to float64 and
+    (relative error below ``2**-63.9``), a scaled error-free row sum, one rounding to float64 and
     one to the format. Accuracy: at most ``ULP_BOUNDS["softlog_entropy"]`` = 1, 1, 1, 4 ULP
     (float16, bfloat16, float32, float64), or, where the terms cancel, an absolute error at most
     ``4 * 2**-53 * sum_k |p_k L(p_k)|``, whichever is larger; proven in proofs/divergence.md,

@@ -7,7 +7,7 @@ Algorithm (proofs/divergence.md, Theorem D8), in float64 for every format:
 
 1. ``L(P)`` as double-doubles (:func:`softlog_numerics.divergence._softlog_dd`), ``w L`` exactly
    (TwoProd) and ``z_k`` by an error-free pairwise sum over ``b``: ``z`` carries an absolute error
-   of at most ``2**-62 Z_k``, ``Z_k = sum_b |w[b, k] L(P[..., b, k])|``.
+   of at most ``2**-63.9 Z_k``, ``Z_k = sum_b |w[b, k] L(P[..., b, k])|``.
 2. ``x_j = z_j - z_m`` (``m`` a largest ``z``) in double-double; ``exp(x_j) = 2**k_j E_j`` with
    ``E_j`` a double-double from a 64-entry table of ``2**(i/64)`` and a series for ``expm1``.
 3. ``s = sum_{j != m} exp(x_j)`` scaled by its largest power of two; softmax ``exp(x_k) / (1 + s)``
@@ -175,12 +175,13 @@ def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.nda
     once to the format (module docstring).
 
     Accuracy (no contract row; the bound depends on the conditioning of ``z``): the computed
-    logits carry an absolute error of at most ``2**-62 Z_k``, which the softmax turns into a
-    relative error of at most ``2**-61 Z`` (``2**-60 Z`` for log-softmax). The result is within
-    ``1 + ceil(2**(p - 60) (Z + 1))`` ULP of the correctly rounded value for a format with ``p``
-    significand bits: 1 ULP in float16/bfloat16/float32 for ``Z <= 2**35`` and in float64 for
-    ``Z <= 2**6 = 64`` (e.g. ``|w| <= 64`` with one member), and ``1 + ceil((Z + 1)/128)`` ULP in
-    float64 beyond; proven in proofs/divergence.md, Theorem D8.
+    logits carry an absolute error of at most ``2**-63.9 Z_k``, which the (log-)softmax turns into
+    a relative error of at most ``rho = 2**-61 (Z + 1)``. The result is within
+    ``1 + floor(2**(p + 1) rho + 2**(p - 51) [p < 53])`` ULP of the correctly rounded value for a
+    format with ``p`` significand bits, that is within 1 ULP whenever ``Z <= 2**(59 - p)`` in
+    float16/bfloat16/float32 (``2**48``, ``2**51``, ``2**35``) and ``Z <= 126`` in float64 (e.g.
+    ``|w| <= 126`` with one member), and ``1 + floor((Z + 1)/128)`` ULP in float64 beyond; proven in
+    proofs/divergence.md, Theorem D8.
     """
     P = as_float_array(P, "P")
     w = as_float_array(w, "w")
