@@ -78,7 +78,8 @@ def check_probabilities(p: np.ndarray, axis, name: str = "p", atol: float | None
     """
     fmt = format_of(p.dtype)
     tol = sum_tolerance(fmt) if atol is None else float(atol)
-    p64 = p.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # a signalling NaN must reach the ValueError below
+        p64 = p.astype(np.float64)
     bad = np.isnan(p64) | (p64 < 0) | (p64 > 1)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
