@@ -40,7 +40,7 @@ def _bound(P, w, dtype) -> float:
 
 
 def test_exp_double_double_relative_error():
-    """Theorem D9: |E_dd 2**k - exp(x)| < 2**-64 exp(x) for x in [-1100, 1] (measured ~2**-70)."""
+    """Theorem D9: |E_dd 2**k - exp(x)| < 2**-64 exp(x) for x in [-1100, 1] (measured 2**-76.3)."""
     rng = np.random.default_rng(8)
     x = np.concatenate([-rng.random(500) * 1100, -rng.random(300) * 2, rng.random(50) - 0.5,
                         [0.0, -745.2, -708.4, -1e-20, 1e-20, -1100.0, 1.0]])
@@ -122,19 +122,21 @@ def test_shapes_and_weight_forms(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(data=st.data())
 def test_unit_weights_keep_class_order(dtype, data):
-    """One member, unit weight: softmax(L(p)) is increasing in p (L is), and the float result
-    keeps the order: p_i > p_j gives out_i >= out_j, p_i == p_j gives equal outputs."""
+    """One member, unit weight: softmax(L(p)) is increasing in p (L is); the float result keeps
+    the order up to one ULP (Theorem D8 (order)): p_i > p_j gives out_i >= pred(out_j), and
+    p_i == p_j gives equal outputs bit for bit."""
     p = data.draw(probability_vectors(dtype, 1, 32))
     P = p.reshape(1, -1)
     w = np.ones(1, dtype=p.dtype)
     for log in (False, True):
-        out = layer.softlog_softmax(P, w, log=log).astype(np.float64)
+        res = layer.softlog_softmax(P, w, log=log)
+        out = res.astype(np.float64)
+        pred = np.nextafter(res, np.array(-np.inf, dtype=res.dtype)).astype(np.float64)
         p64 = p.astype(np.float64)
         gt = p64[:, None] > p64[None, :]
         eq = p64[:, None] == p64[None, :]
-        o_i, o_j = out[:, None], out[None, :]
-        assert (o_i >= o_j)[gt].all()
-        assert (o_i == o_j)[eq].all()
+        assert (out[:, None] >= pred[None, :])[gt].all()
+        assert (out[:, None] == out[None, :])[eq].all()
         if not log:
             assert abs(out.sum() - 1) <= 2 * p.size * format_of(dtype).eps
 
