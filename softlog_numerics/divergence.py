@@ -32,9 +32,9 @@ import math
 import mpmath
 import numpy as np
 
+from . import _constants as _c
 from ._axes import Rows, check_probabilities, check_same_shape
 from ._dtypes import Format, as_float_array, result_format, round_from_float64
-from . import _constants as _c
 from ._eft import fast_two_sum, two_prod, two_sum
 
 __all__ = ["sld", "sld_sym", "softlog_cross_entropy", "softlog_entropy"]

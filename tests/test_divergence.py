@@ -20,7 +20,8 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from softlog_numerics import _constants as _c
 from softlog_numerics import divergence as dv

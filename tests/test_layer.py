@@ -15,7 +15,8 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from softlog_numerics import layer, oracle
 from softlog_numerics._dtypes import BFLOAT16, format_of
