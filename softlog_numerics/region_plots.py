@@ -112,7 +112,12 @@ def log_softmax_region_data(dtype, n_max: int = 161, n_gap: int = 121, variants=
     from . import oracle
     from ._bounds import ULP_BOUNDS
     from ._dtypes import format_of, round_from_float64
-    from .regions import LOG_SOFTMAX_VARIANTS, VectorOps, formula_thresholds, log_softmax_variant
+    from .regions import (
+        LOG_SOFTMAX_VARIANTS,
+        VectorOps,
+        formula_thresholds,
+        log_softmax_variant,
+    )
 
     fmt = format_of(dtype)
     th = formula_thresholds(fmt)
@@ -165,7 +170,7 @@ def plot_log_softmax_regions(data: dict, out: Path) -> tuple[str, str]:
         ax.pcolormesh(xe, ye, cls, cmap=cmap, norm=norm, shading="flat", rasterized=True)
         ax.set_yscale("log")
         ax.set_title(_VARIANT_TITLES.get(v, v))
-        kw = dict(lw=1.1)
+        kw = {"lw": 1.1}
         ax.axhline(th["softmax_collapse_gap"], color="#08519c", ls="--", **kw)
         if v == "naive":
             ax.axvline(th["exp_overflow"], color="#e31a1c", ls="-", **kw)
@@ -210,7 +215,16 @@ def softlog_x0_data(window: int = 64) -> dict:
     import mpmath
 
     from ._dtypes import format_of
-    from .regions import SOFTLOG_VARIANTS, ExactOps, VectorOps, _pos, _val, _x0_nearest, softlog_region, softlog_variant
+    from .regions import (
+        SOFTLOG_VARIANTS,
+        ExactOps,
+        VectorOps,
+        _pos,
+        _val,
+        _x0_nearest,
+        softlog_region,
+        softlog_variant,
+    )
 
     out = {}
     for dt in DTYPES:

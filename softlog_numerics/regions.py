@@ -159,7 +159,7 @@ def _ziv(enclose, decide, fmt: Format):
         if r is not None:
             return r
         bits *= 2
-    raise ArithmeticError("rounding not decided below %d bits" % _MAX_BITS)
+    raise ArithmeticError(f"rounding not decided below {_MAX_BITS} bits")
 
 
 def _decide_nearest(fmt):

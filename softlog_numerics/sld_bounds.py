@@ -35,13 +35,13 @@ import numpy as np
 from mpmath import iv
 
 __all__ = [
-    "SLD_KS",
-    "SldInfimum",
     "NAIVE_CLASSES",
+    "SLD_KS",
     "NaiveSweep",
+    "SldInfimum",
     "SymSweep",
-    "ds_K",
     "complement",
+    "ds_K",
     "s_K",
     "sld_infimum",
     "sld_infimum_table",
