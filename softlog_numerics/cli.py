@@ -6,6 +6,7 @@ Subcommands:
               bound the library promises; exits 1 if a bound is broken.
 ``audit``     the same question for another backend (torch, jax, scipy, ``module:attr``).
 ``report``    error-vs-precision sweeps of every algorithm variant, figures and report.md.
+``regions``   overflow/underflow/collapse thresholds per format and the range of the divergences.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .report import register as register_report
 
     register_report(sub)
+    from ._cli_regions import register as register_regions
+
+    register_regions(sub)
     return p
 
 
