@@ -157,7 +157,7 @@ def _writer(directory: str, rounds: int, out) -> None:
 def test_concurrent_writers_never_expose_a_partial_file(tmp_path):
     """Four processes read and rewrite one key 40 times each: every read is either a miss or the
     right value (never a torn file), and the final file is valid."""
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork would copy threads of torch/jax if a test imported them
     q = ctx.Queue()
     procs = [ctx.Process(target=_writer, args=(str(tmp_path), 40, q)) for _ in range(4)]
     for p in procs:
