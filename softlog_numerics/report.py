@@ -113,7 +113,10 @@ def _nan_note(c) -> str:
 def _steps(quick: bool) -> int:
     from .algorithms import FUNCTIONS
 
-    return len(FUNCTIONS) * len(DTYPES) + 4 * len(DTYPES) + 11 + 1
+    return len(FUNCTIONS) * len(DTYPES) + 4 * len(DTYPES) + 11 + 1 + _REGION_STEPS
+
+
+_REGION_STEPS = 7  # region_plots.make_figures reports 4 maps, softlog near x0, 2 (p, q) sweeps
 
 
 def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> dict:
@@ -184,9 +187,13 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
         "against the row width n, up to " + f"{int(max(sz.widths)):,}" + " logits. The large errors at small n "
         "come from rows where one logit dominates (see the gap figure); pairwise sums keep the error flat in n, "
         "while the online normalizer's 32 sequential lanes let it grow.")
+    from . import region_plots
+
+    regions = region_plots.make_figures(out, stride=4 if quick else 1, progress=progress.step)
+    figures.extend(regions)
     t_total = time.perf_counter() - t0
 
-    text = _markdown(cells, figures, quick=quick, seed=seed, sz=sz)
+    text = _markdown(cells, figures, quick=quick, seed=seed, sz=sz, region_stems=[s for s, _ in regions])
     (out / "report.md").write_text(text)
     (out / "results.json").write_text(json.dumps(
         {"seed": seed, "quick": quick, "cells": [c.to_dict() for c in cells]},
@@ -196,7 +203,7 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
             "seconds": t_total}
 
 
-def _markdown(cells, figures, *, quick: bool, seed: int, sz) -> str:
+def _markdown(cells, figures, *, quick: bool, seed: int, sz, region_stems=()) -> str:
     from . import algorithms
 
     cap = dict(figures)
@@ -302,6 +309,15 @@ def _markdown(cells, figures, *, quick: bool, seed: int, sz) -> str:
         L.append(f"![{stem}]({stem}.png)\n")
         L.append(f"*{cap[stem]}*\n")
 
+    if region_stems:
+        L.append("## Overflow, underflow and collapse regions; the range of SLD\n")
+        L.append("Thresholds derived from each format's precision and exponent range and confirmed by "
+                 "bisection against correctly rounded values (`softlog-numerics regions`; proofs/thresholds.md):\n")
+        L.append(_regions_table() + "\n")
+        for stem in region_stems:
+            L.append(f"![{stem}]({stem}.png)\n")
+            L.append(f"*{cap[stem]}*\n")
+
     L.append("## The variants\n")
     rows = []
     for f in algorithms.FUNCTIONS:
@@ -325,6 +341,18 @@ def _markdown(cells, figures, *, quick: bool, seed: int, sz) -> str:
         "checked by checksum and oracle fingerprint on every read.\n"
         "- `results.json` next to this file holds every number of the tables.\n")
     return "\n".join(L)
+
+
+def _regions_table() -> str:
+    from .regions import regions_table
+
+    data = regions_table()
+    names = list(data[DTYPES[0]])
+    rows = [[f"`{n}`"] + [repr(data[d][n]) for d in DTYPES] for n in names]
+    inf = data["sld_infimum"]
+    table = _table(["threshold"] + DTYPES, rows)
+    sld = _table(["K"] + list(inf), [["min sld"] + [f"{float(v):.9g}" for v in inf.values()]])
+    return table + "\n\nMinimum of the directed `sld` over K classes (certified; proofs/sld_bounds.md):\n\n" + sld
 
 
 # ---------------------------------------------------------------------------------------------
