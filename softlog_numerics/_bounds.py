@@ -10,7 +10,7 @@ as defined in the docstring), whichever is larger.
 from __future__ import annotations
 
 ULP_BOUNDS: dict[str, dict[str, int]] = {
-    "softlog": {"float16": 0, "bfloat16": 0, "float32": 1, "float64": 2},
+    "softlog": {"float16": 0, "bfloat16": 0, "float32": 0, "float64": 2},
     "logsumexp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "log_softmax": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "softmax": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 3},

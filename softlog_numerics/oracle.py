@@ -404,14 +404,24 @@ def _softlog_settled(x: float):
     return None
 
 
-def softlog(x) -> np.ndarray:
+def softlog(x, *, method: str = "auto") -> np.ndarray:
     """Correctly rounded ``L(x) = ln((e - 1/e) x + 1/e)`` in the dtype of ``x``.
 
     Special values: ``L(±0) = -1`` and ``L(1) = 1`` exactly, ``L(+inf) = +inf``; NaN, and every
     ``x < -1/(e**2 - 1)`` (``-inf`` included), give NaN.
+
+    ``method="auto"`` (default) takes the certified fast path of :mod:`softlog_numerics.fast_oracle`
+    for float16, bfloat16 and float32 input (bit-identical results, proofs/fast_oracle.md,
+    Theorem F2) and the interval loop below for float64; ``method="mpmath"`` always uses the loop.
     """
+    if method not in ("auto", "mpmath"):
+        raise ValueError(f"method must be 'auto' or 'mpmath', not {method!r}")
     x = as_float_array(x)
     fmt = format_of(x.dtype)
+    if method == "auto" and fmt.precision <= 24:
+        from .fast_oracle import softlog as _fast_softlog
+
+        return _fast_softlog(x)
     xs = _f64(x).ravel().tolist()
     fixed = {}
     for i, v in enumerate(xs):

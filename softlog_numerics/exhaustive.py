@@ -1,0 +1,515 @@
+"""Exhaustive verification: every representable input of a range, production against the oracle.
+
+A sweep walks the inputs of one format in ``[start, stop]`` by their position in the ordered set of
+the format (:func:`softlog_numerics.ulp.ordinal`; ``-0`` and ``+0`` share position 0, so ``+0`` is
+walked once). The positions are cut into *shards*, independent half-open ranges of bit patterns.
+Each shard compares the production function with the certified fast oracle
+(:mod:`softlog_numerics.fast_oracle`; its undecided inputs are settled by the mpmath oracle) and
+returns a small summary; summaries merge exactly (sums, a maximum, and lists kept in a fixed order),
+so the totals do not depend on the order in which shards finish, on the executor, or on whether the
+sweep was interrupted and resumed.
+
+* Executors: any :class:`concurrent.futures.Executor` -- a process pool (the default), a thread pool,
+  or a Dask cluster through ``dask.distributed.Client(...).get_executor()``. A shard whose future
+  fails is submitted again (``retries`` times); Dask itself re-runs the task of a lost worker.
+* Checkpoints: after every finished shard the merged state is written to a JSON file atomically
+  (a temporary file in the same folder, then :func:`os.replace`); a later sweep with the same
+  parameters skips the shards already recorded.
+
+Example::
+
+    from softlog_numerics.exhaustive import sweep
+    r = sweep("softlog", "float32", 0.0, 1.0, workers=2, checkpoint="softlog-f32.json")
+    r["count"], r["max_ulp"], r["not_correctly_rounded"]
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ._dtypes import FORMATS, format_of
+
+__all__ = [
+    "DEFAULT_SHARD_SIZE",
+    "FUNCTIONS",
+    "closest_to_midpoints",
+    "inputs",
+    "merge",
+    "ordinal_range",
+    "run_shard",
+    "shards",
+    "sweep",
+]
+
+DEFAULT_SHARD_SIZE = 1 << 23
+_CHUNK = 1 << 20
+CHECKPOINT_VERSION = 1
+
+FUNCTIONS = ("softlog",)
+"""Functions a sweep can check (elementwise functions with a certified fast oracle)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Positions and ranges
+
+
+def _inf_ordinal(fmt) -> int:
+    return int(np.array(np.inf).astype(fmt.dtype).view(fmt.uint).astype(np.int64))
+
+
+def ordinal_range(dtype, start: float, stop: float) -> tuple[int, int]:
+    """Half-open range ``[lo, hi)`` of positions of the numbers of ``dtype`` in ``[start, stop]``.
+
+    ``start`` and ``stop`` are real numbers (floats or ``±inf``); the range holds exactly the
+    representable numbers ``v`` with ``start <= v <= stop`` (``±0`` counted once).
+    """
+    fmt = format_of(dtype)
+    start, stop = float(start), float(stop)
+    if math.isnan(start) or math.isnan(stop) or start > stop:
+        raise ValueError(f"need start <= stop, got [{start}, {stop}]")
+    top = _inf_ordinal(fmt)
+
+    def first_at_least(v: float) -> int:
+        # smallest position whose value is >= v
+        lo, hi = -top, top + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _value(fmt, mid) >= v:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    lo = first_at_least(start)
+    hi = first_at_least(stop)
+    if hi <= top and _value(fmt, hi) == stop:
+        hi += 1
+    return lo, max(lo, hi)
+
+
+def _value(fmt, o: int) -> float:
+    return float(_from_ordinals(np.array([o], dtype=np.int64), fmt).astype(np.float64)[0])
+
+
+def _from_ordinals(o: np.ndarray, fmt) -> np.ndarray:
+    sign = np.uint64(1) << np.uint64(fmt.bits - 1)
+    mag = np.abs(o).astype(np.uint64)
+    bits = np.where(o < 0, mag | sign, mag).astype(fmt.uint)
+    return bits.view(fmt.dtype)
+
+
+def inputs(dtype, lo: int, hi: int) -> np.ndarray:
+    """The numbers of ``dtype`` at positions ``lo .. hi-1``, in increasing order."""
+    fmt = format_of(dtype)
+    return _from_ordinals(np.arange(lo, hi, dtype=np.int64), fmt)
+
+
+def shards(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` cut into consecutive ranges of ``size`` positions (the last may be shorter)."""
+    if size <= 0:
+        raise ValueError("shard size must be positive")
+    return [(a, min(a + size, hi)) for a in range(lo, hi, size)]
+
+
+# ---------------------------------------------------------------------------------------------
+# One shard
+
+
+def _functions(name: str):
+    if name != "softlog":
+        raise ValueError(f"no exhaustive check for {name!r}; available: {', '.join(FUNCTIONS)}")
+    from . import fast_oracle
+    from .softlog import softlog
+
+    return softlog, fast_oracle.softlog_certified
+
+
+def _entry_key_worst(e):
+    return (-e["ulp"], e["ordinal"])
+
+
+def _entry_key_hard(e):
+    return (abs(e["distance"]), e["ordinal"])
+
+
+def run_shard(task: dict) -> dict:
+    """Check one shard; ``task`` holds ``function``, ``dtype``, ``lo``, ``hi`` (positions), ``worst``
+    and ``hard`` (how many worst inputs and hard cases to keep).
+
+    Returns a JSON-able summary: ``count``, ``max_ulp``, ``not_correctly_rounded``, ``fallbacks``
+    (inputs the fast oracle left to mpmath), ``worst`` (largest ULP errors), ``hard`` (inputs whose
+    value lies closest to a rounding midpoint, with the signed distance in ULPs), ``seconds``.
+    """
+    from . import fast_oracle
+    from .oracle import softlog as mp_softlog
+    from .ulp import ulp_distance
+
+    t0 = time.perf_counter()
+    fmt = format_of(task["dtype"])
+    production, certified = _functions(task["function"])
+    keep_worst, keep_hard = int(task.get("worst", 10)), int(task.get("hard", 64))
+    lo, hi = int(task["lo"]), int(task["hi"])
+    count = 0
+    max_ulp = 0.0
+    bad = 0
+    fallbacks = 0
+    worst: list[dict] = []
+    hard: list[dict] = []
+    for a in range(lo, hi, _CHUNK):
+        b = min(a + _CHUNK, hi)
+        x = inputs(fmt, a, b)
+        got = production(x)
+        ref = certified(x, fallback=False)
+        want = ref.values
+        idx = ref.fallback
+        if idx.size:
+            fallbacks += int(idx.size)
+            want[idx] = mp_softlog(x[idx], method="mpmath")
+            for i in idx.tolist():
+                xv = float(np.asarray(x[i]).astype(np.float64))
+                hard.append(
+                    {
+                        "ordinal": a + i,
+                        "x": xv.hex(),
+                        "x_repr": repr(xv),
+                        "distance": fast_oracle.midpoint_distance(xv, fmt),
+                        "value": float(np.asarray(want[i]).astype(np.float64)).hex(),
+                    }
+                )
+            hard.sort(key=_entry_key_hard)
+            del hard[keep_hard:]
+        diff = np.flatnonzero(got.view(fmt.uint) != want.view(fmt.uint))
+        if diff.size:
+            d = ulp_distance(got[diff], want[diff])
+            wrong = np.flatnonzero(d > 0)
+            if wrong.size:
+                bad += int(wrong.size)
+                max_ulp = max(max_ulp, float(d[wrong].max()))
+                order = wrong[np.lexsort((diff[wrong], -d[wrong]))][:keep_worst]
+                for k in order.tolist():
+                    i = int(diff[k])
+                    xv = float(np.asarray(x[i]).astype(np.float64))
+                    worst.append(
+                        {
+                            "ordinal": a + i,
+                            "x": xv.hex(),
+                            "x_repr": repr(xv),
+                            "ulp": float(d[k]),
+                            "got": float(np.asarray(got[i]).astype(np.float64)).hex(),
+                            "want": float(np.asarray(want[i]).astype(np.float64)).hex(),
+                        }
+                    )
+                worst.sort(key=_entry_key_worst)
+                del worst[keep_worst:]
+        count += b - a
+    return {
+        "lo": lo,
+        "hi": hi,
+        "count": count,
+        "max_ulp": max_ulp,
+        "not_correctly_rounded": bad,
+        "fallbacks": fallbacks,
+        "worst": worst,
+        "hard": hard,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def merge(parts, *, worst: int = 10, hard: int = 64) -> dict:
+    """Merge shard summaries (any order, any grouping): the same totals as one big shard."""
+    out = {"count": 0, "max_ulp": 0.0, "not_correctly_rounded": 0, "fallbacks": 0, "worst": [], "hard": []}
+    for p in parts:
+        out["count"] += p["count"]
+        out["max_ulp"] = max(out["max_ulp"], p["max_ulp"])
+        out["not_correctly_rounded"] += p["not_correctly_rounded"]
+        out["fallbacks"] += p["fallbacks"]
+        out["worst"].extend(p["worst"])
+        out["hard"].extend(p["hard"])
+    out["worst"] = sorted(out["worst"], key=_entry_key_worst)[:worst]
+    out["hard"] = sorted(out["hard"], key=_entry_key_hard)[:hard]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def _write_atomic(path: str, data: dict) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load_checkpoint(path: str, params: dict) -> dict:
+    with open(path) as f:
+        data = json.load(f)
+    if data.get("version") != CHECKPOINT_VERSION or data.get("params") != params:
+        raise ValueError(
+            f"checkpoint {path} was written for other parameters: {data.get('params')} != {params}; "
+            "remove it or pass another path"
+        )
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors
+
+
+def make_executor(kind: str = "process", workers: int | None = None, *, scheduler: str | None = None):
+    """An executor by name and a function that releases it: ``(executor, close)``.
+
+    ``"process"``: :class:`~concurrent.futures.ProcessPoolExecutor`; ``"thread"``:
+    :class:`~concurrent.futures.ThreadPoolExecutor` (NumPy releases the GIL in its loops);
+    ``"dask"``: ``dask.distributed.Client(scheduler).get_executor()``, or, without ``scheduler``, a
+    ``LocalCluster`` of ``workers`` single-threaded worker processes.
+    """
+    workers = workers or os.cpu_count() or 1
+    if kind == "process":
+        ex = cf.ProcessPoolExecutor(max_workers=workers)
+        return ex, lambda: ex.shutdown(wait=True, cancel_futures=True)
+    if kind == "thread":
+        ex = cf.ThreadPoolExecutor(max_workers=workers)
+        return ex, lambda: ex.shutdown(wait=True, cancel_futures=True)
+    if kind == "dask":
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise RuntimeError('the dask executor needs "dask[distributed]" (pip install "dask[distributed]")') from err
+        if scheduler:
+            client = Client(scheduler)
+            cluster = None
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
+            client = Client(cluster)
+
+        def close():
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+        return client.get_executor(pure=False), close
+    raise ValueError(f"unknown executor {kind!r}: process, thread or dask")
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep
+
+
+def sweep(
+    function: str = "softlog",
+    dtype="float32",
+    start: float = 0.0,
+    stop: float = 1.0,
+    *,
+    executor: cf.Executor | str | None = None,
+    workers: int | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    checkpoint: str | None = None,
+    progress: Callable[[dict], None] | None = None,
+    worst: int = 10,
+    hard: int = 64,
+    retries: int = 2,
+    max_new_shards: int | None = None,
+    runner: Callable[[dict], dict] = run_shard,
+) -> dict:
+    """Compare production and oracle on every input of ``dtype`` in ``[start, stop]``.
+
+    Parameters
+    ----------
+    function : str
+        One of :data:`FUNCTIONS`.
+    dtype : str or dtype
+        float16, bfloat16 or float32 (float64 ranges work too but have no fast oracle).
+    start, stop : float
+        The closed range of inputs.
+    executor : Executor, "process", "thread", "dask" or None
+        Where shards run; a name makes (and afterwards closes) one with ``workers`` workers, None
+        means "process". A given executor is used as is and left open.
+    shard_size : int
+        Positions per shard (the unit of work, of retry and of checkpointing).
+    checkpoint : str, optional
+        JSON file of progress, written atomically after every shard and read on start.
+    progress : callable, optional
+        Called after every shard with ``{"done", "total", "count", "seconds", "rate"}``.
+    worst, hard : int
+        How many worst inputs and hard cases to keep.
+    retries : int
+        How many times a shard whose future raised is submitted again.
+    max_new_shards : int, optional
+        Stop (as an interruption would) after this many newly finished shards.
+    runner : callable
+        The shard function (picklable); :func:`run_shard` unless testing.
+
+    Returns
+    -------
+    dict
+        ``count``, ``max_ulp``, ``not_correctly_rounded``, ``seconds`` (wall time of all runs that
+        built the checkpoint), ``worst`` and also ``fallbacks``, ``hard``, ``complete``,
+        ``shards``, ``function``, ``dtype``, ``start``, ``stop``.
+    """
+    fmt = format_of(dtype)
+    if function not in FUNCTIONS:
+        raise ValueError(f"no exhaustive check for {function!r}; available: {', '.join(FUNCTIONS)}")
+    lo, hi = ordinal_range(fmt, start, stop)
+    plan = shards(lo, hi, shard_size)
+    params = {
+        "function": function,
+        "dtype": fmt.name,
+        "lo": lo,
+        "hi": hi,
+        "shard_size": int(shard_size),
+        "worst": int(worst),
+        "hard": int(hard),
+    }
+    done: dict[str, dict] = {}
+    past_seconds = 0.0
+    if checkpoint and os.path.exists(checkpoint):
+        data = _load_checkpoint(checkpoint, params)
+        done = data["done"]
+        past_seconds = float(data.get("seconds", 0.0))
+    todo = [i for i in range(len(plan)) if str(i) not in done]
+    t0 = time.perf_counter()
+
+    def state() -> dict:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "params": params,
+            "seconds": past_seconds + time.perf_counter() - t0,
+            "done": done,
+        }
+
+    def report():
+        if progress is not None:
+            secs = time.perf_counter() - t0
+            new = sum(done[str(i)]["count"] for i in finished_now)
+            progress(
+                {
+                    "done": len(done),
+                    "total": len(plan),
+                    "count": sum(p["count"] for p in done.values()),
+                    "total_count": hi - lo,
+                    "seconds": secs,
+                    "rate": new / secs if secs > 0 else 0.0,
+                }
+            )
+
+    finished_now: list[int] = []
+    close = None
+    if executor is None or isinstance(executor, str):
+        executor, close = make_executor(executor or "process", workers)
+    window = max(2, 2 * (workers or os.cpu_count() or 1))
+    try:
+        pending: dict = {}
+        attempts: dict[int, int] = {}
+        queue = list(todo)
+        stop_now = False
+
+        def submit(i):
+            a, b = plan[i]
+            task = dict(params, lo=a, hi=b)
+            task.pop("shard_size")
+            pending[executor.submit(runner, task)] = i
+
+        while (queue or pending) and not stop_now:
+            while queue and len(pending) < window:
+                submit(queue.pop(0))
+            finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                i = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except (cf.CancelledError, KeyboardInterrupt):
+                    raise
+                except Exception:
+                    attempts[i] = attempts.get(i, 0) + 1
+                    if attempts[i] > retries:
+                        raise
+                    queue.insert(0, i)
+                    continue
+                done[str(i)] = result
+                finished_now.append(i)
+                if checkpoint:
+                    _write_atomic(checkpoint, state())
+                report()
+                if max_new_shards is not None and len(finished_now) >= max_new_shards:
+                    stop_now = True
+        if stop_now:
+            for fut in pending:
+                fut.cancel()
+    finally:
+        if close is not None:
+            close()
+    total = merge(done.values(), worst=worst, hard=hard)
+    total.update(
+        seconds=past_seconds + time.perf_counter() - t0,
+        complete=len(done) == len(plan),
+        shards=len(plan),
+        function=function,
+        dtype=fmt.name,
+        start=float(start),
+        stop=float(stop),
+    )
+    return total
+
+
+def closest_to_midpoints(dtype, start: float = -math.inf, stop: float = math.inf, k: int = 32) -> list[dict]:
+    """The ``k`` inputs of ``dtype`` in ``[start, stop]`` whose softlog lies closest to a rounding
+    midpoint, with the signed distance in ULPs from a 200-bit enclosure (for small ranges: every
+    input is evaluated in memory).
+
+    Inputs are ranked by the float64 estimate of :func:`fast_oracle.softlog_estimate` (error below
+    ``2**-46`` relative, i.e. ``2**(-46 + p)`` ULPs of a ``p``-bit format); the ``4 k`` best are then
+    measured exactly and the ``k`` closest returned, sorted by ``|distance|``.
+    """
+    from . import fast_oracle
+
+    fmt = format_of(dtype)
+    lo, hi = ordinal_range(fmt, start, stop)
+    x = inputs(fmt, lo, hi)
+    x64 = x.astype(np.float64)
+    v = fast_oracle.softlog_estimate(x)
+    ok = np.flatnonzero((x64 >= fast_oracle._XB_HI) & np.isfinite(v) & (x64 != 0.0) & (x64 != 1.0))
+    shift = 53 - fmt.precision
+    low = v[ok].view(np.int64) & np.int64((1 << shift) - 1)
+    approx = np.abs(low - np.int64(1 << (shift - 1)))
+    take = ok[np.argsort(approx, kind="stable")[: 4 * k]]
+    out = []
+    ref = None
+    for i in take.tolist():
+        xv = float(x64[i])
+        if ref is None:
+            from .oracle import softlog as mp_softlog
+            ref = mp_softlog
+        val = float(ref(x[i : i + 1], method="mpmath").astype(np.float64)[0])
+        out.append(
+            {
+                "ordinal": lo + i,
+                "x": xv.hex(),
+                "x_repr": repr(xv),
+                "distance": fast_oracle.midpoint_distance(xv, fmt),
+                "value": val.hex(),
+            }
+        )
+    out.sort(key=_entry_key_hard)
+    return out[:k]
+
+
+def known_dtypes() -> list[str]:
+    return [n for n in FORMATS if FORMATS[n].precision <= 24]

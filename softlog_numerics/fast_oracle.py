@@ -1,0 +1,289 @@
+"""A certified fast path for the correctly rounded softlog (Ziv's strategy), vectorised with NumPy.
+
+For an input ``x`` of float16, bfloat16 or float32 the value ``L(x) = ln((e - 1/e) x + 1/e)`` is
+evaluated in float64 from a double-double argument, with a proven relative error below ``2**-46``
+(proofs/fast_oracle.md, Theorem F1). The rounding to the input's format is then *decided* when no
+rounding boundary (midpoint of two consecutive numbers of the format) lies within that error of the
+float64 value; the test is a look at the low bits of the float64 value (Theorem F2). Decided values
+are the correctly rounded ones; the few undecided inputs (about one in two million) are handed, one
+by one, to the interval-arithmetic mpmath oracle (``oracle.softlog(x, method="mpmath")``). The
+result is bit-identical to the mpmath oracle for every input, special values included.
+
+The one assumption about the platform (Hypothesis W, proofs/fast_oracle.md): NumPy's float64
+``log1p`` and ``log`` have relative error below ``2**-47``, 64 times the usual 1-ULP claim; it is
+measured on every test run by ``tests/test_fast_oracle.py::test_libm_hypothesis_W``.
+
+float64 input has no fast path here (a float64 value with error ``2**-46`` cannot decide a float64
+rounding): it goes to the mpmath oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _constants as _c
+from ._dtypes import FORMATS, as_float_array, format_of, round_from_float64
+
+__all__ = [
+    "LIBM_RELATIVE_ERROR",
+    "RELATIVE_ERROR",
+    "FastResult",
+    "midpoint_distance",
+    "softlog",
+    "softlog_certified",
+    "softlog_estimate",
+]
+
+LIBM_RELATIVE_ERROR = 2.0**-47
+"""Hypothesis W: relative error bound assumed for NumPy's float64 ``log1p`` and ``log``."""
+
+RELATIVE_ERROR = 2.0**-46
+"""Proven bound on ``|v - L(x)| / |v|`` for the float64 value ``v`` of :func:`softlog_estimate`
+(Theorem F1), for every float16, bfloat16 and float32 input in the domain other than 0 and 1."""
+
+# ---------------------------------------------------------------------------------------------
+# Constants (float64 pairs of _constants.py; errors in proofs/fast_oracle.md, Theorem F1).
+
+_SPLITTER = 134217729.0  # 2**27 + 1
+_A_HI, _A_LO = _c.A
+_A_H26 = float(np.float64(_A_HI) * _SPLITTER - (np.float64(_A_HI) * _SPLITTER - _A_HI))
+_A_L26 = _A_HI - _A_H26  # A_HI = _A_H26 + _A_L26 exactly, both of at most 26 bits
+_X0_HI = _c.X0[0]
+_D0_HI, _D0_LO = _c.D0  # a (x0 - X0_HI)
+_XB_HI = _c.XB[0]  # float64 x is in the domain  <=>  x >= _XB_HI
+_DB_HI, _DB_LO = _c.DB  # a (xb - XB_HI) < 0
+_XN = -0.0989  # below: the near-branch form log(a (x - xb))
+
+_BLOCK = 1 << 15
+
+# Decision on the float64 bit pattern (Theorem F2): a value of a p-bit format has its midpoints
+# where the low (53 - p) bits of the float64 significand are 100...0. With the error below
+# 2**-46 |v| < 128 ulp64(v), the rounding is decided when those bits are more than 128 away.
+_GUARD = 128
+_LOW_BITS = {name: 53 - f.precision for name, f in FORMATS.items() if f.precision < 53}
+
+
+def _kernel_block(x: np.ndarray, out: np.ndarray, buf: np.ndarray) -> None:
+    """``out = v(x)`` for a float64 block ``x`` whose values have at most 24 significant bits.
+
+    Regime C (every input; overwritten below ``_XN``): ``t = a (x - x0)`` as ``th + tl`` with
+    relative error ``<= 2**-80``, ``v = fl(log1p(th) + fl(tl / fl(1 + th)))``.
+    Regime N (``_XB_HI <= x < _XN``): ``w = a (x - xb) = wh + wl``, ``v = fl(log(wh) + fl(wl / wh))``.
+    Values outside the domain, infinities and NaN give meaningless results (settled elsewhere).
+    """
+    s, e, p, pe, q = buf
+    # two_sum(x, -X0_HI): s + e = x - X0_HI exactly
+    np.subtract(x, _X0_HI, out=s)
+    np.subtract(s, x, out=q)  # bb
+    np.subtract(s, q, out=e)
+    np.subtract(x, e, out=e)  # x - (s - bb)
+    np.subtract(-_X0_HI, q, out=q)  # -X0_HI - bb
+    e += q
+    # two_prod(s, A_HI) with A_HI = _A_H26 + _A_L26: p + pe = s A_HI exactly
+    np.multiply(s, _SPLITTER, out=q)
+    np.subtract(q, s, out=pe)
+    np.subtract(q, pe, out=q)  # s_hi
+    np.multiply(s, _A_HI, out=p)
+    np.multiply(q, _A_H26, out=pe)
+    pe -= p
+    np.subtract(s, q, out=out)  # s_lo (out is scratch here)
+    q *= _A_L26
+    pe += q
+    np.multiply(out, _A_H26, out=q)
+    pe += q
+    out *= _A_L26
+    pe += out
+    # q = (((pe + s A_LO) + e A_HI) - D0_HI) - D0_LO
+    np.multiply(s, _A_LO, out=q)
+    q += pe
+    e *= _A_HI
+    q += e
+    q -= _D0_HI
+    q -= _D0_LO
+    # fast_two_sum(p, q): th = s, tl = e
+    np.add(p, q, out=s)
+    np.subtract(s, p, out=e)
+    np.subtract(q, e, out=e)
+    np.add(s, 1.0, out=q)
+    e /= q
+    np.log1p(s, out=out)
+    out += e
+    low = np.flatnonzero(x < _XN)
+    if low.size:
+        out[low] = _near_branch(x.take(low))
+
+
+def _near_branch(x: np.ndarray) -> np.ndarray:
+    """Regime N: ``log(wh) + wl / wh`` with ``w = a (x - xb) = a s - DB``, ``s = x - XB_HI`` exact."""
+    s = x - _XB_HI
+    c = s * _SPLITTER
+    sh = c - (c - s)
+    sl = s - sh
+    p = s * _A_HI
+    pe = (((sh * _A_H26 - p) + sh * _A_L26) + sl * _A_H26) + sl * _A_L26
+    q = ((pe + s * _A_LO) - _DB_HI) - _DB_LO
+    wh = p + q
+    wl = q - (wh - p)
+    return np.log(wh) + wl / wh
+
+
+def softlog_estimate(x) -> np.ndarray:
+    """The float64 value ``v`` of Theorem F1 for float16/bfloat16/float32 input (same shape).
+
+    ``|v - L(x)| < 2**-46 |v|`` for every ``x`` in the domain except 0 and 1 (where ``v`` is within
+    ``2**-46`` of ``-1`` and ``1``); other inputs give unspecified values. Used by the tests and by
+    the exhaustive sweeps to measure margins; :func:`softlog` is the correctly rounded function.
+    """
+    x = as_float_array(x)
+    fmt = format_of(x.dtype)
+    if fmt.precision > 24:
+        raise TypeError("softlog_estimate takes float16, bfloat16 or float32 input")
+    flat = _widen(x)
+    out = np.empty(flat.size)
+    buf = np.empty((5, min(flat.size, _BLOCK)))
+    with np.errstate(all="ignore"):
+        for i in range(0, flat.size, _BLOCK):
+            j = min(i + _BLOCK, flat.size)
+            _kernel_block(flat[i:j], out[i:j], buf[:, : j - i])
+    return out.reshape(x.shape)
+
+
+def _widen(x: np.ndarray) -> np.ndarray:
+    """``x`` as a flat float64 array (exact; quiet for signalling NaNs of bfloat16/float32)."""
+    with np.errstate(invalid="ignore"):
+        return np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+
+
+class FastResult:
+    """What :func:`softlog_certified` returns.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        The correctly rounded results (flat, in the input's dtype).
+    fallback : numpy.ndarray of intp
+        Flat indices of the inputs the fast path left undecided (computed by the mpmath oracle).
+    estimate : numpy.ndarray of float64
+        The float64 values ``v`` (Theorem F1) for every input (meaningless for special values).
+    """
+
+    __slots__ = ("estimate", "fallback", "values")
+
+    def __init__(self, values, fallback, estimate):
+        self.values = values
+        self.fallback = fallback
+        self.estimate = estimate
+
+
+def softlog_certified(x, *, fallback=True) -> FastResult:
+    """Correctly rounded softlog of a flat float16/bfloat16/float32 array, with the fallback indices.
+
+    With ``fallback=False`` the undecided entries are left as the rounding of the float64 estimate
+    (not certified) and only their indices are returned: for sweeps that settle them in bulk.
+    """
+    x = as_float_array(x)
+    fmt = format_of(x.dtype)
+    if fmt.precision > 24:
+        raise TypeError("softlog_certified takes float16, bfloat16 or float32 input")
+    flat = _widen(x)
+    n = flat.size
+    v = np.empty(n)
+    undecided = np.empty(n, dtype=np.bool_)
+    m = min(n, _BLOCK)
+    buf = np.empty((5, m))
+    ibuf = np.empty(m, dtype=np.int64)
+    shift = _LOW_BITS[fmt.name]
+    mask = np.int64((1 << shift) - 1)
+    half = np.int64(1 << (shift - 1))
+    with np.errstate(all="ignore"):
+        for i in range(0, n, _BLOCK):
+            j = min(i + _BLOCK, n)
+            k = j - i
+            vb = v[i:j]
+            _kernel_block(flat[i:j], vb, buf[:, :k])
+            lb = ibuf[:k]
+            np.bitwise_and(vb.view(np.int64), mask, out=lb)
+            lb -= half
+            np.abs(lb, out=lb)
+            np.less_equal(lb, _GUARD, out=undecided[i:j])
+            # NaN and inf estimates (low bits of an inf are 0; of a NaN, anything) are undecided too
+            undecided[i:j] |= ~np.isfinite(vb)
+        # settled inputs (the oracle's table): NaN, -inf and x < xb -> NaN; +inf; 0 -> -1; 1 -> 1
+        settled_nan = ~(flat >= _XB_HI)
+        v[settled_nan] = np.nan
+        pinf = flat == np.inf
+        v[pinf] = np.inf
+        v[flat == 0.0] = -1.0
+        v[flat == 1.0] = 1.0
+        undecided &= ~(settled_nan | pinf | (flat == 0.0) | (flat == 1.0))
+    values = round_from_float64(v, fmt)
+    idx = np.flatnonzero(undecided)
+    if fallback and idx.size:
+        from .oracle import softlog as _oracle_softlog
+
+        values[idx] = _oracle_softlog(x.reshape(-1)[idx], method="mpmath")
+    return FastResult(values, idx, v)
+
+
+def softlog(x) -> np.ndarray:
+    """Correctly rounded ``L(x) = ln((e - 1/e) x + 1/e)`` in the dtype of ``x``, fast.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, bfloat16, float32 or float64 (int/bool become float64).
+
+    Returns
+    -------
+    numpy.ndarray
+        Bit-identical to ``oracle.softlog(x, method="mpmath")``: ``L(x)`` rounded once to the dtype
+        of ``x``; ``L(±0) = -1``, ``L(1) = 1``, ``L(+inf) = +inf``, NaN for NaN and for every
+        ``x < -1/(e**2 - 1)`` (``-inf`` included).
+
+    Notes
+    -----
+    Domain: every value of the four formats. Algorithm: Ziv's strategy. float16, bfloat16 and float32:
+    a float64 value ``v`` from a double-double argument with ``|v - L| < 2**-46 |v|``
+    (proofs/fast_oracle.md, Theorem F1); the rounding is accepted when no midpoint of the format lies
+    within that error of ``v`` (proofs/fast_oracle.md, Theorem F2), which leaves about one input in
+    two million to the mpmath oracle. float64 goes to the mpmath oracle. Accuracy: 0 ULP (correct
+    rounding, the ``ULP_BOUNDS`` of the oracle) for every input, under Hypothesis W (float64
+    ``log1p``/``log`` within ``2**-47`` relative). Throughput: about 15-30 million float32 values per
+    second per core here (``benchmarks/bench_oracle.py``).
+    """
+    x = as_float_array(x)
+    fmt = format_of(x.dtype)
+    if fmt.precision > 24:
+        from .oracle import softlog as _oracle_softlog
+
+        return _oracle_softlog(x, method="mpmath")
+    return softlog_certified(x).values.reshape(x.shape)
+
+
+def midpoint_distance(x: float, dtype, prec: int = 200) -> float:
+    """Signed distance from ``L(x)`` to the nearest rounding midpoint of ``dtype``, in ULPs of the
+    result (``ulp = 2**(floor(log2|L|) - p + 1)``), from a ``prec``-bit mpmath enclosure.
+
+    Positive when ``L(x)`` lies above the midpoint. Used to rank and record hard cases; its value is
+    within ``2**(-prec + 40)`` of the exact distance for the inputs of the narrow formats.
+    """
+    from mpmath import libmp
+
+    from .oracle import _softlog_enc
+
+    fmt = format_of(dtype)
+    lo, hi = _softlog_enc(float(x), prec)
+    mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, prec), -1)
+    val = libmp.to_float(mid)  # only to locate the binade and the nearest midpoint
+    m_exp = int(np.floor(np.log2(abs(val))))
+    ulp_exp = m_exp - fmt.precision + 1
+    # nearest midpoint: (k + 1/2) 2**ulp_exp
+    scaled = libmp.mpf_shift(mid, -ulp_exp)  # L / ulp
+    k = libmp.to_int(libmp.mpf_sub(scaled, libmp.from_float(0.5), prec), libmp.round_floor)
+    best = None
+    for kk in (k - 1, k, k + 1):
+        d = libmp.mpf_sub(scaled, libmp.mpf_add(libmp.from_int(kk), libmp.from_float(0.5), prec), prec)
+        f = libmp.to_float(d)
+        if best is None or abs(f) < abs(best):
+            best = f
+    return best
