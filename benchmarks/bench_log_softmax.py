@@ -1,0 +1,104 @@
+"""Speed and memory of ``softlog_numerics.log_softmax`` against ``scipy.special.log_softmax``.
+
+Run: ``python benchmarks/bench_log_softmax.py [--repeat 15] [--rows 256] [--cols 32000] [--all]``
+
+For float32 and float64 inputs of shape (rows, cols) (logits ~ N(0, 5^2)), the two functions are
+timed in the same process, interleaved (scipy, ours, scipy, ours, ...) so that a busy machine
+slows both alike; the medians and the ratio ours/scipy are printed, with the targets of the issue
+(<= 2.0 for float32, <= 1.0 for float64). A plain ``np.copyto`` of the array gives the scale.
+
+Peak extra memory is measured with :mod:`tracemalloc` (NumPy reports its buffers to it): the
+largest traced allocation during one call, minus the output array, against the input's size.
+``--all`` also times ``softmax`` and ``logsumexp``. Exit status 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import scipy.special
+
+from softlog_numerics import logsoftmax
+
+TARGETS = {"float32": 2.0, "float64": 1.0}
+
+
+def _interleaved(funcs: dict, repeat: int) -> dict:
+    """Median wall time (ms) of each function, run round-robin ``repeat`` times after one warm-up."""
+    times = {name: [] for name in funcs}
+    for f in funcs.values():
+        f()
+    for _ in range(repeat):
+        for name, f in funcs.items():
+            t = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t)
+    return {name: 1e3 * statistics.median(v) for name, v in times.items()}
+
+
+def _peak_extra(f, x) -> tuple[int, int]:
+    """(peak traced bytes during f(x) minus the output's bytes, output bytes)."""
+    tracemalloc.start()
+    try:
+        y = f(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    out = getattr(y, "nbytes", 0)
+    return peak - out, out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--rows", type=int, default=256)
+    ap.add_argument("--cols", type=int, default=32000)
+    ap.add_argument("--all", action="store_true", help="also time softmax and logsumexp")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(0)
+    ok = True
+    print(f"shape ({args.rows}, {args.cols}), logits N(0, 25), median of {args.repeat} interleaved runs")
+    for dtype in ("float32", "float64"):
+        x = (rng.standard_normal((args.rows, args.cols)) * 5.0).astype(dtype)
+        buf = np.empty_like(x)
+        funcs = {
+            "copy": lambda x=x, buf=buf: np.copyto(buf, x),
+            "scipy": lambda x=x: scipy.special.log_softmax(x, axis=-1),
+            "ours": lambda x=x: logsoftmax.log_softmax(x, axis=-1),
+        }
+        if args.all:
+            funcs["ours softmax"] = lambda x=x: logsoftmax.softmax(x, axis=-1)
+            funcs["scipy softmax"] = lambda x=x: scipy.special.softmax(x, axis=-1)
+            funcs["ours logsumexp"] = lambda x=x: logsoftmax.logsumexp(x, axis=-1)
+            funcs["scipy logsumexp"] = lambda x=x: scipy.special.logsumexp(x, axis=-1)
+        t = _interleaved(funcs, args.repeat)
+        ratio = t["ours"] / t["scipy"]
+        target = TARGETS[dtype]
+        ok &= ratio <= target
+        extra, out = _peak_extra(logsoftmax.log_softmax, x)
+        sc_extra, _ = _peak_extra(lambda a: scipy.special.log_softmax(a, axis=-1), x)
+        print(
+            f"{dtype}: log_softmax ours {t['ours']:.1f} ms, scipy {t['scipy']:.1f} ms, "
+            f"ratio {ratio:.2f} (target <= {target}: {'met' if ratio <= target else 'MISSED'}); "
+            f"copy {t['copy']:.1f} ms (ours = {t['ours'] / t['copy']:.1f} copies)"
+        )
+        print(
+            f"{dtype}: peak extra memory ours {extra / 2**20:.2f} MiB "
+            f"({extra / x.nbytes:.3f} of the input's {x.nbytes / 2**20:.1f} MiB; output {out / 2**20:.1f} MiB "
+            f"not counted), scipy {sc_extra / 2**20:.1f} MiB"
+        )
+        ok &= extra <= x.nbytes
+        if args.all:
+            for f in ("softmax", "logsumexp"):
+                print(f"{dtype}: {f} ours {t['ours ' + f]:.1f} ms, scipy {t['scipy ' + f]:.1f} ms, "
+                      f"ratio {t['ours ' + f] / t['scipy ' + f]:.2f}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,869 @@
+"""``logsumexp``, ``log_softmax`` and ``softmax`` along an axis, in float16, bfloat16, float32 and
+float64, NumPy only.
+
+Algorithm (Blanchard, Higham & Mary 2021, shifted form with the maximum pulled out of the sum):
+for a row ``x`` with maximum ``a = x[k]``,
+
+* ``s = sum_{i != k} exp(x_i - a)`` (one maximal entry ``k`` is excluded; ties add ``exp(0) = 1``),
+* ``logsumexp = a + log1p(s)``, ``log_softmax_j = (x_j - a) - log1p(s)``,
+  ``softmax_j = exp(x_j - a) / (1 + s)``.
+
+``log1p`` at the argmax removes the cancellation of ``log(1 + s)`` when one class dominates (the
+three-pass ``(x - a) - log(sum exp(x - a))`` returns 0 there), and ``(x_j - a) - log1p(s)`` adds
+two non-positive terms: log_softmax never cancels. The rest is about rounding errors
+(proofs/log_softmax.md):
+
+* **float16, bfloat16, float32** (log_softmax, softmax): float64 evaluation and one final rounding
+  (``round_from_float64`` for bfloat16); every float64 error is below ``2**-36`` relative, so the
+  result is faithful (Theorem LSE5 there).
+* **float64**: ``s`` comes from ``exp(x_i)`` times a double-double ``exp(-a)`` when the row
+  maxima are at most 650 ("direct mode": the argument of ``exp`` is exact), else from
+  ``exp(t_i) (1 + t_lo_i)`` with ``x_i - a = t_i + t_lo_i`` split exactly ("shifted mode"). The
+  sum is error-free in its high part (Rump-Ogita-Oishi extraction on a power-of-two grid) in tiles
+  that stay in cache, ``log1p(s)`` is a double-double (a Newton step on a double-double
+  ``expm1``), log_softmax rounds ``x_j - A`` with ``A = a + log1p(s)`` a double-double, and
+  softmax multiplies ``exp`` by a double-double row factor with exact partial products and one
+  final rounding.
+* **logsumexp** (every format) can cancel (``a < 0`` and ``a + log1p(s) ~ 0``): a row's result is
+  returned only when a rigorous error bound proves it within the contract (Ziv's test); otherwise
+  the row is recomputed with double-double exponentials and, if still undecided, exactly with
+  :mod:`decimal`.
+
+Rows are processed in tiles of at most ``_TILE`` elements with preallocated buffers: besides the
+output, the extra memory is at most about 4 MiB whatever the input size.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from fractions import Fraction
+
+import numpy as np
+
+from ._axes import Rows
+from ._dtypes import Format, as_float_array, format_of, round_from_float64
+from ._eft import fast_two_sum, split, two_prod, two_sum
+
+__all__ = ["log_softmax", "logsumexp", "softmax"]
+
+# ---------------------------------------------------------------------------------------------
+# Constants. Every threshold here is analysed in proofs/log_softmax.md (section "Thresholds").
+
+_U = 2.0**-53  # unit roundoff of float64
+_LAMBDA_EXP = 1.25  # hypothesis H_exp: |np.exp(x) / e**x - 1| <= 1.25 u for normal results
+#                     (measured 1.146 u, i.e. 0.72 ULP at most; Theorem LSE0)
+_C1 = _LAMBDA_EXP + 0.1  # relative error of s in units of u (Theorem LSE1)
+_DD_REL = 2.0**-97  # relative error bound of the double-double exp/log1p (measured 2**-103.6)
+_TINY_S = 2.0**-900  # below: s is recomputed without float64 underflow (Theorem LSE1 (c))
+_DIRECT_MAX = 650.0  # direct mode (exp(x_i), then times exp(-a)) for row maxima up to this
+_DIRECT_MIN = 2.0**-1010  # ... and only if sum_{i != k} exp(x_i) >= n * _DIRECT_MIN
+_NUDGE_L = 2.0**-20  # narrow log_softmax: rows with log1p(s) below this get T (1 + 2**-52)
+_NUDGE = 1.0 + 2.0**-52
+_C_MAX = 1 << 15  # columns per chunk: the error-free sum's bound needs c <= 2**15
+_TILE = 1 << 17  # elements per tile (buffers of 1 MiB in float64)
+_GROUP = 1 << 24  # elements per group of rows whose row scalars are computed together
+_SPLITTER = 134217729.0  # 2**27 + 1
+_SOFTMAX_SCALE = 2.0**100  # float64 softmax works 2**100 times too large (Theorem LSE4 (c))
+_INV_LN2 = 1.4426950408889634
+# ln 2 = _LN2_1 + _LN2_2 + _LN2_3 (+ 1.4e-37): the first two have 32 significant bits, so k * _LN2_i
+# is exact for |k| < 2**21.
+_LN2_1 = float.fromhex("0x1.62e42ff000000p-1")
+_LN2_2 = float.fromhex("-0x1.718432a200000p-35")
+_LN2_3 = float.fromhex("0x1.3c7673007e5edp-69")
+
+
+def _dd_fraction(q: Fraction) -> tuple[float, float]:
+    hi = float(q)
+    return hi, float(q - Fraction(hi))
+
+
+_INV_FACT = [_dd_fraction(Fraction(1, math.factorial(i))) for i in range(11)]
+
+_NORMAL, _SINGLE, _TINY, _NAN, _PINF, _NINF = 0, 1, 2, 3, 4, 5
+
+# ---------------------------------------------------------------------------------------------
+# Double-double arithmetic on float64 arrays (row scalars, and the rare rows of the slow paths).
+
+
+def _dd_add(ah, al, bh, bl):
+    s, e = two_sum(ah, bh)
+    return fast_two_sum(s, e + (al + bl))
+
+
+def _dd_mul(ah, al, bh, bl):
+    p, e = two_prod(ah, bh)
+    return fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+def _expm1_core(rh, rl):
+    """``expm1(r)`` as a double-double for ``|r| <= 0.36``: Taylor of degree 10 at ``r / 2**8``
+    (truncation ``< 2**-119`` relative), then 8 doublings ``E <- E (E + 2)``."""
+    rh = rh * 2.0**-8
+    rl = rl * 2.0**-8
+    ph, pl = _INV_FACT[10]
+    for i in range(9, 0, -1):
+        ph, pl = _dd_mul(ph, pl, rh, rl)
+        ph, pl = _dd_add(ph, pl, *_INV_FACT[i])
+    eh, el = _dd_mul(ph, pl, rh, rl)
+    for _ in range(8):
+        th, tl = _dd_add(eh, el, 2.0, 0.0)
+        eh, el = _dd_mul(eh, el, th, tl)
+    return eh, el
+
+
+def _reduce_ln2(th, tl):
+    """``t = k ln 2 + r`` with ``r`` a double-double, ``|r| <= 0.35`` (``|th| < 2**20``)."""
+    k = np.rint(th * _INV_LN2)
+    rh, rl = two_sum(th, -k * _LN2_1)  # exact, and so is k * _LN2_1
+    rh, rl = _dd_add(rh, rl, -k * _LN2_2, 0.0)
+    rh, rl = _dd_add(rh, rl, tl, -k * _LN2_3)
+    return k, rh, rl
+
+
+def _exp_dd(th, tl):
+    """``exp(th + tl) = 2**k (mh + ml)`` with ``mh + ml`` in ``[0.7, 1.42]`` (never underflows)."""
+    k, rh, rl = _reduce_ln2(th, tl)
+    eh, el = _expm1_core(rh, rl)
+    mh, ml = fast_two_sum(1.0, eh)
+    mh, ml = fast_two_sum(mh, ml + el)
+    return k.astype(np.int64), mh, ml
+
+
+def _expm1_dd(x):
+    """``expm1(x)`` as a double-double for float64 ``x`` in ``[0, 700]``."""
+    k, rh, rl = _reduce_ln2(x, np.zeros_like(x))
+    eh, el = _expm1_core(rh, rl)
+    p = np.ldexp(1.0, k.astype(np.int64))
+    ch, cl = two_sum(p, -1.0)
+    return _dd_add(eh * p, el * p, ch, cl)
+
+
+def _log1p_dd(sh, sl):
+    """``log1p(sh + sl)`` as a double-double, for ``sh >= 0``: ``L0 = log1p(sh)``, then one Newton
+    step ``L = L0 + log1p(d)``, ``d = (s - expm1(L0)) / (1 + expm1(L0))``."""
+    L0 = np.log1p(sh)
+    mh, ml = _expm1_dd(L0)
+    nh, nl = _dd_add(sh, sl, -mh, -ml)
+    d = (nh + nl) / (1.0 + mh)
+    return fast_two_sum(L0, d - 0.5 * d * d)
+
+
+# ---------------------------------------------------------------------------------------------
+# Correct rounding of an exact rational (for the decimal fallback).
+
+
+def _round_fraction(q: Fraction, fmt: Format) -> float:
+    """``q`` rounded to nearest (ties to even) in ``fmt``, returned as the float64 that holds it."""
+    if q == 0:
+        return 0.0
+    neg = q < 0
+    num, den = abs(q.numerator), q.denominator
+    e = num.bit_length() - den.bit_length()  # 2**e <= num/den < 2**(e+1) after the fix below
+    if (num << max(0, -e)) < (den << max(0, e)):
+        e -= 1
+    shift = fmt.precision - 1 - max(e, fmt.emin)  # the last place is 2**-shift
+    if shift >= 0:
+        n, rem = divmod(num << shift, den)
+        d = den
+    else:
+        d = den << -shift
+        n, rem = divmod(num, d)
+    if 2 * rem > d or (2 * rem == d and n & 1):
+        n += 1
+    if n.bit_length() - shift - 1 > fmt.emax:
+        value = math.inf
+    else:
+        value = math.ldexp(float(n), -shift)  # n <= 2**p: exact
+    return -value if neg else value
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiling.
+
+
+class _Plan:
+    """Row groups, row blocks and column chunks of an ``R x n`` array (``n >= 1``)."""
+
+    def __init__(self, R: int, n: int, narrow: bool, extra: int = 0):
+        self.R, self.n = R, n
+        self.cw = min(n, _C_MAX)
+        self.single = n <= _C_MAX
+        self.rb = max(1, _TILE // self.cw)
+        self.G = max(self.rb, (_GROUP // n) // self.rb * self.rb)
+        size = self.rb * self.cw
+        self._qr = np.empty(2 * size)  # T and LO, adjacent so that one reduction sums both
+        self._bufs = [np.empty(size) for _ in range(1 + extra + (1 if narrow else 0))]
+        self.narrow = narrow
+        self._views = {}
+        self._ar = np.arange(self.rb)
+
+    def groups(self):
+        for g0 in range(0, self.R, self.G):
+            yield g0, min(self.R, g0 + self.G)
+
+    def blocks(self, g0, g1):
+        for r0 in range(g0, g1, self.rb):
+            yield r0, min(g1, r0 + self.rb)
+
+    def chunks(self):
+        for c0 in range(0, self.n, self.cw):
+            yield c0, min(self.n, c0 + self.cw)
+
+    def bufs(self, m: int, c: int):
+        """Scratch views of shape ``(m, c)``: ``(T, LO, E, [extra...], [X64 for narrow input])``;
+        ``qr(m, c)`` is ``T`` and ``LO`` stacked as one ``(2, m, c)`` array."""
+        key = (m, c)
+        if key not in self._views:
+            QR = self._qr[: 2 * m * c].reshape(2, m, c)
+            self._views[key] = (QR, (QR[0], QR[1]) + tuple(b[: m * c].reshape(m, c) for b in self._bufs))
+        return self._views[key][1]
+
+    def qr(self, m: int, c: int):
+        self.bufs(m, c)
+        return self._views[(m, c)][0]
+
+    def ar(self, m: int):
+        return self._ar[:m]
+
+    def tile(self, X, r0, r1, c0, c1):
+        """``X[r0:r1, c0:c1]`` as float64 (a view for float64 input, a converted copy otherwise)."""
+        t = X[r0:r1, c0:c1]
+        if not self.narrow:
+            return t
+        buf = self._bufs[-1][: t.size].reshape(t.shape)
+        np.copyto(buf, t, casting="unsafe")  # exact: every narrow value is a float64
+        return buf
+
+
+def _argmax_rows(plan: _Plan, X, r0, r1):
+    """``(a, k)``: row maximum (NaN if the row holds a NaN) and one column where it is reached."""
+    m = r1 - r0
+    ar = np.arange(m)
+    a = np.full(m, -np.inf)
+    k = np.zeros(m, dtype=np.int64)
+    for c0, c1 in plan.chunks():
+        xt = plan.tile(X, r0, r1, c0, c1)
+        kc = xt.argmax(axis=1)
+        vc = xt[ar, kc]
+        better = (vc > a) | (np.isnan(vc) & ~np.isnan(a))
+        a[better] = vc[better]
+        k[better] = kc[better] + c0
+    return a, k
+
+
+# ---------------------------------------------------------------------------------------------
+# float64 kernels. They run under np.errstate(all="ignore"): rows holding NaN or infinities
+# produce garbage that is overwritten by the special-value table.
+
+
+def _two_sum_tile(xt, a2, T, LO, E):
+    """``T = fl(x - a)`` and ``LO = (x - a) - T`` exactly (0 where ``T`` is not finite).
+
+    Fast2Sum(-a, x) when every ``|x| < 2**(e_a + 1)`` (exponent of x <= exponent of a), Fast2Sum(x, -a)
+    when ``a <= 0`` (then ``|x| >= |a|``), Knuth's TwoSum otherwise (Theorem LSE1 (a)).
+    """
+    np.subtract(xt, a2, out=T)
+    af = a2[:, 0].tolist()
+    mn = float(xt.min())
+    clean = math.isfinite(mn) and all(map(math.isfinite, af))
+    amin, amax = (min(af), max(af)) if clean else (0.0, 0.0)
+    if clean and amax <= 0.0:
+        np.subtract(T, xt, out=LO)
+        np.add(LO, a2, out=LO)
+        np.negative(LO, out=LO)  # (-a) - (T - x)
+        return
+    if clean and amin > 0.0 and amax < 2.0**1021 and mn > -math.ldexp(1.0, math.frexp(amin)[1]):
+        np.add(T, a2, out=LO)
+        np.subtract(xt, LO, out=LO)  # x - (T + a)
+        return
+    np.subtract(T, xt, out=LO)  # bb = T - x
+    np.subtract(T, LO, out=E)  # T - bb
+    np.subtract(xt, E, out=E)  # x - (T - bb)
+    np.add(LO, a2, out=LO)  # bb + a
+    np.subtract(E, LO, out=LO)  # (x - (T - bb)) + ((-a) - bb)
+    np.copyto(LO, 0.0, where=~np.isfinite(LO))
+
+
+def _exact_sum_tile(E, QR, LO=None):
+    """Per row ``(q, r)``: ``q`` the exact sum of the high parts of ``E`` on a power-of-two grid
+    (Rump-Ogita-Oishi extraction), ``r`` the float64 sum of the low parts, plus ``sum(E * LO)``
+    (the first-order exp correction) when ``LO`` is given. ``QR`` (shape ``(2,) + E.shape``) is
+    scratch and may hold ``LO`` in ``QR[1]``: it is read first (Theorem LSE1 (b))."""
+    corr = np.einsum("ij,ij->i", E, LO) if LO is not None else None
+    T, R = QR[0], QR[1]
+    mx = E.max(axis=1)
+    mx *= E.shape[1]
+    sigma = np.ldexp(2.0, np.frexp(mx)[1])[:, None]  # >= 2 c max(E), a power of 2
+    np.add(E, sigma, out=T)
+    T -= sigma  # q_i = fl(sigma + E_i) - sigma, exact
+    np.subtract(E, T, out=R)  # r_i = E_i - q_i, exact
+    q, r = QR.sum(axis=2)
+    if corr is not None:
+        r += corr
+    return q, r
+
+
+def _direct_ok(ab) -> bool:
+    """Direct mode for a tile: no finite row maximum above _DIRECT_MAX (so exp(x) stays finite and
+    the sums far from overflow)."""
+    return not any(_DIRECT_MAX < v < math.inf for v in ab.tolist())
+
+
+def _stats_tile(plan: _Plan, xt, ab, kb, inside, direct: bool):
+    """``(q, r)`` of one tile: the sum over its columns, except the argmax, of ``exp(x_i)`` (direct
+    mode) or of ``exp(x_i - a)`` (shifted mode, with the exact split of ``x_i - a``). ``inside``
+    selects the rows whose argmax column ``kb`` lies in the tile (None: all)."""
+    m, c = xt.shape
+    T, LO, E = plan.bufs(m, c)[:3]
+    if direct:
+        np.exp(xt, out=E)
+    else:
+        _two_sum_tile(xt, ab[:, None], T, LO, E)
+        np.exp(T, out=E)
+    if inside is None:
+        E[plan.ar(m), kb] = 0.0
+    else:
+        rows = np.flatnonzero(inside)
+        E[rows, kb[rows]] = 0.0
+    return _exact_sum_tile(E, plan.qr(m, c), None if direct else LO)
+
+
+def _stats_accurate(plan: _Plan, X, g0, g1):
+    """Row maxima ``a``, argmax ``k``, a flag ``direct`` and a double-double ``sh + sl``: in direct
+    mode ``sum_{i != k} exp(x_i)``, in shifted mode ``s = sum_{i != k} exp(x_i - a)``."""
+    G = g1 - g0
+    a = np.empty(G)
+    k = np.empty(G, dtype=np.int64)
+    direct = np.empty(G, dtype=bool)
+    sh = np.zeros(G)
+    sl = np.zeros(G)
+    for r0, r1 in plan.blocks(g0, g1):
+        m = r1 - r0
+        i0, i1 = r0 - g0, r1 - g0
+        if plan.single:
+            xt = plan.tile(X, r0, r1, 0, plan.n)
+            kb = xt.argmax(axis=1)
+            ab = xt[plan.ar(m), kb]
+            d = _direct_ok(ab)
+            sh[i0:i1], sl[i0:i1] = _stats_tile(plan, xt, ab, kb, None, d)
+        else:
+            ab, kb = _argmax_rows(plan, X, r0, r1)
+            d = _direct_ok(ab)
+            qh = np.zeros(m)
+            ql = np.zeros(m)
+            for c0, c1 in plan.chunks():
+                xt = plan.tile(X, r0, r1, c0, c1)
+                inside = (kb >= c0) & (kb < c1)
+                q, r = _stats_tile(plan, xt, ab, kb - c0, inside, d)
+                qh, e = two_sum(qh, q)
+                ql += e + r
+            sh[i0:i1], sl[i0:i1] = qh, ql
+        a[i0:i1] = ab
+        k[i0:i1] = kb
+        direct[i0:i1] = d
+    sh, sl = two_sum(sh, sl)
+    return a, k, direct, sh, sl
+
+
+def _scaled_sum_row(row, a: float, k: int):
+    """``sum_{i != k, x_i finite} exp(x_i - a)`` as ``2**K (Sh + Sl)`` with double-double
+    exponentials and an exact sum (math.fsum): no underflow, relative error ``< 2**-100``."""
+    keep = np.isfinite(row)
+    keep[k] = False
+    xs = row[keep]
+    th, tl = two_sum(xs, np.full(xs.shape, -a))
+    ok = np.isfinite(th) & (th > -(2.0**20))  # below: exp < 2**-1.5e6, far below every bound
+    th, tl = th[ok], tl[ok]
+    if th.size == 0:
+        return 0, 0.0, 0.0
+    kk, mh, ml = _exp_dd(th, tl)
+    K = int(kk.max())
+    terms = np.concatenate([np.ldexp(mh, kk - K), np.ldexp(ml, kk - K)]).tolist()
+    Sh = math.fsum(terms)
+    Sl = math.fsum(terms + [-Sh])
+    return K, Sh, Sl
+
+
+class _RowState:
+    """Row scalars of one group: kind, max ``a``, argmax ``k``, ``s = sum_{i != k} exp(x_i - a)``,
+    ``L = log1p(s)`` and ``A = a + L`` as double-doubles; ``recomputed`` marks the rows whose ``s``
+    comes from :func:`_scaled_sum_row` (Theorem LSE1 (c))."""
+
+    def __init__(self, plan: _Plan, X, g0, g1, a, k, direct, sh, sl, fmt: Format):
+        G = g1 - g0
+        n = plan.n
+        kind = np.full(G, _NORMAL, dtype=np.int8)
+        kind[np.isnan(a)] = _NAN
+        kind[a == np.inf] = _PINF
+        kind[a == -np.inf] = _NINF
+        normal = kind == _NORMAL
+        # direct rows hold sum' = sum_{i != k} exp(x_i): s = sum' exp(-a) when sum' is far above
+        # the subnormal range, else the row is recomputed.
+        redo = normal & direct & ~(sh >= n * _DIRECT_MIN)
+        d = np.flatnonzero(normal & direct & ~redo)
+        if d.size:
+            kk, mh, ml = _exp_dd(-a[d], np.zeros(d.size))
+            ph, pl = _dd_mul(sh[d], sl[d], mh, ml)
+            sh[d], sl[d] = np.ldexp(ph, kk), np.ldexp(pl, kk)
+        redo |= normal & ~(sh >= _TINY_S)
+        recomputed = np.zeros(G, dtype=bool)
+        for i in np.flatnonzero(redo):
+            row = np.asarray(X[g0 + i], dtype=np.float64)
+            if np.isfinite(row).sum() <= 1:
+                kind[i] = _SINGLE
+                sh[i] = sl[i] = 0.0
+                continue
+            K, Sh, Sl = _scaled_sum_row(row, float(a[i]), int(k[i]))
+            sh[i], sl[i] = math.ldexp(Sh, K), math.ldexp(Sl, K)
+            recomputed[i] = True
+            if not sh[i] >= _TINY_S:
+                kind[i] = _TINY
+        self.kind, self.a, self.k, self.sh, self.sl, self.recomputed = kind, a, k, sh, sl, recomputed
+        Lh = np.zeros(G)
+        Ll = np.zeros(G)
+        ok = kind == _NORMAL
+        if ok.any():
+            Lh[ok], Ll[ok] = _log1p_dd(sh[ok], sl[ok])
+        tiny = kind == _TINY  # log1p(s) = s (1 - s/2 + ...), s < 2**-900
+        Lh[tiny], Ll[tiny] = sh[tiny], sl[tiny]
+        self.Lh, self.Ll = Lh, Ll
+        live = (kind == _NORMAL) | (kind == _SINGLE) | (kind == _TINY)
+        self.a_eff = np.where(live, a, 0.0)
+        Ah, Al = two_sum(self.a_eff, Lh)
+        self.Ah, self.Al = fast_two_sum(Ah, Al + Ll)
+        self.live = live
+
+
+# ---------------------------------------------------------------------------------------------
+# logsumexp
+
+
+def _accept(yh, yl, err, fmt: Format, slack: int):
+    """True where rounding ``yh + yl`` to ``fmt`` is proven within ``slack`` ULPs of the correctly
+    rounded exact value ``y``, given ``|yh + yl - y| <= err`` (Theorem LSE0 (a)).
+
+    The value rounded is ``z = yh + yl`` in float64 (its rounding is ``yh``), and the float64 ``yh``
+    for a narrow format (so ``|yl|`` joins the error). With ``m`` a lower bound of ``|z|`` and ``|y|``
+    and ``h`` the spacing of ``fmt`` at ``m``, ``err < slack * h`` gives at most ``slack`` ULPs.
+    """
+    et = err + (np.abs(yl) if fmt.name != "float64" else 0.0)
+    et = et * (1.0 + 2.0**-40) + 2.0**-1074  # covers the float64 evaluation of this test
+    m = (np.abs(yh) - np.abs(yl) - err * (1.0 + 2.0**-40)) * (1.0 - 2.0**-50)  # <= |z|, |y|
+    e = np.clip(np.frexp(m)[1] - 1, fmt.emin, fmt.emax)  # floor(log2 m), within the exponent range
+    h = np.ldexp(1.0, e - fmt.precision + 1)
+    return (m > 0.0) & (et < slack * h)
+
+
+def _lse_decimal(row, fmt: Format) -> float:
+    """Correctly rounded logsumexp of a row of finite float64 values (at least two), with
+    :mod:`decimal` at increasing precision until the rounding is decided (Ziv)."""
+    vals = [Decimal(v) for v in row]
+    n = len(vals)
+    a = max(vals)
+    k = vals.index(a)
+    others = vals[:k] + vals[k + 1 :]
+    prec = 60
+    while True:
+        ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
+        s = Decimal(0)
+        for v in others:
+            t = ctx.subtract(v, a)
+            if t > -3000:
+                s = ctx.add(s, ctx.exp(t))
+        L = ctx.ln(ctx.add(1, s))
+        y = ctx.add(a, L)
+        # each operation errs by at most 10**(1 - prec) relative (half of that, to nearest)
+        rho = Fraction(1, 10 ** (prec - 1))
+        err = rho * (3010 + n + abs(Fraction(L)) + abs(Fraction(y))) * 2 + n * Fraction(1, 10**1300)
+        # y >= a exactly (s >= 0): the lower end never goes below a (this also settles the sign
+        # of a zero result when a = 0 and every other term is far below the precision)
+        lo = _round_fraction(max(Fraction(y) - err, Fraction(a)), fmt)
+        hi = _round_fraction(Fraction(y) + err, fmt)
+        if lo == hi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
+            return lo
+        prec *= 2
+        if prec > 20000:  # never reached: the exact value is transcendental (proof, Theorem LSE2)
+            return _round_fraction(Fraction(y), fmt)
+
+
+def _lse_rows(X, fmt: Format) -> np.ndarray:
+    R, n = X.shape
+    out = np.empty(R, dtype=np.float64)
+    if n == 0:
+        out[:] = -np.inf
+        return out
+    plan = _Plan(R, n, narrow=fmt.name != "float64")
+    slack = 2 if fmt.name == "float64" else 1
+    for g0, g1 in plan.groups():
+        st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
+        a, k = st.a, st.k
+        y = st.Ah.copy()
+        # Stage 1 (Theorem LSE2): |y - exact| <= err1. The rows whose s comes from float64
+        # exponentials may also carry up to 2**-1074 of absolute error per subnormal term.
+        err1 = _C1 * _U * (st.sh / (1.0 + st.sh)) + _DD_REL * (np.abs(st.Lh) + np.abs(st.Ah)) + 2.0**-1074
+        err1 = err1 + np.where(st.recomputed, 0.0, n * 2.0**-1073)
+        todo = st.live & (st.kind != _SINGLE)
+        acc = _accept(st.Ah, st.Al, err1, fmt, slack)
+        retry = np.flatnonzero(todo & ~acc)
+        for i in retry:
+            row = np.asarray(X[g0 + i], dtype=np.float64)
+            # Stage 2: double-double exponentials, exact sum.
+            K, Sh, Sl = _scaled_sum_row(row, float(a[i]), int(k[i]))
+            s_h, s_l = math.ldexp(Sh, K), math.ldexp(Sl, K)
+            Lh, Ll = _log1p_dd(np.array([s_h]), np.array([s_l]))
+            Ah, Al = two_sum(np.array([a[i]]), Lh)
+            Ah, Al = fast_two_sum(Ah, Al + Ll)
+            err2 = _DD_REL * (s_h / (1.0 + s_h) + abs(Lh[0]) + abs(Ah[0])) + 2.0**-1073
+            if _accept(Ah, Al, np.array([err2]), fmt, slack)[0]:
+                y[i] = Ah[0]
+                continue
+            # Stage 3: decimal, correctly rounded.
+            y[i] = _lse_decimal(row[np.isfinite(row)].tolist(), fmt)
+        kind = st.kind
+        y[kind == _NAN] = np.nan
+        y[kind == _PINF] = np.inf
+        y[kind == _NINF] = -np.inf
+        out[g0:g1] = y
+    return out
+
+
+def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
+    """``log(sum(exp(x)))`` along ``axis``, in the dtype of ``x``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, bfloat16, float32 or float64 (integers and booleans become float64).
+    axis : int, tuple of ints or None, optional
+        Axes to reduce (default the last; ``None`` reduces all), as in ``scipy.special.logsumexp``.
+    keepdims : bool, optional
+        Keep the reduced axes with length 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        The reduction, in the dtype of ``x``.
+
+    Raises
+    ------
+    TypeError
+        For complex, string, object or other unsupported dtypes.
+
+    Notes
+    -----
+    Domain: any real input. Special values (as :func:`softlog_numerics.oracle.logsumexp`): a NaN
+    in the row gives NaN; else a ``+inf`` gives ``+inf``; ``-inf`` entries are masked out; an
+    empty or all ``-inf`` row gives ``-inf``; a row with one finite entry returns it (``+0`` for
+    ``-0``). A result beyond the format's range is ``+inf``.
+
+    Algorithm: ``a + log1p(s)`` with ``a`` the row maximum and ``s`` the other ``exp(x_i - a)``
+    summed error-free in their high part (float64 internally for every format; ``exp(x_i)`` times
+    a double-double ``exp(-a)``, or ``exp`` of the exactly split ``x_i - a``), ``log1p`` in
+    double-double. The sum ``a + log1p(s)`` cancels when ``a < 0``; a result is returned only when
+    a rigorous error bound proves it within the contract (Ziv's test), otherwise the row is
+    recomputed with double-double exponentials and then exactly (``decimal``). Rows without
+    cancellation (e.g. ``max(x) >= 0``) never need that; float64 rows of log-probabilities
+    (``LSE ~ 0``) always do (about 20 µs per entry); float32 ones practically never.
+
+    Accuracy: at most 1 ULP (float16, bfloat16, float32) and 2 ULP (float64) from the correctly
+    rounded result (``ULP_BOUNDS["logsumexp"]``), proofs/log_softmax.md, Theorem LSE2.
+    """
+    x = as_float_array(x)
+    fmt = format_of(x.dtype)
+    rows = Rows(x, axis)
+    with np.errstate(all="ignore"):
+        y = _lse_rows(rows.rows, fmt)
+        res = round_from_float64(y, fmt)
+    return rows.reduced(res, keepdims)
+
+
+# ---------------------------------------------------------------------------------------------
+# log_softmax and softmax
+
+
+def _special_rows(out2d, X, g0, kind, log: bool):
+    """Overwrite the rows whose value is set by the special-value table."""
+    masked = -np.inf if log else 0.0
+    for i in np.flatnonzero(kind >= _NAN):
+        r = g0 + i
+        if kind[i] == _PINF:
+            row = np.asarray(X[r], dtype=np.float64)
+            out2d[r] = np.where(row == np.inf, np.nan, masked)
+        else:
+            out2d[r] = np.nan
+
+
+def _store(dst, src64, fmt: Format):
+    """Round float64 ``src64`` once into ``dst`` (of ``fmt``)."""
+    if fmt.name == "bfloat16":
+        dst[...] = round_from_float64(src64, fmt)
+    else:
+        np.copyto(dst, src64, casting="unsafe")
+
+
+def _softmax_narrow(X, fmt: Format, out2d, log: bool):
+    """float16/bfloat16/float32: float64 evaluation, plain sum, one final rounding (Theorem LSE5)."""
+    R, n = X.shape
+    plan = _Plan(R, n, narrow=True)
+    direct = fmt.name != "bfloat16"
+    for g0, g1 in plan.groups():
+        for r0, r1 in plan.blocks(g0, g1):
+            m = r1 - r0
+            ar = np.arange(m)
+            if plan.single:
+                T, _, E = plan.bufs(m, n)[:3]
+                xt = plan.tile(X, r0, r1, 0, n)
+                kb = xt.argmax(axis=1)
+                ab = xt[ar, kb]
+                np.subtract(xt, ab[:, None], out=T)
+                np.exp(T, out=E)
+                E[ar, kb] = 0.0
+                s = E.sum(axis=1)
+            else:
+                ab, kb = _argmax_rows(plan, X, r0, r1)
+                s = np.zeros(m)
+                for c0, c1 in plan.chunks():
+                    T, _, E = plan.bufs(m, c1 - c0)[:3]
+                    xt = plan.tile(X, r0, r1, c0, c1)
+                    np.subtract(xt, ab[:, None], out=T)
+                    np.exp(T, out=E)
+                    inside = (kb >= c0) & (kb < c1)
+                    E[ar[inside], kb[inside] - c0] = 0.0
+                    s += E.sum(axis=1)
+            kind = np.full(m, _NORMAL, dtype=np.int8)
+            kind[np.isnan(ab)] = _NAN
+            kind[ab == np.inf] = _PINF
+            kind[ab == -np.inf] = _NINF
+            zero = np.flatnonzero((kind == _NORMAL) & (s == 0.0))
+            if zero.size:
+                finite = np.isfinite(X[r0 + zero].astype(np.float64)).sum(axis=1)
+                kind[zero[finite <= 1]] = _SINGLE
+            L = np.log1p(s)
+            if log:
+                val = -L  # the argmax entry: -log1p(s), -0.0 when s underflows
+                val[kind == _SINGLE] = 0.0
+                Lc = L[:, None]
+                # Rows with a tiny L: T - L rounds to T in float64, and T may be a midpoint of the
+                # narrow format; moving T one float64 ULP away from 0 sends the final rounding the
+                # way the exact T - L goes (Theorem LSE5 (c)).
+                nudge = np.flatnonzero(L < _NUDGE_L)
+            else:
+                q = 1.0 / (1.0 + s)
+                val = q
+                qc = q[:, None]
+            for c0, c1 in plan.chunks():
+                dst = out2d[r0:r1, c0:c1]
+                if plan.single:
+                    T, _, E = plan.bufs(m, n)[:3]
+                    if not log:
+                        E[ar, kb] = 1.0
+                else:
+                    T, _, E = plan.bufs(m, c1 - c0)[:3]
+                    xt = plan.tile(X, r0, r1, c0, c1)
+                    np.subtract(xt, ab[:, None], out=T)
+                    if not log:
+                        np.exp(T, out=E)
+                if log:
+                    if nudge.size:
+                        T[nudge] *= _NUDGE
+                    if direct:
+                        np.subtract(T, Lc, out=dst, casting="same_kind")
+                    else:
+                        np.subtract(T, Lc, out=T)
+                        _store(dst, T, fmt)
+                else:
+                    if direct:
+                        np.multiply(E, qc, out=dst, casting="same_kind")
+                    else:
+                        np.multiply(E, qc, out=E)
+                        _store(dst, E, fmt)
+            live = kind <= _TINY
+            rows_live = np.flatnonzero(live)
+            out2d[r0 + rows_live, kb[rows_live]] = round_from_float64(val[rows_live], fmt)
+            _special_rows(out2d, X, r0, kind, log)
+
+
+def _split26(h, l):
+    """``h + l`` as ``s + r`` with ``s`` of 26 significant bits (Dekker) and ``r = fl((h - s) + l)``."""
+    s, t = split(h)
+    return s, t + l
+
+
+def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
+    """``g_j = exp(x_j - a) / (1 + s)`` with one final rounding: ``exp(.)`` times a double-double
+    row factor ``F = Fs + Fr`` (``Fs`` of 26 bits), as ``E_hi Fs + (E_lo Fs + E Fr)`` where both
+    products by ``Fs`` are exact (Theorem LSE4).
+
+    Direct mode (tiles whose maxima lie in ``[0, _DIRECT_MAX]``): ``E = exp(x_j)`` and
+    ``F = exp(-a) / (1 + s)``. Shifted mode: ``E = exp(t_j)`` with ``x_j - a = t_j + lo_j`` exactly and
+    ``F = (1 + lo_j) / (1 + s)`` folded in as ``E (Fr + lo_j Fs)``.
+    """
+    a_eff = st.a_eff
+    # q = 1 / (1 + s) as a double-double
+    Dh, Dl = two_sum(np.ones_like(st.sh), st.sh)
+    Dh, Dl = fast_two_sum(Dh, Dl + st.sl)
+    qh = 1.0 / Dh
+    p, e = two_prod(qh, Dh)
+    ql = (((1.0 - p) - e) - qh * Dl) * qh
+    qs, qr = _split26(qh, ql)
+    # exp(-a) q for the direct mode (rows with 0 <= a <= _DIRECT_MAX; others unused)
+    dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX)
+    ac = np.where(dir_rows, a_eff, 0.0)
+    kk, mh, ml = _exp_dd(-ac, np.zeros_like(ac))
+    Fh, Fl = _dd_mul(mh, ml, qh, ql)
+    Fs, Fr = _split26(np.ldexp(Fh, kk), np.ldexp(Fl, kk))
+    # Everything is computed 2**100 times too large, so that no partial product of a normal result
+    # underflows; the final exact scaling by 2**-100 is a second rounding only for subnormal results.
+    Fs, Fr, qs, qr = (v * _SOFTMAX_SCALE for v in (Fs, Fr, qs, qr))
+    for r0, r1 in plan.blocks(g0, g1):
+        m = r1 - r0
+        i0, i1 = r0 - g0, r1 - g0
+        direct = bool(dir_rows[i0:i1].all())
+        fs = (Fs if direct else qs)[i0:i1, None]
+        fr = (Fr if direct else qr)[i0:i1, None]
+        for c0, c1 in plan.chunks():
+            T, LO, E, U = plan.bufs(m, c1 - c0)
+            xt = X[r0:r1, c0:c1]
+            if direct:
+                np.exp(xt, out=E)
+                np.multiply(E, fr, out=LO)  # E Fr
+            else:
+                _two_sum_tile(xt, a_eff[i0:i1, None], T, LO, E)
+                np.exp(T, out=E)
+                LO *= fs
+                LO += fr
+                LO *= E  # E (Fr + lo Fs)
+            np.multiply(E, _SPLITTER, out=T)
+            np.subtract(T, E, out=U)
+            np.subtract(T, U, out=T)  # E_hi (26 bits)
+            np.subtract(E, T, out=U)  # E_lo
+            U *= fs  # exact
+            T *= fs  # exact
+            U += LO
+            dst = out2d[r0:r1, c0:c1]
+            np.add(T, U, out=dst)
+            dst *= 1.0 / _SOFTMAX_SCALE
+
+
+def _softmax_float64(X, out2d, log: bool):
+    """float64: double-double row scalars, error-free sums, single or double final rounding
+    (Theorems LSE3, LSE4)."""
+    R, n = X.shape
+    fmt = format_of("float64")
+    plan = _Plan(R, n, narrow=False, extra=0 if log else 1)
+    for g0, g1 in plan.groups():
+        st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
+        k = st.k
+        if log:
+            for r0, r1 in plan.blocks(g0, g1):
+                Ah = st.Ah[r0 - g0 : r1 - g0, None]
+                Al = st.Al[r0 - g0 : r1 - g0, None]
+                for c0, c1 in plan.chunks():
+                    dst = out2d[r0:r1, c0:c1]
+                    np.subtract(X[r0:r1, c0:c1], Ah, out=dst)
+                    np.subtract(dst, Al, out=dst)
+            rows_fix = np.flatnonzero((st.kind == _NORMAL) | (st.kind == _TINY))
+            out2d[g0 + rows_fix, k[rows_fix]] = -st.Lh[rows_fix]  # one rounding; -0.0 if s underflows
+            rows_one = np.flatnonzero(st.kind == _SINGLE)
+            out2d[g0 + rows_one, k[rows_one]] = 0.0
+        else:
+            _softmax_float64_output(plan, X, g0, g1, st, out2d)
+        _special_rows(out2d, X, g0, st.kind, log)
+
+
+def _softmax_common(x, axis, log: bool) -> np.ndarray:
+    x = as_float_array(x)
+    fmt = format_of(x.dtype)
+    rows = Rows(x, axis)
+    X = rows.rows
+    out2d = np.empty(X.shape, dtype=fmt.dtype)
+    if X.size:
+        with np.errstate(all="ignore"):
+            if fmt.name == "float64":
+                _softmax_float64(X, out2d, log)
+            else:
+                _softmax_narrow(X, fmt, out2d, log)
+    return rows.elementwise(out2d)
+
+
+def log_softmax(x, axis=-1) -> np.ndarray:
+    """``x - logsumexp(x)`` along ``axis``, in the dtype of ``x``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, bfloat16, float32 or float64 (integers and booleans become float64).
+    axis : int, tuple of ints or None, optional
+        Axes over which the normalisation runs (default the last; ``None``: all), as in
+        ``scipy.special.log_softmax``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``x``.
+
+    Raises
+    ------
+    TypeError
+        For complex, string, object or other unsupported dtypes.
+
+    Notes
+    -----
+    Domain: any real input. Special values (as :func:`softlog_numerics.oracle.log_softmax`): a row
+    holding NaN, or only ``-inf``, is all NaN; in a row holding ``+inf`` the ``+inf`` entries are
+    NaN and the others ``-inf``; ``-inf`` entries give ``-inf``; the only finite entry of a row
+    gives ``+0``; the maximal entry of any other row is ``-log1p(s) <= -0``.
+
+    Algorithm (Blanchard-Higham-Mary with the argmax pulled out): ``(x_j - a) - log1p(s)``,
+    ``s = sum_{i != argmax} exp(x_i - a)``; at the argmax ``-log1p(s)``, so a dominant class gets
+    its tiny negative value instead of 0. float16/bfloat16/float32 are evaluated in float64 and
+    rounded once; float64 uses ``exp(x_i) exp(-a)`` (or an exactly split ``x - a``), an
+    error-free tiled sum of ``s`` and a double-double ``log1p``; no step cancels (both terms are
+    ``<= 0``). Memory: a few buffers of ``2**17`` elements besides the output.
+
+    Accuracy: at most 1 ULP (float16, bfloat16, float32) and 2 ULP (float64) from the correctly
+    rounded result (``ULP_BOUNDS["log_softmax"]``), proofs/log_softmax.md, Theorem LSE3 (float64;
+    Theorem LSE5 there for the narrow formats). The float64 bound rests on NumPy's ``exp`` being
+    within 1.25 u relative (measured 1.15 u; hypothesis H_exp, checked by the tests).
+    """
+    return _softmax_common(x, axis, log=True)
+
+
+def softmax(x, axis=-1) -> np.ndarray:
+    """``exp(x - logsumexp(x))`` along ``axis``, in the dtype of ``x``.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, bfloat16, float32 or float64 (integers and booleans become float64).
+    axis : int, tuple of ints or None, optional
+        Axes over which the normalisation runs (default the last; ``None``: all), as in
+        ``scipy.special.softmax``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``x``.
+
+    Raises
+    ------
+    TypeError
+        For complex, string, object or other unsupported dtypes.
+
+    Notes
+    -----
+    Domain: any real input. Special values (as :func:`softlog_numerics.oracle.softmax`): as
+    :func:`log_softmax` with ``0`` in place of ``-inf`` and ``1`` in place of ``0``; subnormal
+    outputs are computed to their absolute precision.
+
+    Algorithm: ``exp(x_j - a) / (1 + s)`` (division form, Blanchard-Higham-Mary). float64: the
+    argument of ``exp`` is split exactly (``x_j - a = t + t_lo``) and ``exp(t)(1 + t_lo)`` is
+    multiplied by the double-double ``1/(1 + s)`` with Dekker's exact partial products, so that
+    one rounding ends the computation. Narrow formats: float64 and one final rounding.
+
+    Accuracy: at most 1 ULP (float16, bfloat16, float32) and 3 ULP (float64) from the correctly
+    rounded result (``ULP_BOUNDS["softmax"]``), proofs/log_softmax.md, Theorem LSE4 (float64;
+    Theorem LSE5 there for the narrow formats), under the same hypothesis H_exp.
+    """
+    return _softmax_common(x, axis, log=False)

@@ -1,0 +1,462 @@
+"""logsumexp, log_softmax and softmax against the correctly rounded oracle, in every format.
+
+Every tolerance below is a bound proven in proofs/log_softmax.md (the theorem is named where it is
+used): the ULP contract of ``_bounds.py`` for the accuracy tests, and derived bounds for the
+properties (softmax sums, the round trip ``logsumexp(log_softmax(x))``, shift invariance).
+"""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+import scipy.special
+from hypothesis import given
+from hypothesis import strategies as st
+
+from softlog_numerics import logsoftmax as impl
+from softlog_numerics import oracle
+from softlog_numerics._bounds import ULP_BOUNDS
+from softlog_numerics._dtypes import FORMATS, format_of, round_from_float64
+from softlog_numerics.strategies import collapse_gap, logit_vectors
+from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
+
+DTYPES = list(FORMATS)
+FUNCTIONS = {
+    "logsumexp": (impl.logsumexp, oracle.logsumexp),
+    "log_softmax": (impl.log_softmax, oracle.log_softmax),
+    "softmax": (impl.softmax, oracle.softmax),
+}
+U64 = 2.0**-53
+
+
+def _as(values, dtype):
+    with np.errstate(over="ignore"):
+        return round_from_float64(np.asarray(values, dtype=np.float64), format_of(dtype))
+
+
+def _check(name: str, x, axis=-1, **kw):
+    """ULP distance to the oracle <= the contract (proofs/log_softmax.md, Theorems LSE2-LSE5);
+    zeros must also agree in sign wherever the oracle's zero is signed by the math."""
+    mine, ref = FUNCTIONS[name]
+    got = mine(x, axis=axis, **kw)
+    want = ref(x, axis=axis, **kw)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    d = ulp_distance(got, want)
+    bound = ULP_BOUNDS[name][format_of(x.dtype).name]
+    if d.size:
+        worst = int(np.argmax(d))
+        assert d.flat[worst] <= bound, (
+            f"{name} {x.dtype}: {d.flat[worst]} ULP > {bound} at flat index {worst}; "
+            f"got {got.flat[worst]!r}, want {want.flat[worst]!r}, x = {x!r}"
+        )
+        zeros = (got == 0) & (want == 0)
+        assert not (zeros & (np.signbit(got) != np.signbit(want))).any(), (name, x, got, want)
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# The hypotheses on the platform library and on the double-double kernels (Theorem LSE0).
+
+
+def _exp_errors(args: np.ndarray) -> tuple[float, float]:
+    """float64 np.exp: (largest relative error in units of u = 2**-53 over normal results, largest
+    absolute error in units of 2**-1074 over subnormal results)."""
+    got = np.exp(args)
+    rel = sub = 0.0
+    with mpmath.workprec(160):
+        for x, y in zip(args.tolist(), got.tolist()):
+            e = mpmath.exp(mpmath.mpf(x))
+            err = abs(mpmath.mpf(y) - e)
+            if e >= mpmath.mpf(2) ** -1022:
+                rel = max(rel, float(err / e) / U64)
+            else:
+                sub = max(sub, float(err * mpmath.mpf(2) ** 1074))
+    return rel, sub
+
+
+def test_libm_hypothesis_exp_and_log1p():
+    """H_exp: float64 np.exp errs by at most _LAMBDA_EXP = 1.25 u relative on normal results and by
+    at most 2**-1074 on subnormal ones (Theorem LSE0 (b)); H_log1p: np.log1p within 1 ULP."""
+    rng = np.random.default_rng(20261126)
+    args = np.concatenate([
+        -rng.uniform(0.0, 1.0, 3000),
+        -rng.uniform(0.0, 40.0, 3000),
+        -rng.uniform(0.0, 745.0, 3000),
+        rng.uniform(0.0, 700.0, 2000),
+        -rng.uniform(708.0, 745.1, 2000),  # subnormal results
+        np.ldexp(rng.uniform(0.5, 1.0, 2000), rng.integers(-60, 0, 2000)) * rng.choice([-1.0, 1.0], 2000),
+    ])
+    rel, sub = _exp_errors(args)
+    assert rel <= impl._LAMBDA_EXP and sub <= 1.0, (rel, sub)
+    s = np.concatenate([np.ldexp(rng.uniform(0.5, 1.0, 3000), rng.integers(-80, 20, 3000)), rng.uniform(0, 2, 1000)])
+    got = np.log1p(s)
+    worst = 0.0
+    with mpmath.workprec(160):
+        for x, y in zip(s.tolist(), got.tolist()):
+            e = mpmath.log1p(mpmath.mpf(x))
+            ulp = 2.0 ** (math.frexp(float(e))[1] - 53)
+            worst = max(worst, float(abs(mpmath.mpf(y) - e) / ulp))
+    assert worst <= 1.0, worst
+
+
+def test_double_double_kernels():
+    """_exp_dd and _log1p_dd err by less than _DD_REL = 2**-97 relative (Theorem LSE0 (b))."""
+    rng = np.random.default_rng(7)
+    th = np.concatenate([-rng.uniform(0, 1e-3, 200), -rng.uniform(0, 50, 800), -rng.uniform(0, 3000, 800), [0.0]])
+    tl = th * rng.uniform(-1, 1, th.size) * U64
+    k, mh, ml = impl._exp_dd(th, tl)
+    sh = np.concatenate([np.ldexp(rng.uniform(0.5, 1, 1500), rng.integers(-1000, 40, 1500)), [0.5, 1.0, 3.0]])
+    sl = sh * rng.uniform(-1, 1, sh.size) * U64 / 2
+    Lh, Ll = impl._log1p_dd(sh, sl)
+    with mpmath.workprec(300):
+        worst_exp = max(
+            abs(mpmath.ldexp(mpmath.mpf(h) + mpmath.mpf(l), int(kk)) / mpmath.exp(mpmath.mpf(a) + mpmath.mpf(b)) - 1)
+            for a, b, kk, h, l in zip(th.tolist(), tl.tolist(), k.tolist(), mh.tolist(), ml.tolist())
+        )
+        worst_log = max(
+            abs((mpmath.mpf(h) + mpmath.mpf(l)) / mpmath.log1p(mpmath.mpf(a) + mpmath.mpf(b)) - 1)
+            for a, b, h, l in zip(sh.tolist(), sl.tolist(), Lh.tolist(), Ll.tolist())
+        )
+    assert worst_exp <= impl._DD_REL and worst_log <= impl._DD_REL, (worst_exp, worst_log)
+
+
+def test_error_free_tile_sum():
+    """Lemma of Theorem LSE1 (b): the extracted high parts sum exactly, and q + r is the sum of
+    E (1 + LO) within 0.02 u relative for tiles of up to _C_MAX columns."""
+    rng = np.random.default_rng(3)
+    for c in (1, 7, 1000, impl._C_MAX):
+        E = np.exp(-rng.exponential(rng.uniform(0.1, 30), (3, c)))
+        E[1] *= 1e-200
+        LO = rng.uniform(-1, 1, (3, c)) * U64 * 40
+        q, r = impl._exact_sum_tile(E, np.empty((2,) + E.shape), LO.copy())
+        for i in range(3):
+            terms = E[i].tolist() + (E[i] * LO[i]).tolist()  # E LO rounded: 2**-106 relative
+            diff = math.fsum([float(q[i]), float(r[i])] + [-v for v in terms])  # exact, rounded once
+            assert abs(diff) <= 0.02 * U64 * math.fsum(terms)
+
+
+def test_thresholds_from_their_formulas():
+    """The constants of logsoftmax.py satisfy the inequalities they are chosen for (proofs/log_softmax.md,
+    Theorem LSE6)."""
+    c = impl._C_MAX
+    gamma = (c - 1) * U64 / (1 - (c - 1) * U64)
+    assert gamma * 4 * c * c * U64 <= 0.02 * U64  # R-sum error of the error-free tile sum
+    assert impl._C1 == impl._LAMBDA_EXP + 0.1
+    # a subnormal exp term errs by <= 2**-1074: 2**60 of them stay below 2**-70 relative of s >= _TINY_S
+    assert 2.0**60 * 2.0**-1074 <= 2.0**-70 * impl._TINY_S
+    assert impl._TILE >= impl._C_MAX and impl._GROUP >= impl._TILE
+    # _NUDGE moves a float64 by one or two ULPs; _NUDGE_L is far below half an ULP of any narrow T != 0
+    # only where it matters: its rows' T - L rounds to T in float64 only when L < 2**-53 |T|.
+    assert impl._NUDGE == np.nextafter(1.0, 2.0)
+    for x in (1.0, 1.5, -3.75, 1e-300, -1e300):
+        y = x * impl._NUDGE
+        assert 1 <= abs(int(ordinal(np.float64(y))) - int(ordinal(np.float64(x)))) <= 2
+    # ln 2 split: two 32-bit parts and a remainder, k * part exact for |k| < 2**21
+    for part in (impl._LN2_1, impl._LN2_2):
+        m, _ = math.frexp(part)
+        assert (abs(m) * 2.0**32).is_integer()
+    with mpmath.workprec(200):
+        assert abs(mpmath.mpf(impl._LN2_1) + impl._LN2_2 + impl._LN2_3 - mpmath.log(2)) < 2.0**-120
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy against the oracle: Hypothesis over the adversarial families (Theorems LSE2-LSE5).
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@given(data=st.data())
+def test_accuracy_logit_families(name, dtype, data):
+    x = data.draw(logit_vectors(dtype, 1, 40))
+    _check(name, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_accuracy_rows_of_a_matrix(dtype, data):
+    """Several rows at once (row classification and scalars per row), along either axis."""
+    rows = data.draw(st.lists(logit_vectors(dtype, 6, 6), min_size=1, max_size=5))
+    x = np.stack(rows)
+    for name in FUNCTIONS:
+        _check(name, x, axis=-1)
+        _check(name, np.ascontiguousarray(x.T), axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixed adversarial cases.
+
+
+def _adversarial(dtype) -> list[np.ndarray]:
+    fmt = format_of(dtype)
+    rng = np.random.default_rng(11)
+    g0 = collapse_gap(dtype)
+    cases = []
+    for g in np.linspace(0.25 * g0, 2.5 * g0, 23):  # dominant class across the collapse gap
+        cases += [_as([g, 0.0], dtype), _as([g, 0.0, 0.0, 0.0], dtype), _as([0.0, -g, -g - 1.0], dtype),
+                  _as([g - 7.25, -7.25], dtype)]
+    c = _as(3.3, dtype)
+    for steps in ([0, -1], [0, 0, -1, -2], [0, 0, 0], [-1, 0, -3]):  # near ties
+        cases.append(from_ordinal(ordinal(c) + np.array(steps), fmt.dtype))
+        cases.append(-from_ordinal(ordinal(c) + np.array(steps), fmt.dtype))
+    m = fmt.max
+    cases += [_as(v, dtype) for v in ([m, m], [m, -m], [m, m / 2, 0.0], [-m, -m], [m] * 5, [-m, 0.0], [m, m * 0.999])]
+    cases += [_as(v, dtype) for v in ([-np.inf, 1.0, 2.0], [-np.inf, -np.inf, 0.5], [3.0, -np.inf], [-np.inf] * 3)]
+    depth = -math.log(fmt.min_subnormal)
+    for f in (0.9, 0.98, 1.0, 1.02):  # subnormal softmax outputs
+        cases.append(_as([0.0, -f * depth, -f * depth - 0.5], dtype))
+    cases.append(_as([0.0] + [-0.95 * depth] * 40, dtype))  # many subnormal-scale terms
+    cases.append(_as([1e-300 if dtype == "float64" else 0.0, -0.99 * depth, -0.995 * depth], dtype))
+    for n in (1, 2, 3):  # narrow rows
+        for _ in range(4):
+            cases.append(_as(rng.normal(0, 10.0 ** rng.uniform(-2, 2), n), dtype))
+    # logsumexp cancellation: a < 0 and a + log1p(s) ~ 0 (log-probabilities)
+    ln2 = math.log(2.0)
+    cases += [_as([-ln2, -ln2], dtype), _as([-math.log(3.0)] * 3, dtype), _as([-0.5, -0.6], dtype)]
+    for n in (2, 5, 30):
+        cases.append(oracle.log_softmax(_as(rng.normal(0, 3, n), dtype)))
+    return cases
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_accuracy_adversarial_cases(name, dtype):
+    for x in _adversarial(dtype):
+        _check(name, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_accuracy_wide_row(dtype):
+    """One row of 32000 logits per format (Theorem LSE1's tile sums at full width)."""
+    rng = np.random.default_rng(32000)
+    x = _as(rng.normal(0.0, 4.0, 32000), dtype)
+    for name in FUNCTIONS:
+        _check(name, x)
+
+
+def test_dominant_class_is_not_rounded_to_zero():
+    """The motivating case: float32 [16.94, 0] has log p_max = -4.4e-8, not 0 (field notes §2)."""
+    x = np.array([16.94, 0.0], dtype=np.float32)
+    y = impl.log_softmax(x)
+    assert y[0] == oracle.log_softmax(x)[0] and -4.5e-8 < float(y[0]) < -4.3e-8
+    x = np.array([40.0, 0.0])
+    assert impl.log_softmax(x)[0] == oracle.log_softmax(x)[0] < 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tiling_paths(dtype, monkeypatch):
+    """Tiny tiles force column chunks, several blocks and groups, and the multi-chunk argmax."""
+    monkeypatch.setattr(impl, "_C_MAX", 8)
+    monkeypatch.setattr(impl, "_TILE", 24)
+    monkeypatch.setattr(impl, "_GROUP", 48)
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 5, (7, 37))
+    x[1, 3] = -np.inf
+    x[2, :] = -np.inf
+    x[2, 30] = 1.5
+    x[3, 20] = np.nan
+    x[4, 11] = np.inf
+    x[5, 36] = 60.0
+    x[6] = -rng.uniform(0, 30, 37)
+    x = _as(x, dtype)
+    for name in FUNCTIONS:
+        _check(name, x)
+        _check(name, x[:, :5])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@given(data=st.data())
+def test_accuracy_wide_family_slow(name, dtype, data):
+    _check(name, data.draw(logit_vectors(dtype, families=("wide",))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Special values (the oracle's table), compared exactly, signs of zeros included.
+
+NAN, INF = math.nan, math.inf
+SPECIAL = [
+    # row, logsumexp, log_softmax, softmax
+    ([NAN, 1.0], NAN, [NAN, NAN], [NAN, NAN]),
+    ([NAN, INF], NAN, [NAN, NAN], [NAN, NAN]),
+    ([INF, 1.0, -INF], INF, [NAN, -INF, -INF], [NAN, 0.0, 0.0]),
+    ([INF, INF], INF, [NAN, NAN], [NAN, NAN]),
+    ([-INF, -INF], -INF, [NAN, NAN], [NAN, NAN]),
+    ([-INF, 2.5], 2.5, [-INF, 0.0], [0.0, 1.0]),
+    ([-0.0], 0.0, [0.0], [1.0]),
+    ([-0.0, -INF], 0.0, [0.0, -INF], [1.0, 0.0]),
+    ([3.0], 3.0, [0.0], [1.0]),
+    ([0.0, -1e4], 0.0, [-0.0, -1e4], [1.0, 0.0]),
+    ([5.0, 5.0], None, None, [0.5, 0.5]),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_values_table(dtype):
+    for row, lse, lsm, sm in SPECIAL:
+        x = _as(row, dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = (impl.logsumexp(x), impl.log_softmax(x), impl.softmax(x))
+        for g, want in zip(got, (lse, lsm, sm)):
+            if want is None:
+                continue
+            w = _as(want, dtype)
+            assert g.dtype == w.dtype and g.shape == w.shape
+            assert (ulp_distance(g, w) == 0).all(), (row, g, w)
+            assert (np.signbit(g) == np.signbit(w)).all() | np.isnan(w.astype(np.float64)).all(), (row, g, w)
+        for (name, (_, ref)), g in zip(FUNCTIONS.items(), got):
+            r = ref(x)
+            assert (ulp_distance(g, r) == 0).all() and (np.signbit(g) == np.signbit(r)).all(), (name, row, g, r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_arrays(dtype):
+    dt = format_of(dtype).dtype
+    for shape, axis in [((0,), -1), ((3, 0), -1), ((0, 3), -1), ((0, 3), 0), ((2, 0, 4), (1, 2)), ((0,), None)]:
+        x = np.zeros(shape, dtype=dt)
+        lse = impl.logsumexp(x, axis=axis)
+        assert lse.dtype == dt and np.shape(lse) == np.sum(x, axis=axis).shape
+        assert (lse.astype(np.float64) == -np.inf).all()
+        for f in (impl.log_softmax, impl.softmax):
+            y = f(x, axis=axis)
+            assert y.dtype == dt and y.shape == x.shape
+
+
+def test_unsupported_dtypes_raise_type_error():
+    for bad in (np.array([1 + 2j]), np.array(["a"])):
+        for f in (impl.logsumexp, impl.log_softmax, impl.softmax):
+            with pytest.raises(TypeError, match=bad.dtype.name):
+                f(bad)
+    assert impl.log_softmax(np.array([1, 2, 3])).dtype == np.float64
+    assert impl.logsumexp(np.array([True, False])).dtype == np.float64
+
+
+# ---------------------------------------------------------------------------------------------
+# Axis handling like scipy.special.
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_axis_none_tuple_keepdims_like_scipy(dtype):
+    rng = np.random.default_rng(1)
+    x = _as(rng.normal(0, 3, (3, 4, 5)), dtype)
+    x64 = x.astype(np.float64)
+    for axis in (None, 0, 1, 2, -1, (0, 2), (1, 2), (0, 1, 2), (2, 0)):
+        for keepdims in (False, True):
+            got = impl.logsumexp(x, axis=axis, keepdims=keepdims)
+            ref = scipy.special.logsumexp(x64, axis=axis, keepdims=keepdims)
+            assert np.shape(got) == np.shape(ref)
+            _check("logsumexp", x, axis=axis, keepdims=keepdims)
+        for name in ("log_softmax", "softmax"):
+            got = FUNCTIONS[name][0](x, axis=axis)
+            ref = getattr(scipy.special, name)(x64, axis=axis)
+            assert got.shape == np.shape(ref)
+            assert np.allclose(got.astype(np.float64), ref, rtol=1e-5, atol=1e-30)
+            _check(name, x, axis=axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties (Theorem LSE7).
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_shift_invariance_by_exact_shifts(dtype, data):
+    """Integer logits shifted by an integer stay exact; the exact results are equal, so the
+    computed ones are within twice the contract of each other, and in the narrow formats (which
+    see x only through the exact float64 x - a) bitwise equal (Theorem LSE7 (a))."""
+    n = data.draw(st.integers(1, 12))
+    ints = data.draw(st.lists(st.integers(-60, 60), min_size=n, max_size=n))
+    c = data.draw(st.integers(-100, 100))
+    x = np.array(ints, dtype=np.float64)
+    x, xs = _as(x, dtype), _as(x + c, dtype)
+    assert (xs.astype(np.float64) == x.astype(np.float64) + c).all()
+    fmt = format_of(dtype).name
+    for name, (f, _) in FUNCTIONS.items():
+        if name == "logsumexp":
+            continue
+        y, ys = f(x), f(xs)
+        bound = ULP_BOUNDS[name][fmt]
+        assert (ulp_distance(y, ys) <= 2 * bound).all()
+        if fmt != "float64":
+            assert (ulp_distance(y, ys) == 0).all(), (name, x, y, ys)
+
+
+def _c_B(fmt, B) -> float:
+    """Theorem LSE7: c_B = (2B + 1) u_F (1 + (2B + 2) u_F)."""
+    u = fmt.unit_roundoff
+    return (2 * B + 1) * u * (1 + (2 * B + 2) * u)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_softmax_sums_to_one(dtype, data):
+    """Theorem LSE7 (b): |sum(softmax) - 1| <= c_B + n (B + 1/2) h_F, the sum taken exactly."""
+    x = data.draw(logit_vectors(dtype, 1, 64))
+    fmt = format_of(dtype)
+    p = impl.softmax(x).astype(np.float64)
+    if np.isnan(p).any() or not np.isfinite(x.astype(np.float64)).any():
+        return
+    B = ULP_BOUNDS["softmax"][fmt.name]
+    bound = _c_B(fmt, B) + x.size * (B + 0.5) * fmt.min_subnormal
+    assert abs(math.fsum(p.tolist()) - 1.0) <= bound
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_logsumexp_of_log_softmax_is_zero(dtype, data):
+    """Theorem LSE7 (c): |logsumexp(log_softmax(x))| <= (c_B H' + (B + 1/2) h_F)(1 + (2B' + 2) u_F)
+    + (B' + 1/2) h_F, with H' = sum |r_j| exp(-(1 - c_B)|r_j|) bounded from the computed z_j by
+    |r_j| in [|z_j| / (1 + c_B), |z_j| / (1 - c_B)]."""
+    x = data.draw(logit_vectors(dtype, 2, 64))
+    fmt = format_of(dtype)
+    z = impl.log_softmax(x)
+    z64 = z.astype(np.float64)
+    if np.isnan(z64).any() or np.isinf(z64).all():
+        return
+    y = float(impl.logsumexp(z))
+    B, B2 = ULP_BOUNDS["log_softmax"][fmt.name], ULP_BOUNDS["logsumexp"][fmt.name]
+    c = _c_B(fmt, B)
+    a = np.abs(z64[np.isfinite(z64)])
+    H = float(np.sum(a / (1 - c) * np.exp(-(1 - c) * a / (1 + c))))
+    lam = c * H + (B + 0.5) * fmt.min_subnormal
+    bound = lam * (1 + (2 * B2 + 2) * fmt.unit_roundoff) + (B2 + 0.5) * fmt.min_subnormal
+    assert abs(y) <= bound * (1 + 2**-40), (x, z, y, bound)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory and warnings.
+
+
+def test_peak_extra_memory_is_bounded():
+    """Row tiles: besides the output, the extra memory is a few tile buffers (<= the input)."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = rng.normal(0, 5, (64, 32000)).astype(dtype)
+        for f in (impl.log_softmax, impl.softmax):
+            tracemalloc.start()
+            y = f(x)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            assert peak - y.nbytes <= min(x.nbytes, 8 << 20), (f.__name__, dtype, peak)
+        tracemalloc.start()
+        impl.logsumexp(x)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak <= min(x.nbytes, 8 << 20)
+
+
+def test_no_runtime_warnings_on_extreme_inputs():
+    cases = [np.array([1e308, -1e308, np.inf]), np.array([np.nan, np.inf, -np.inf]),
+             np.array([-np.inf, -np.inf]), np.array([1e308, 1e308]), np.array([0.0, -1e308]),
+             np.array([65504.0, -65504.0], dtype=np.float16)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x in cases:
+            for f in (impl.logsumexp, impl.log_softmax, impl.softmax):
+                f(x)
