@@ -7,6 +7,7 @@ Subcommands:
 ``audit``     the same question for another backend (torch, jax, scipy, ``module:attr``).
 ``report``    error-vs-precision sweeps of every algorithm variant, figures and report.md.
 ``regions``   overflow/underflow/collapse thresholds per format and the range of the divergences.
+``exhaustive`` every representable input of a range against the certified oracle (resumable, any executor).
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli_regions import register as register_regions
 
     register_regions(sub)
+    from ._cli_exhaustive import register as register_exhaustive
+
+    register_exhaustive(sub)
     return p
 
 
