@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="softlog-numerics", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("accuracy", help="max ULP of every function x format against the oracle")
-    a.add_argument("--examples", type=int, default=150, help="Hypothesis examples per cell (default 150)")
+    a.add_argument("--examples", type=int, default=300, help="Hypothesis examples per cell (default 300)")
     a.add_argument("--function", action="append", choices=list(ULP_BOUNDS), help="repeatable; default all")
     a.add_argument("--dtype", action="append", choices=list(FORMATS), help="repeatable; default all four")
     a.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -1,0 +1,54 @@
+"""The ``softlog-numerics`` command: the accuracy job reports the contract and fails when it is broken."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import softlog_numerics
+from softlog_numerics import cli
+
+
+def test_accuracy_passes_and_prints_the_table(capsys):
+    code = cli.main(["accuracy", "--examples", "5", "--function", "softlog", "--function", "log_softmax"])
+    out = capsys.readouterr()
+    assert code == 0
+    assert "| softlog | 0 / 0 | 0 / 0 | 0 / 0 |" in out.out
+    assert "[8/8] log_softmax float64" in out.err  # progress on stderr
+
+
+def test_accuracy_json_has_one_object_per_cell(capsys):
+    assert cli.main(["accuracy", "--examples", "3", "--function", "sld_sym", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["dtype"] for d in data] == ["float16", "bfloat16", "float32", "float64"]
+    assert all(d["passed"] and d["max_ulp"] <= d["bound"] and d["examples"] > 3 for d in data)
+
+
+def test_accuracy_exits_1_and_names_the_input_when_a_bound_breaks(monkeypatch, capsys):
+    def naive_softlog(x):
+        x = np.asarray(x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.log((math.e - 1 / math.e) * x.astype(x.dtype) + x.dtype.type(1 / math.e)).astype(x.dtype)
+
+    monkeypatch.setattr(softlog_numerics, "softlog", naive_softlog)
+    code = cli.main(["accuracy", "--examples", "20", "--function", "softlog", "--dtype", "float32"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "BOUND BROKEN: softlog float32" in out and "float32[0x" in out
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["accuracy", "--function", "nope"])
+    assert e.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_command():
+    r = subprocess.run([sys.executable, "-m", "softlog_numerics", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for sub in ("accuracy", "audit", "report", "regions", "exhaustive"):
+        assert sub in r.stdout
