@@ -39,7 +39,7 @@ class _Progress:
         frac = p["count"] / p["total_count"] if p["total_count"] else 1.0
         rate = p["rate"]
         left = p["total_count"] - p["count"]
-        eta = left / rate if rate > 0 else float("inf")
+        eta = left / rate if rate > 0 and frac >= 0.01 else float("inf")  # "?" until 1 % is done
         text = (
             f"{self.label}: {frac * 100:5.1f}%  {_fmt_count(p['count'])}/{_fmt_count(p['total_count'])}  "
             f"shards {p['done']}/{p['total']}  {rate / 1e6:.2f} M/s  ETA {_fmt_duration(eta)}"

@@ -275,14 +275,20 @@ def _load_checkpoint(path: str, params: dict) -> dict:
 def make_executor(kind: str = "process", workers: int | None = None, *, scheduler: str | None = None):
     """An executor by name and a function that releases it: ``(executor, close)``.
 
-    ``"process"``: :class:`~concurrent.futures.ProcessPoolExecutor`; ``"thread"``:
+    ``"process"``: :class:`~concurrent.futures.ProcessPoolExecutor` (worker processes started by
+    ``forkserver`` where available, else ``spawn``); ``"thread"``:
     :class:`~concurrent.futures.ThreadPoolExecutor` (NumPy releases the GIL in its loops);
     ``"dask"``: ``dask.distributed.Client(scheduler).get_executor()``, or, without ``scheduler``, a
     ``LocalCluster`` of ``workers`` single-threaded worker processes.
     """
     workers = workers or os.cpu_count() or 1
     if kind == "process":
-        ex = cf.ProcessPoolExecutor(max_workers=workers)
+        # fresh interpreters (forkserver, or spawn): forking a process that runs threads (JAX,
+        # PyTorch, a Dask client) can deadlock
+        import multiprocessing
+
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
         return ex, lambda: ex.shutdown(wait=True, cancel_futures=True)
     if kind == "thread":
         ex = cf.ThreadPoolExecutor(max_workers=workers)

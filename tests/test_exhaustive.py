@@ -307,6 +307,8 @@ def test_dask_local_cluster(tmp_path, monkeypatch):
         assert _totals(_sweep(executor=ex)) == ref
         assert _totals(_sweep(executor=ex, runner=_dying_runner, retries=0)) == ref
     assert os.listdir(tmp_path) == [os.environ["SOFTLOG_TEST_DYING_SHARD"]]  # the worker did die once
+    # the command line's --executor dask: a LocalCluster made (and closed) by the sweep itself
+    assert _totals(_sweep(executor="dask", workers=2)) == ref
 
 
 # ---------------------------------------------------------------------------------------------
