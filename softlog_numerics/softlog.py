@@ -204,36 +204,38 @@ _MASK29 = np.int64((1 << 29) - 1)
 _K32 = 16
 _SHIFTED_HALF29 = np.int64((1 << 28) - _K32)
 _NEAR_BRANCH_Z = -1.999
+_NO_INDEX = np.zeros(0, dtype=np.intp)
+_BLOCK32 = 1 << 16  # more NumPy calls per block than _narrow: a larger block amortises them
 
 
 def _softlog32(x: np.ndarray) -> np.ndarray:
     """Correctly rounded softlog of a 1-D float32 array (Theorem F4)."""
     n = x.size
     out = np.empty(n, dtype=np.float32)
-    m = min(n, _BLOCK)
+    m = min(n, _BLOCK32)
     b, z = np.empty((2, m), dtype=np.float64)
     low = np.empty(m, dtype=np.int64)
     flag = np.empty(m, dtype=np.bool_)
     flagged = []
     with np.errstate(all="ignore"):
-        for i in range(0, n, _BLOCK):
-            j = min(i + _BLOCK, n)
+        for i in range(0, n, _BLOCK32):
+            j = min(i + _BLOCK32, n)
             k = j - i
             bk, zk, lk, fk = b[:k], z[:k], low[:k], flag[:k]
             np.copyto(bk, x[i:j], casting="safe")
-            np.subtract(bk, _X0_HI, out=zk)
-            zk -= _c.X0[1]
-            zk *= _A_HI  # t-hat, kept in bk for the near-branch test
-            np.copyto(bk, zk)
-            np.log1p(zk, out=zk)
+            np.subtract(bk, _X0_HI, out=bk)
+            bk -= _c.X0[1]
+            bk *= _A_HI  # t-hat, kept in bk for the near-branch test
+            np.log1p(bk, out=zk)
             np.copyto(out[i:j], zk, casting="same_kind")
             # |low29(z) - 2**28| <= 16, as one unsigned window test modulo 2**29
             np.subtract(zk.view(np.int64), _SHIFTED_HALF29, out=lk)
             lk &= _MASK29
             np.less_equal(lk, 2 * _K32, out=fk)
-            idx = np.flatnonzero(fk)
-            near = np.flatnonzero(zk < _NEAR_BRANCH_Z)
-            if near.size:
+            idx = np.flatnonzero(fk) if fk.any() else _NO_INDEX
+            np.less(zk, _NEAR_BRANCH_Z, out=fk)
+            if fk.any():
+                near = np.flatnonzero(fk)
                 zn = zk.take(near)
                 tn = bk.take(near)
                 w = np.abs(tn) / (1.0 + tn)
