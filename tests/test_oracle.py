@@ -20,7 +20,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from mpmath import libmp
 
@@ -31,6 +31,9 @@ from softlog_numerics.ulp import ulp_distance
 
 DTYPES = list(FORMATS)
 TINY = Fraction(1, 2**200)
+# The comparisons with mpmath are the oracle's own check: 200 examples by default (about 25 s for
+# the file), the profile's number when that is larger (thorough: 3000).
+MORE = settings(max_examples=max(200, settings.default.max_examples))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +224,7 @@ def rationals(draw, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@MORE
 @given(data=st.data())
 def test_round_rational_random(dtype, data):
     """Theorem O1 on random rationals: round_rational == the independent search, exactly."""
@@ -634,6 +638,7 @@ def test_mpmath_primitives_meet_hypothesis_h1():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@MORE
 @given(data=st.data())
 def test_softlog_matches_mpmath(dtype, data):
     """softlog == mpmath at 600 bits rounded by exact_round, over the whole range and near x0, 0
@@ -643,6 +648,7 @@ def test_softlog_matches_mpmath(dtype, data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@MORE
 @given(data=st.data())
 def test_softmax_family_matches_mpmath(dtype, data):
     """log_softmax and logsumexp == mpmath at 600 bits (log1p of the shifted sum) rounded by
@@ -653,6 +659,7 @@ def test_softmax_family_matches_mpmath(dtype, data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@MORE
 @given(data=st.data())
 def test_divergences_match_mpmath(dtype, data):
     """sld_sym and softlog_cross_entropy == mpmath at 600 bits rounded by exact_round, on
