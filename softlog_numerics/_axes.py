@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dtypes import format_of
+from ._dtypes import Format, as_float_array, format_of, result_format
 
 
 def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
@@ -101,3 +101,42 @@ def check_probabilities(p: np.ndarray, axis, name: str = "p", atol: float | None
             f"off by {abs(s[r] - 1.0):.3g} > tolerance {tol:.3g} (sqrt(eps) of {fmt.name}); "
             "normalise it, or pass validate=False"
         )
+
+
+def prepared_distributions(args, names, axis, validate: bool) -> tuple[Format, list[np.ndarray]]:
+    """The inputs of an entropy or divergence, as the implementations and the oracle both take them:
+    converted (TypeError for unsupported dtypes), promoted to one format, of one shape (ValueError
+    naming both shapes) and, if ``validate``, checked to be distributions along ``axis``."""
+    arrays = [as_float_array(a, n) for a, n in zip(args, names)]
+    fmt = result_format(*arrays)
+    arrays = [a.astype(fmt.dtype) for a in arrays]
+    if len(arrays) == 2:
+        check_same_shape(*arrays, *names)
+    if validate:
+        for a, n in zip(arrays, names):
+            check_probabilities(a, axis, n)
+    return fmt, arrays
+
+
+def prepared_layer(P, w, validate: bool) -> tuple[Format, np.ndarray, np.ndarray]:
+    """The inputs of the softlog-softmax layer: ``P`` of shape ``(..., B, K)`` and ``w`` of shape
+    ``(B, K)`` or ``(B,)`` in one format; if ``validate``, ``P`` distributions along its last axis
+    and ``w`` finite."""
+    P = as_float_array(P, "P")
+    w = as_float_array(w, "w")
+    fmt = result_format(P, w)
+    P, w = P.astype(fmt.dtype), w.astype(fmt.dtype)
+    if P.ndim < 2:
+        raise ValueError(f"P must have shape (..., B, K), got {P.shape}")
+    B, K = P.shape[-2:]
+    if w.shape not in ((B, K), (B,)):
+        raise ValueError(
+            f"w must have shape (B, K) = {(B, K)} or (B,) = {(B,)}, got {w.shape} (P has shape {P.shape})"
+        )
+    if validate:
+        check_probabilities(P, -1, "P")
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(w.astype(np.float64)).all()
+        if not finite:
+            raise ValueError("w must be finite (pass validate=False to evaluate anyway)")
+    return fmt, P, w

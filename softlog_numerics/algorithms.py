@@ -58,7 +58,6 @@ np.float16(-0.0003355)
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 

@@ -33,8 +33,8 @@ import mpmath
 import numpy as np
 
 from . import _constants as _c
-from ._axes import Rows, check_probabilities, check_same_shape
-from ._dtypes import Format, as_float_array, result_format, round_from_float64
+from ._axes import Rows, prepared_distributions
+from ._dtypes import round_from_float64
 from ._eft import fast_two_sum, two_prod, two_sum
 
 __all__ = ["sld", "sld_sym", "softlog_cross_entropy", "softlog_entropy"]
@@ -344,14 +344,7 @@ def _exact_sum(values: list) -> float:
 
 
 def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
-    arrays = [as_float_array(a, n) for a, n in zip(args, names)]
-    fmt: Format = result_format(*arrays)
-    arrays = [a.astype(fmt.dtype) for a in arrays]
-    if len(arrays) == 2:
-        check_same_shape(*arrays, *names)
-    if validate:
-        for a, n in zip(arrays, names):
-            check_probabilities(a, axis, n)
+    fmt, arrays = prepared_distributions(args, names, axis, validate)
     rows = [Rows(a.astype(np.float64), axis) for a in arrays]
     P = rows[0].rows
     Q = rows[-1].rows

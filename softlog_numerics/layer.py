@@ -22,8 +22,8 @@ import math
 import mpmath
 import numpy as np
 
-from ._axes import check_probabilities
-from ._dtypes import as_float_array, result_format, round_from_float64
+from ._axes import prepared_layer
+from ._dtypes import round_from_float64
 from ._eft import fast_two_sum, two_prod, two_sum
 from .divergence import _below_branch, _div_dd, _log1p_dd, _softlog_dd, _sum_rows
 
@@ -68,15 +68,6 @@ def _exp_dd(xh, xl):
     eh, el = fast_two_sum(s, (e + pl) + tl)
     return eh, el, k
 
-
-def _check_layer_shapes(P, w):
-    if P.ndim < 2:
-        raise ValueError(f"P must have shape (..., B, K), got {P.shape}")
-    B, K = P.shape[-2:]
-    if w.shape not in ((B, K), (B,)):
-        raise ValueError(
-            f"w must have shape (B, K) = {(B, K)} or (B,) = {(B,)}, got {w.shape} (P has shape {P.shape})"
-        )
 
 
 def _logits(P, w2):
@@ -183,15 +174,7 @@ def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.nda
     ``|w| <= 126`` with one member), and ``1 + floor((Z + 1)/128)`` ULP in float64 beyond; proven in
     proofs/divergence.md, Theorem D8.
     """
-    P = as_float_array(P, "P")
-    w = as_float_array(w, "w")
-    fmt = result_format(P, w)
-    P, w = P.astype(fmt.dtype), w.astype(fmt.dtype)
-    _check_layer_shapes(P, w)
-    if validate:
-        check_probabilities(P, -1, "P")
-        if not np.isfinite(w.astype(np.float64)).all():
-            raise ValueError("w must be finite (pass validate=False to evaluate anyway)")
+    fmt, P, w = prepared_layer(P, w, validate)
     B, K = P.shape[-2:]
     lead = P.shape[:-2]
     R = int(np.prod(lead, dtype=np.int64))

@@ -35,8 +35,8 @@ import numpy as np
 from mpmath import libmp
 from mpmath.libmp import libmpi
 
-from ._axes import Rows, check_probabilities, check_same_shape
-from ._dtypes import Format, as_float_array, format_of, result_format
+from ._axes import Rows, prepared_distributions, prepared_layer
+from ._dtypes import Format, as_float_array, format_of
 
 __all__ = [
     "MAX_PRECISION",
@@ -673,14 +673,7 @@ def _row_sum(pairs, fmt: Format) -> float:
 
 
 def _divergence(pairs, args, names, softlog_args, axis, keepdims, validate):
-    arrays = [as_float_array(a, n) for a, n in zip(args, names)]
-    fmt = result_format(*arrays)
-    arrays = [a.astype(fmt.dtype) for a in arrays]
-    if len(arrays) == 2:
-        check_same_shape(*arrays, *names)
-    if validate:
-        for a, n in zip(arrays, names):
-            check_probabilities(a, axis, n)
+    fmt, arrays = prepared_distributions(args, names, axis, validate)
     rows = [Rows(_f64(a), axis) for a in arrays]
     ps = rows[0].rows.tolist()
     qs = rows[-1].rows.tolist()
@@ -756,15 +749,7 @@ def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.nda
     ``±inf`` or NaN in ``w``, or an entry of ``P`` below ``-1/(e**2 - 1)`` (whatever its weight:
     ``0 * NaN`` is NaN) is all NaN.
     """
-    P = as_float_array(P, "P")
-    w = as_float_array(w, "w")
-    fmt = result_format(P, w)
-    P, w = P.astype(fmt.dtype), w.astype(fmt.dtype)
-    _check_layer_shapes(P, w)
-    if validate:
-        check_probabilities(P, -1, "P")
-        if not np.isfinite(_f64(w)).all():
-            raise ValueError("w must be finite (pass validate=False to evaluate anyway)")
+    fmt, P, w = prepared_layer(P, w, validate)
     B, K = P.shape[-2:]
     w64 = _f64(w)
     w2 = np.broadcast_to(w64[:, None] if w64.ndim == 1 else w64, (B, K))
@@ -773,14 +758,6 @@ def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.nda
     for r in range(flat.shape[0]):
         out[r] = _layer_row(flat[r], w2, fmt, log)
     return out.reshape(P.shape[:-2] + (K,)).astype(fmt.dtype)
-
-
-def _check_layer_shapes(P, w):
-    if P.ndim < 2:
-        raise ValueError(f"P must have shape (..., B, K), got {P.shape}")
-    B, K = P.shape[-2:]
-    if w.shape not in ((B, K), (B,)):
-        raise ValueError(f"w must have shape (B, K) = {(B, K)} or (B,) = {(B,)}, got {w.shape} (P has shape {P.shape})")
 
 
 def _layer_row(Pr, w2, fmt, log):

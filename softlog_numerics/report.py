@@ -121,7 +121,7 @@ _REGION_STEPS = 7  # region_plots.make_figures reports 4 maps, softlog near x0, 
 
 def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> dict:
     """Run everything and write the report; returns a summary (figure stems, cells, timings)."""
-    from . import algorithms, plots, sweeps
+    from . import plots, sweeps
 
     out.mkdir(parents=True, exist_ok=True)
     sz = sweeps.sizes(quick)

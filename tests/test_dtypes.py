@@ -11,7 +11,7 @@ float32, then to nearest even) is Theorem O3.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+
 
 import ml_dtypes
 import numpy as np

@@ -9,9 +9,7 @@ import argparse
 import io
 import json
 import multiprocessing
-import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -257,13 +255,11 @@ def test_the_sweeps_and_the_markdown_are_deterministic_for_a_seed(tmp_path):
 def test_report_quick_writes_report_and_figures_into_an_empty_folder(tmp_path, monkeypatch, capsys):
     """The acceptance test of the job: ``report --quick --out DIR`` (cold oracle cache) writes
     report.md, results.json and >= 6 PNG (+ SVG) figures that cover the four formats and every
-    function; every figure the report links exists. Time limit 120 s (measured ~15-25 s)."""
+    function; every figure the report links exists. (Its time, 15-25 s here, is reported by
+    ``--durations``, not asserted: speed claims live in benchmarks/.)"""
     monkeypatch.setenv("SOFTLOG_NUMERICS_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
-    t = time.perf_counter()
     assert report.main(["--quick", "--out", str(out), "--seed", "0"]) == 0
-    secs = time.perf_counter() - t
-    assert secs < 120, secs
     pngs = sorted(p.stem for p in out.glob("*.png"))
     svgs = sorted(p.stem for p in out.glob("*.svg"))
     assert len(pngs) >= 6 and pngs == svgs
