@@ -157,25 +157,25 @@ def sld_infimum(K, *, bits: int = 160, half_width_bits: int = 100) -> SldInfimum
     """
     if K != math.inf and (K != int(K) or K < 2):
         raise ValueError("K must be an integer >= 2 or math.inf")
-    saved_mp, saved_iv = mpmath.mp.prec, iv.prec
+    saved_iv = iv.prec  # mpmath's interval context has no workprec: set and restore it here
     try:
-        mpmath.mp.prec = bits
         iv.prec = bits
-        a_star = mpmath.findroot(lambda a: ds_K(a, K), mpmath.mpf("0.9"))
-        h = mpmath.mpf(2) ** (-half_width_bits)
-        a_lo, a_hi = a_star - h, a_star + h
-        if not (0 < a_lo and a_hi < 1):
-            raise ArithmeticError("root outside (0, 1)")
-        pieces = _prove_sign(mpmath.mpf(0), a_lo, K, negative=True)
-        pieces += _prove_sign(a_hi, mpmath.mpf(1), K, negative=False)
-        v = s_K(iv.mpf([a_lo, a_hi]), K, iv)
-        # a second, tighter enclosure: the value at a point inside is an upper bound; the minimum
-        # over [a_lo, a_hi] is at least the interval lower bound above
-        upper = s_K(iv.mpf(a_star), K, iv).b
-        lo, hi = mpmath.mpf(v.a), min(mpmath.mpf(v.b), mpmath.mpf(upper))
-        return SldInfimum(K, a_lo, a_hi, lo, hi, bits, pieces)
+        with mpmath.workprec(bits):
+            a_star = mpmath.findroot(lambda a: ds_K(a, K), mpmath.mpf("0.9"))
+            h = mpmath.mpf(2) ** (-half_width_bits)
+            a_lo, a_hi = a_star - h, a_star + h
+            if not (0 < a_lo and a_hi < 1):
+                raise ArithmeticError("root outside (0, 1)")
+            pieces = _prove_sign(mpmath.mpf(0), a_lo, K, negative=True)
+            pieces += _prove_sign(a_hi, mpmath.mpf(1), K, negative=False)
+            v = s_K(iv.mpf([a_lo, a_hi]), K, iv)
+            # a second, tighter enclosure: the value at a point inside is an upper bound; the minimum
+            # over [a_lo, a_hi] is at least the interval lower bound above
+            upper = s_K(iv.mpf(a_star), K, iv).b
+            lo, hi = mpmath.mpf(v.a), min(mpmath.mpf(v.b), mpmath.mpf(upper))
+            return SldInfimum(K, a_lo, a_hi, lo, hi, bits, pieces)
     finally:
-        mpmath.mp.prec, iv.prec = saved_mp, saved_iv
+        iv.prec = saved_iv
 
 
 def sld_infimum_table(Ks=SLD_KS) -> dict[str, SldInfimum]:
