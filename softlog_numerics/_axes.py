@@ -105,17 +105,17 @@ def check_probabilities(p: np.ndarray, axis, name: str = "p", atol: float | None
 
 def prepared_distributions(args, names, axis, validate: bool) -> tuple[Format, list[np.ndarray]]:
     """The inputs of an entropy or divergence, as the implementations and the oracle both take them:
-    converted (TypeError for unsupported dtypes), promoted to one format, of one shape (ValueError
-    naming both shapes) and, if ``validate``, checked to be distributions along ``axis``."""
+    converted (TypeError for unsupported dtypes), of one shape (ValueError naming both shapes),
+    if ``validate`` checked to be distributions along ``axis`` (each with the sum tolerance of its
+    own format), then promoted to one format."""
     arrays = [as_float_array(a, n) for a, n in zip(args, names)]
-    fmt = result_format(*arrays)
-    arrays = [a.astype(fmt.dtype) for a in arrays]
     if len(arrays) == 2:
         check_same_shape(*arrays, *names)
-    if validate:
+    if validate:  # each in its own format: a float16 p keeps float16's tolerance beside a float64 q
         for a, n in zip(arrays, names):
             check_probabilities(a, axis, n)
-    return fmt, arrays
+    fmt = result_format(*arrays)
+    return fmt, [a.astype(fmt.dtype) for a in arrays]
 
 
 def prepared_layer(P, w, validate: bool) -> tuple[Format, np.ndarray, np.ndarray]:
@@ -124,8 +124,6 @@ def prepared_layer(P, w, validate: bool) -> tuple[Format, np.ndarray, np.ndarray
     and ``w`` finite."""
     P = as_float_array(P, "P")
     w = as_float_array(w, "w")
-    fmt = result_format(P, w)
-    P, w = P.astype(fmt.dtype), w.astype(fmt.dtype)
     if P.ndim < 2:
         raise ValueError(f"P must have shape (..., B, K), got {P.shape}")
     B, K = P.shape[-2:]
@@ -133,10 +131,12 @@ def prepared_layer(P, w, validate: bool) -> tuple[Format, np.ndarray, np.ndarray
         raise ValueError(
             f"w must have shape (B, K) = {(B, K)} or (B,) = {(B,)}, got {w.shape} (P has shape {P.shape})"
         )
-    if validate:
+    if validate:  # P in its own format, before promotion with w
         check_probabilities(P, -1, "P")
         with np.errstate(invalid="ignore"):
             finite = np.isfinite(w.astype(np.float64)).all()
         if not finite:
             raise ValueError("w must be finite (pass validate=False to evaluate anyway)")
+    fmt = result_format(P, w)
+    P, w = P.astype(fmt.dtype), w.astype(fmt.dtype)
     return fmt, P, w

@@ -113,6 +113,8 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
     formats (e.g. ``longdouble``), raise TypeError naming the dtype.
     """
     a = np.asarray(x)
+    if not a.dtype.isnative:  # big-endian data on a little-endian machine (or vice versa)
+        a = a.astype(a.dtype.newbyteorder("="))
     dt = a.dtype
     if dt == BFLOAT16 or dt in (np.float16, np.float32, np.float64):
         return a

@@ -769,6 +769,8 @@ def _softmax_float64(X, out2d, log: bool):
             out2d[g0 + rows_one, k[rows_one]] = 0.0
         else:
             _softmax_float64_output(plan, X, g0, g1, st, out2d)
+            rows_one = np.flatnonzero(st.kind == _SINGLE)  # one finite entry: exactly 1
+            out2d[g0 + rows_one, k[rows_one]] = 1.0
         _special_rows(out2d, X, g0, st.kind, log)
 
 

@@ -85,3 +85,32 @@ def test_unsupported_dtypes_raise_type_error_naming_the_dtype(bad):
     for f in (sn.softlog, sn.log_softmax, sn.logsumexp, sn.softmax):
         with pytest.raises(TypeError, match=re.escape(bad.dtype.name)):
             f(bad)
+
+
+def test_mixed_formats_are_validated_each_in_its_own_format():
+    """A float16 distribution (sum off by 1.2e-4, fine for float16) beside a float64 one is accepted,
+    and the result is in the promoted format."""
+    p = np.array([0.1, 0.2, 0.7]).astype(np.float16)
+    q = np.array([0.3, 0.3, 0.4])
+    for f in (sn.sld, sn.sld_sym, sn.softlog_cross_entropy):
+        r = f(p, q)
+        assert r.dtype == np.float64
+        assert r == oracle.__dict__[f.__name__](p, q)
+    P = np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]], dtype=np.float32)
+    assert sn.softlog_softmax(P, np.array([1, 1])).dtype == np.float64
+
+
+def test_big_endian_input_is_accepted():
+    x = np.array([0.25, 0.5], dtype=">f8")
+    assert sn.softlog(x).tolist() == sn.softlog(x.astype("<f8")).tolist()
+    assert sn.log_softmax(np.array([1.0, 2.0], dtype=">f4")).dtype == np.float32
+
+
+def test_softmax_of_a_single_finite_entry_is_exactly_one():
+    for dtype in ("float16", "bfloat16", "float32", "float64"):
+        from softlog_numerics._dtypes import format_of
+
+        dt = format_of(dtype).dtype
+        x = np.array([[7.0, -np.inf], [8.0, -np.inf]]).astype(dt)
+        assert sn.softmax(x).astype(np.float64).tolist() == [[1.0, 0.0], [1.0, 0.0]]
+        assert sn.softmax(np.array([7.0]).astype(dt)).astype(np.float64).tolist() == [1.0]
