@@ -494,7 +494,7 @@ def sld_sym(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> 
     -----
     Domain: finite ``p`` and ``q`` above ``-1/(e**2 - 1)``. Algorithm as for :func:`sld`, with
     ``p - q`` kept exactly as a double-double factor. Accuracy: at most ``ULP_BOUNDS["sld_sym"]``
-    = 1, 1, 1, 4 ULP (no cancellation is possible: a pure ULP bound); proven in
+    = 1 ULP in every format (no cancellation is possible: a pure ULP bound); proven in
     proofs/divergence.md, Theorem D5.
     """
     return _reduce("sym", (p, q), ("p", "q"), axis, keepdims, validate)
