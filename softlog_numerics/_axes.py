@@ -18,6 +18,8 @@ def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
         return tuple(range(ndim))
     if isinstance(axis, (int, np.integer)):
         axis = (int(axis),)
+    elif not isinstance(axis, (tuple, list)):
+        raise TypeError(f"axis must be an int, a tuple of ints or None, got {axis!r}")
     out = []
     for a in axis:
         if not isinstance(a, (int, np.integer)):

@@ -83,7 +83,8 @@ def _run(args) -> int:
         with open(args.hard_cases, "w") as f:
             json.dump({k: r[k] for k in ("function", "dtype", "start", "stop", "count", "fallbacks", "hard")}, f, indent=1)
     if args.json:
-        print(json.dumps({k: r[k] for k in ("count", "max_ulp", "not_correctly_rounded", "seconds", "worst")}, indent=2))
+        keys = ("function", "dtype", "start", "stop", "count", "max_ulp", "not_correctly_rounded", "seconds", "worst")
+        print(json.dumps({k: r[k] for k in keys}, indent=2))
     else:
         print(f"{args.function} {args.dtype} on [{start!r}, {stop!r}]: every representable input")
         print(f"  inputs checked          {_fmt_count(r['count'])}")
@@ -133,6 +134,6 @@ def register(subparsers) -> None:
     p.add_argument("--worst", type=int, default=10, help="worst inputs to keep (default 10)")
     p.add_argument("--hard", type=int, default=64, help="hard cases to keep (default 64)")
     p.add_argument("--hard-cases", default=None, help="write the hard cases found to this JSON file")
-    p.add_argument("--json", action="store_true", help='print {"count", "max_ulp", "not_correctly_rounded", "seconds", "worst"}')
+    p.add_argument("--json", action="store_true", help='print {"function", "dtype", "start", "stop", "count", "max_ulp", "not_correctly_rounded", "seconds", "worst"}')
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=_run)

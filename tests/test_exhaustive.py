@@ -31,6 +31,7 @@ softlog_module = importlib.import_module("softlog_numerics.softlog")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "softlog_numerics" / "data" / "softlog_hard_cases.json"
 TOTALS = ("count", "max_ulp", "not_correctly_rounded", "fallbacks", "worst", "hard")
+JSON_KEYS = ("function", "dtype", "start", "stop", "count", "max_ulp", "not_correctly_rounded", "seconds", "worst")
 
 # A float32 range of 2**21 inputs holding the hardest float32 case of the whole line
 # (x = 366.61679..., 2**-31.4 ULP from a midpoint), so the sweeps below meet a fallback.
@@ -221,7 +222,7 @@ def test_resume_after_a_killed_run(tmp_path):
     fresh = _cli(*args)
     assert resumed.returncode == 0 and fresh.returncode == 0, resumed.stderr
     a, b = json.loads(resumed.stdout), json.loads(fresh.stdout)
-    assert set(a) == {"count", "max_ulp", "not_correctly_rounded", "seconds", "worst"}
+    assert set(a) == set(JSON_KEYS)
     a.pop("seconds"), b.pop("seconds")
     assert a == b and a["count"] == 96 << 16
 
@@ -261,7 +262,8 @@ def test_cli_output(tmp_path):
     r = _cli(*base, "--json", "--quiet")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out) == {"count", "max_ulp", "not_correctly_rounded", "seconds", "worst"}
+    assert set(out) == set(JSON_KEYS)
+    assert (out["function"], out["dtype"], out["start"], out["stop"]) == ("softlog", "float16", -1.0, 2.0)
     lo, hi = exhaustive.ordinal_range("float16", -1.0, 2.0)
     assert out["count"] == hi - lo == 31745 and out["max_ulp"] == 0 and out["not_correctly_rounded"] == 0
     hard = tmp_path / "hard.json"

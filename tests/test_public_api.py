@@ -114,3 +114,8 @@ def test_softmax_of_a_single_finite_entry_is_exactly_one():
         x = np.array([[7.0, -np.inf], [8.0, -np.inf]]).astype(dt)
         assert sn.softmax(x).astype(np.float64).tolist() == [[1.0, 0.0], [1.0, 0.0]]
         assert sn.softmax(np.array([7.0]).astype(dt)).astype(np.float64).tolist() == [1.0]
+
+
+def test_bad_axis_says_what_an_axis_is():
+    with pytest.raises(TypeError, match="axis must be an int, a tuple of ints or None"):
+        sn.logsumexp(np.ones(3), axis=1.0)
