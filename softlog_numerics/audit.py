@@ -86,7 +86,7 @@ DRAWN_FAMILIES = {
     "elementwise": ("unit_interval", "near_x0", "negative", "above_one"),
     "logits": strategies.LOGIT_FAMILIES,
     "probability": strategies.PROBABILITY_FAMILIES,
-    "pair": ("independent", "equal", "close", "disjoint", "one_hot_q"),
+    "pair": strategies.PAIR_KINDS,
 }
 """Families drawn by Hypothesis, per kind of function. For the logit functions they are those of
 :func:`softlog_numerics.strategies.logit_vectors`; ``wide`` (32000+ entries, about a second of
@@ -153,29 +153,6 @@ def _vector(elements, fmt: Format, max_size: int = 16):
     return st.lists(elements, min_size=1, max_size=max_size).map(lambda v: (np.array(v, dtype=fmt.dtype),))
 
 
-@st.composite
-def _pairs(draw, fmt: Format, kind: str, max_size: int = 24):
-    if kind == "disjoint":
-        k = draw(st.integers(2, max_size))
-        i, j = draw(st.lists(st.integers(0, k - 1), min_size=2, max_size=2, unique=True))
-        p, q = np.zeros(k), np.zeros(k)
-        p[i], q[j] = 1.0, 1.0
-        return _cast(fmt, p, q)
-    p = draw(strategies.probability_vectors(fmt, 1, max_size))
-    k = p.size
-    if kind == "equal":
-        return p, p.copy()
-    if kind == "one_hot_q":
-        return p, draw(strategies.probability_vectors(fmt, k, k, family="one_hot"))
-    if kind == "close":  # q = p with each entry moved by a few units of the format, renormalised
-        rel = np.array(draw(st.lists(st.integers(-4, 4), min_size=k, max_size=k)), dtype=np.float64)
-        q = p.astype(np.float64) * (1.0 + rel * fmt.eps)
-        if q.sum() == 0:
-            q = np.ones(k)
-        return p, round_from_float64(q / q.sum(), fmt)
-    return p, draw(strategies.probability_vectors(fmt, k, k))
-
-
 def _strategy(function: str, family: str, fmt: Format):
     kind = _KIND[function]
     if kind == "elementwise":
@@ -190,7 +167,7 @@ def _strategy(function: str, family: str, fmt: Format):
         return strategies.logit_vectors(fmt, 1, 48, families=(family,)).map(lambda x: (x,))
     if kind == "probability":
         return strategies.probability_vectors(fmt, 1, 24, family=family).map(lambda p: (p,))
-    return _pairs(fmt, family)
+    return strategies.probability_pairs(fmt, 1, 24, kind=family)
 
 
 # ---------------------------------------------------------------------------------------------

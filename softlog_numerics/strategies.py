@@ -26,6 +26,7 @@ from .ulp import from_ordinal, ordinal
 
 __all__ = [
     "LOGIT_FAMILIES",
+    "PAIR_KINDS",
     "PROBABILITY_FAMILIES",
     "floats",
     "logit_vectors",
@@ -177,16 +178,30 @@ def _probability_vectors(draw, fmt, min_size, max_size, family):
     return _normalised(w, fmt)
 
 
-@st.composite
-def probability_pairs(draw, dtype, min_size: int = 1, max_size: int = 16):
+PAIR_KINDS = ("independent", "equal", "close", "disjoint", "one_hot_q")
+"""Kinds of pairs drawn by :func:`probability_pairs`."""
+
+
+def probability_pairs(dtype, min_size: int = 1, max_size: int = 16, *, kind: str | None = None):
     """Pairs ``(p, q)`` of probability vectors of one length, in ``dtype``.
 
-    Kinds: independent draws; ``q == p``; ``q`` a few positions away from ``p`` entrywise (then
-    renormalised, so ``p - q`` is tiny: the cancellation case of the divergences); disjoint
-    one-hots (where ``sld`` and ``sld_sym`` reach 1); and ``q`` one-hot against a random ``p``.
+    Kinds (:data:`PAIR_KINDS`; one is drawn unless ``kind`` names it): ``independent`` draws;
+    ``equal`` (``q == p``); ``close`` (``q`` a few positions away from ``p`` entrywise, then
+    renormalised, so ``p - q`` is tiny: the cancellation case of the divergences); ``disjoint``
+    one-hots (where ``sld`` and ``sld_sym`` reach 1); and ``one_hot_q`` (``q`` one-hot against a
+    random ``p``).
     """
     fmt = format_of(dtype)
-    kind = draw(st.sampled_from(("independent", "equal", "close", "disjoint", "one_hot_q")))
+    if kind is not None and kind not in PAIR_KINDS:
+        raise ValueError(f"unknown pair kind {kind!r}; choose from {PAIR_KINDS}")
+    if not 0 <= min_size <= max_size:
+        raise ValueError(f"need 0 <= min_size <= max_size, got {min_size}, {max_size}")
+    return _probability_pairs(fmt, min_size, max_size, kind)
+
+
+@st.composite
+def _probability_pairs(draw, fmt, min_size, max_size, kind):
+    kind = kind or draw(st.sampled_from(PAIR_KINDS))
     if kind == "disjoint":
         k = draw(st.integers(max(2, min_size), max(2, max_size)))
         i, j = draw(st.lists(st.integers(0, k - 1), min_size=2, max_size=2, unique=True))
