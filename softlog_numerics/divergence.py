@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 
-import mpmath
 import numpy as np
 
 from . import _constants as _c
@@ -44,29 +43,14 @@ __all__ = ["sld", "sld_sym", "softlog_cross_entropy", "softlog_entropy"]
 # Constants. a = e - 1/e, x0 = 1/(e + 1) and the branch point x_b = -1/(e**2 - 1) are the pairs of
 # softlog_numerics._constants, with D0 = a (x0 - X0[0]) and DB = a (x_b - XB[0]) so that
 # a (x - x0) = a (x - X0[0]) - D0 and a (x - x_b) = a (x - XB[0]) - DB with x - X0[0], x - XB[0]
-# exact (TwoSum). ln 2 and the table log(j/128) are computed here by mpmath at 320 bits.
+# exact (TwoSum). ln 2 (_LN2_HI with 42 significant bits: k * _LN2_HI exact for |k| < 2**11) and the
+# table log(j/128) for the reduced argument m in [sqrt(1/2), sqrt(2)) are literals of _constants.
 
-
-def _limbs(value, n: int) -> tuple[float, ...]:
-    out = []
-    for _ in range(n):
-        f = float(value)
-        out.append(f)
-        value = value - f
-    return tuple(out)
-
-
-with mpmath.workprec(320):
-    _LN2 = mpmath.log(2)
-    _LN2_HI = math.ldexp(math.floor(_LN2 * 2**42), -42)  # 42 bits: k * _LN2_HI exact for |k| < 2**11
-    _LN2_LO = float(_LN2 - mpmath.mpf(_LN2_HI))
-    _J0, _J1 = 90, 182  # table of log(j/128) for the reduced argument m in [sqrt(1/2), sqrt(2))
-    _LOGC = np.array([_limbs(mpmath.log(mpmath.mpf(j) / 128), 2) for j in range(_J0, _J1 + 1)])
-del _LN2
-
+_LN2_HI, _LN2_LO = _c.LN2
+_J0, _J1 = _c.LOG_J0, _c.LOG_J1
 _A_HI, _A_LO = _c.A
-_LOGC_HI = np.ascontiguousarray(_LOGC[:, 0])
-_LOGC_LO = np.ascontiguousarray(_LOGC[:, 1])
+_LOGC_HI = np.array([hi for hi, _ in _c.LOG_TABLE])
+_LOGC_LO = np.array([lo for _, lo in _c.LOG_TABLE])
 _SQRT_HALF = 0.7071067811865476
 _TAU = 2.0**-8  # series for log1p(r) when |r| <= _TAU (and |r| <= 0.00553 after the table reduction)
 _HUGE = 2.0**990  # softlog arguments at least this large are scaled by 2**-64 first (Dekker's split

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 
-import mpmath
 import numpy as np
 
+from . import _constants as _c
 from ._axes import prepared_layer
 from ._dtypes import round_from_float64
 from ._eft import fast_two_sum, two_prod, two_sum
@@ -29,14 +29,11 @@ from .divergence import _below_branch, _div_dd, _log1p_dd, _softlog_dd, _sum_row
 
 __all__ = ["softlog_softmax"]
 
-with mpmath.workprec(200):
-    _C = mpmath.log(2) / 64
-    _C_HI = math.ldexp(math.floor(_C * 2**42), -42)  # 36 significant bits: n * _C_HI exact, |n| < 2**17
-    _C_LO = float(_C - mpmath.mpf(_C_HI))
-    _T2 = np.array([[float(v), float(v - float(v))] for v in (mpmath.mpf(2) ** (mpmath.mpf(i) / 64) for i in range(64))])
-del _C
-_T2_HI = np.ascontiguousarray(_T2[:, 0])
-_T2_LO = np.ascontiguousarray(_T2[:, 1])
+# ln(2)/64 = _C_HI + _C_LO with _C_HI of 36 significant bits (n * _C_HI exact for |n| < 2**17), and
+# the table 2**(i/64) = _T2_HI[i] + _T2_LO[i]: literals of _constants.
+_C_HI, _C_LO = _c.LN2_64
+_T2_HI = np.array([hi for hi, _ in _c.EXP2_TABLE])
+_T2_LO = np.array([lo for _, lo in _c.EXP2_TABLE])
 _INV_C = 64 / math.log(2)
 # expm1(r) = r + r**2/2 + r**3 * (1/6 + r/24 + ... + r**6/9!)
 _EXP_TAIL = tuple(1.0 / math.factorial(n) for n in range(3, 10))
