@@ -356,19 +356,36 @@ def _decide(enc, fmt: Format):
     return a
 
 
+def decide_enclosure(enclose, decide, fmt: Format, *, what=lambda: "1 value(s)"):
+    """Ziv's loop, once for the whole package: ``decide(enclose(P))`` at working precision
+    ``P = p + 32, 2P, 4P, ...`` bits until it returns something other than None.
+
+    ``enclose(P)`` computes an enclosure (or several) with the primitives of this module at the
+    precision it is given (no global mpmath state is read or changed); ``decide`` turns it into
+    the result or None. Past ``MAX_PRECISION`` bits :class:`OracleUndecided` is raised (its message
+    names ``what()``, the values still undecided), never an unproven value returned.
+    """
+    bits = fmt.precision + 32
+    while bits <= MAX_PRECISION:
+        r = decide(enclose(bits))
+        if r is not None:
+            return r
+        bits *= 2
+    raise OracleUndecided(
+        f"rounding to {fmt.name} not decided at {bits // 2} bits for {what()}; "
+        "the exact value may be a rounding boundary the oracle does not recognise as exact"
+    )
+
+
 def _ziv(fmt: Format, count: int, enclose, fixed: dict) -> list:
     """Correctly rounded values ``0..count-1``: ``fixed`` holds the settled ones, ``enclose(todo, P)``
     returns ``{i: enclosure}`` at working precision ``P`` for the others."""
     out = [fixed.get(i) for i in range(count)]
     todo = [i for i in range(count) if i not in fixed]
-    bits = fmt.precision + 32
-    while todo:
-        if bits > MAX_PRECISION:
-            raise OracleUndecided(
-                f"rounding to {fmt.name} not decided at {bits // 2} bits for {len(todo)} value(s); "
-                "the exact value may be a rounding boundary the oracle does not recognise as exact"
-            )
-        enclosures = enclose(todo, bits)
+    if not todo:
+        return out
+
+    def decide(enclosures):
         undecided = []
         for i in todo:
             r = _decide(enclosures[i], fmt)
@@ -376,9 +393,12 @@ def _ziv(fmt: Format, count: int, enclose, fixed: dict) -> list:
                 undecided.append(i)
             else:
                 out[i] = r
-        todo = undecided
-        bits *= 2
-    return out
+        todo[:] = undecided
+        return None if todo else out
+
+    return decide_enclosure(
+        lambda prec: enclose(list(todo), prec), decide, fmt, what=lambda: f"{len(todo)} value(s)"
+    )
 
 
 def _as_result(values: list, fmt: Format, shape) -> np.ndarray:

@@ -4,12 +4,18 @@ Every threshold here is computed twice, by two routes that share nothing but the
 correct rounding:
 
 * a **formula** in the format's precision ``p`` and exponent range ``[emin, emax]`` (the rounding
-  boundary of the format, pulled back through ``exp``), evaluated in interval arithmetic and then
+  boundary of the format, pulled back through ``exp``), enclosed in an interval and then
   rounded *directed* (up or down) to the format; proofs/thresholds.md derives each one;
 * a **bisection** over the representable values of the format (their ordinal positions, see
   :func:`softlog_numerics.ulp.ordinal`), deciding a monotone predicate at each probe with
-  correctly rounded ``exp``/``log`` (mpmath intervals, Ziv's loop) and exactly rounded ``+ - * /``
-  (rational arithmetic): this is the format's own arithmetic, not float64's.
+  correctly rounded ``exp``/``log`` and exactly rounded ``+ - * /`` (rational arithmetic): this is
+  the format's own arithmetic, not float64's.
+
+Every enclosure here (of ``exp``, ``log``, ``log1p``, the constants, the formulas and the softlog
+``L``) is built from the enclosure primitives of :mod:`softlog_numerics.oracle`, which do not trust
+mpmath's rounding of ``exp``/``log`` (hypothesis H1 of proofs/oracle.md, Theorem O2), at a working
+precision passed explicitly; the refinement is the oracle's Ziv loop,
+:func:`softlog_numerics.oracle.decide_enclosure`. No mpmath global context is read or changed.
 
 ``tests/test_regions.py`` checks that the two agree for every threshold and format, and that each
 threshold reproduces by direct evaluation (the predicate holds at the threshold and fails at its
@@ -56,12 +62,27 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-import mpmath
 import numpy as np
-from mpmath import iv
+from mpmath import libmp
 
 from ._dtypes import FORMATS, Format, format_of, round_from_float64
-from .oracle import round_rational
+from .oracle import (
+    _I_ONE,
+    _add,
+    _decide,
+    _div,
+    _dyadic,
+    _exp,
+    _log,
+    _log1p,
+    _mul,
+    _point,
+    _softlog_constants,
+    _softlog_enc,
+    _sub,
+    decide_enclosure,
+    round_rational,
+)
 from .ulp import from_ordinal, ordinal
 
 __all__ = [
@@ -100,8 +121,6 @@ SOFTLOG_WINDOW = 64
 """Half-width, in ULPs of x, of the window around x0 scanned for the softlog regions (Theorem T6
 shows that the region lies within 10 ULPs of the number nearest x0 for every format and variant)."""
 
-_MAX_BITS = 1 << 14
-
 
 # ---------------------------------------------------------------------------------------------
 # Exact values of the format, their neighbours and directed rounding
@@ -139,39 +158,16 @@ def next_down(x: float, fmt) -> float:
     return _val(_pos(x, fmt) - 1, fmt)
 
 
-def _with_iv_precision(bits: int, fn):
-    saved = iv.prec
-    try:
-        iv.prec = bits
-        return fn()
-    finally:
-        iv.prec = saved
+def _finite(t) -> bool:
+    """Whether a raw mpmath value is finite (not an infinity or NaN: those have a zero mantissa
+    and a nonzero exponent)."""
+    return bool(t[1]) or t == libmp.fzero
 
 
-def _ziv(enclose, decide, fmt: Format):
-    """Evaluate ``enclose()`` (an mpmath interval) at increasing precision until ``decide(lo, hi)``
-    (exact Fractions of the endpoints) returns a value instead of None."""
-    bits = fmt.precision + 40
-    while bits <= _MAX_BITS:
-        y = _with_iv_precision(bits, enclose)
-        lo, hi = y._mpi_
-        r = decide(lo, hi)
-        if r is not None:
-            return r
-        bits *= 2
-    raise ArithmeticError(f"rounding not decided below {_MAX_BITS} bits")
-
-
-def _decide_nearest(fmt):
-    def decide(lo, hi):
-        if lo == mpmath.libmp.fzero and hi == mpmath.libmp.fzero:
-            return 0.0
-        a, b = _rn(_mpf_fraction(lo), fmt), _rn(_mpf_fraction(hi), fmt)
-        if a == b and math.copysign(1.0, a) == math.copysign(1.0, b):
-            return a
-        return None
-
-    return decide
+def _decide_nearest(fmt: Format):
+    """The oracle's decision: both ends of the enclosure round to nearest alike (sign of zero
+    included), else None."""
+    return lambda enc: _decide(enc, fmt)
 
 
 def _directed(value: Fraction, fmt: Format, up: bool) -> float:
@@ -189,17 +185,22 @@ def _directed(value: Fraction, fmt: Format, up: bool) -> float:
 
 
 def round_directed(enclose, fmt, up: bool) -> float:
-    """``RU`` (``up=True``) or ``RD`` of the real number enclosed by ``enclose()`` (an mpmath
-    interval expression, re-evaluated at increasing precision until both endpoints round to the
-    same number of the format)."""
+    """``RU`` (``up=True``) or ``RD`` of the real number enclosed by ``enclose(prec)``.
+
+    ``enclose(prec)`` returns a raw interval ``(lo, hi)`` built with the oracle's enclosure
+    primitives at working precision ``prec``; it is re-evaluated at increasing precision by
+    :func:`softlog_numerics.oracle.decide_enclosure` until both endpoints round alike."""
     fmt = format_of(fmt)
 
-    def decide(lo, hi):
+    def decide(enc):
+        lo, hi = enc
+        if not (_finite(lo) and _finite(hi)):
+            return None
         a = _directed(_mpf_fraction(lo), fmt, up)
         b = _directed(_mpf_fraction(hi), fmt, up)
         return a if a == b else None
 
-    return _ziv(enclose, decide, fmt)
+    return decide_enclosure(enclose, decide, fmt)
 
 
 def cr_exp(x: float, fmt) -> float:
@@ -211,7 +212,7 @@ def cr_exp(x: float, fmt) -> float:
         return math.inf if x > 0 else 0.0
     if x == 0.0:
         return 1.0
-    return _ziv(lambda: iv.exp(iv.mpf(x)), _decide_nearest(fmt), fmt)
+    return decide_enclosure(lambda prec: _exp(_point(x), prec), _decide_nearest(fmt), fmt)
 
 
 def cr_log(x: float, fmt) -> float:
@@ -225,11 +226,14 @@ def cr_log(x: float, fmt) -> float:
         return math.inf
     if x == 1.0:
         return 0.0
-    return _ziv(lambda: iv.log(iv.mpf(x)), _decide_nearest(fmt), fmt)
+    return decide_enclosure(lambda prec: _log(_point(x), prec), _decide_nearest(fmt), fmt)
 
 
 def cr_log1p(x: float, fmt) -> float:
-    """Correctly rounded ``log1p(x)`` in the format (``x`` a value of the format)."""
+    """Correctly rounded ``log1p(x)`` in the format (``x`` a value of the format).
+
+    ``x > 0`` uses the oracle's ``log1p`` enclosure; ``-1 < x < 0`` the oracle's ``log`` of the
+    exact ``1 + x`` (formed at precision 0, i.e. without rounding)."""
     fmt = format_of(fmt)
     if math.isnan(x) or x < -1:
         return math.nan
@@ -239,13 +243,19 @@ def cr_log1p(x: float, fmt) -> float:
         return math.inf
     if x == 0.0:
         return x
-    return _ziv(lambda: iv.log(1 + iv.mpf(x)), _decide_nearest(fmt), fmt)
+    if x > 0:
+        enclose = lambda prec: _log1p(_point(x), prec)  # noqa: E731
+    else:
+        one_plus_x = libmp.mpf_add(libmp.fone, libmp.from_float(x), 0)  # exact
+        enclose = lambda prec: _log((one_plus_x, one_plus_x), prec)  # noqa: E731
+    return decide_enclosure(enclose, _decide_nearest(fmt), fmt)
 
 
 def cr_constant(enclose, fmt) -> float:
-    """A constant (an mpmath interval expression) correctly rounded to the format."""
+    """A constant correctly rounded to the format; ``enclose(prec)`` returns a raw interval built
+    with the oracle's enclosure primitives at working precision ``prec``."""
     fmt = format_of(fmt)
-    return _ziv(enclose, _decide_nearest(fmt), fmt)
+    return decide_enclosure(enclose, _decide_nearest(fmt), fmt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +267,7 @@ class ExactOps:
 
     Values are Python floats holding numbers of the format. ``+ - * /`` are exact rationals
     rounded by :func:`softlog_numerics.oracle.round_rational`; ``exp``, ``log``, ``log1p`` are
-    correctly rounded by Ziv's loop over mpmath intervals. Infinite and NaN operands follow IEEE
+    correctly rounded by the oracle's Ziv loop over its enclosures. Infinite and NaN operands follow IEEE
     754 (computed in float64, whose special-value rules are the format's).
     """
 
@@ -387,16 +397,22 @@ class VectorOps:
 # The algorithm variants, written once against ExactOps / VectorOps
 
 
-def _A():
-    return iv.e - 1 / iv.e
+# Enclosures of the constants at working precision prec, from the oracle's primitives.
 
 
-def _B():
-    return 1 / iv.e
+def _A(prec):
+    """``e - 1/e``."""
+    return _softlog_constants(prec)[0]
 
 
-def _C():
-    return iv.e * iv.e - 1
+def _B(prec):
+    """``1/e``."""
+    return _softlog_constants(prec)[1]
+
+
+def _C(prec):
+    """``e**2 - 1``."""
+    return _sub(_exp(_point(2.0), prec), _I_ONE, prec)
 
 
 def softlog_variant(name: str, ops, x):
@@ -461,8 +477,14 @@ def log_softmax_variant(name: str, ops, x0, x1):
 # Thresholds: formulas
 
 
-def _ln2():
-    return iv.log(2)
+def _q(value):
+    """An exact dyadic rational (int or Fraction) as a point interval."""
+    v = _dyadic(Fraction(value))
+    return v, v
+
+
+def _ln2(prec):
+    return _log(_q(2), prec)
 
 
 def formula_thresholds(dtype) -> dict[str, float]:
@@ -481,9 +503,9 @@ def formula_thresholds(dtype) -> dict[str, float]:
 
     Notes
     -----
-    Each formula is evaluated in mpmath interval arithmetic and rounded up or down to the format
-    (the direction its definition requires), refining until both ends of the enclosure round
-    alike. Derivations: ``exp_overflow`` proofs/thresholds.md, Theorem T1; ``exp_underflow_zero``
+    Each formula is enclosed with the oracle's interval primitives and rounded up or down to the
+    format (the direction its definition requires), refining until both ends of the enclosure
+    round alike. Derivations: ``exp_overflow`` proofs/thresholds.md, Theorem T1; ``exp_underflow_zero``
     proofs/thresholds.md, Theorem T2; ``exp_subnormal`` proofs/thresholds.md, Theorem T3;
     ``softmax_collapse_gap`` proofs/thresholds.md, Theorem T4; ``log_softmax_argmax_zero_gap``
     proofs/thresholds.md, Theorem T5 (:func:`bisection_thresholds` finds the same numbers
@@ -491,11 +513,23 @@ def formula_thresholds(dtype) -> dict[str, float]:
     """
     f = format_of(dtype)
     p, emin, emax = f.precision, f.emin, f.emax
-    two = iv.mpf(2)
-    overflow = round_directed(lambda: (emax + 1) * _ln2() + iv.log(1 - two ** (-(p + 1))), f, up=True)
-    zero = round_directed(lambda: (emin - p) * _ln2(), f, up=False)
-    subnormal = round_directed(lambda: emin * _ln2() + iv.log(1 - two ** (-p)), f, up=False)
-    collapse = round_directed(lambda: p * _ln2() - iv.log(1 + two ** (-p)), f, up=True)
+
+    def overflow_enc(prec):  # (emax + 1) ln 2 + ln(1 - 2**-(p+1))
+        return _add(_mul(_q(emax + 1), _ln2(prec), prec), _log(_q(1 - Fraction(1, 2 ** (p + 1))), prec), prec)
+
+    def zero_enc(prec):  # (emin - p) ln 2
+        return _mul(_q(emin - p), _ln2(prec), prec)
+
+    def subnormal_enc(prec):  # emin ln 2 + ln(1 - 2**-p)
+        return _add(_mul(_q(emin), _ln2(prec), prec), _log(_q(1 - Fraction(1, 2**p)), prec), prec)
+
+    def collapse_enc(prec):  # p ln 2 - ln(1 + 2**-p)
+        return _sub(_mul(_q(p), _ln2(prec), prec), _log1p(_q(Fraction(1, 2**p)), prec), prec)
+
+    overflow = round_directed(overflow_enc, f, up=True)
+    zero = round_directed(zero_enc, f, up=False)
+    subnormal = round_directed(subnormal_enc, f, up=False)
+    collapse = round_directed(collapse_enc, f, up=True)
     return {
         "exp_overflow": overflow,
         "exp_underflow_zero": zero,
@@ -566,8 +600,13 @@ def bisection_thresholds(dtype) -> dict[str, float]:
 # Softlog: the region without a correct bit around x0
 
 
+def _x0_enc(prec):
+    """``x0 = 1/(e + 1)``."""
+    return _div(_I_ONE, _add(_exp(_I_ONE, prec), _I_ONE, prec), prec)
+
+
 def _x0_nearest(fmt: Format) -> float:
-    return cr_constant(lambda: 1 / (iv.e + 1), fmt)
+    return cr_constant(_x0_enc, fmt)
 
 
 def softlog_no_correct_bits(y: float, x: float, fmt: Format) -> bool:
@@ -575,15 +614,15 @@ def softlog_no_correct_bits(y: float, x: float, fmt: Format) -> bool:
 
     ``L(x)`` is never 0 at a number of the format (``x0 = 1/(e+1)`` is irrational), so this is
     ``y`` NaN, infinite, zero, of the opposite sign, or ``|y| >= 2 |L|``: decided exactly with an
-    interval enclosure of ``L(x)`` refined until it excludes ``y / 2`` and 0.
+    interval enclosure of ``L(x)`` (the oracle's) refined until it excludes ``y / 2`` and 0.
     """
     if not math.isfinite(y) or y == 0.0:
         return True
 
-    def enclose():
-        return iv.log((iv.e - 1 / iv.e) * iv.mpf(x) + 1 / iv.e)
-
-    def decide(lo, hi):
+    def decide(enc):  # enc: the oracle's enclosure of L(x) at the working precision
+        lo, hi = enc
+        if not (_finite(lo) and _finite(hi)):
+            return None  # not yet separated from the branch point: refine
         a, b = _mpf_fraction(lo), _mpf_fraction(hi)
         if a <= 0 <= b:
             return None  # the enclosure still straddles 0: refine
@@ -594,7 +633,7 @@ def softlog_no_correct_bits(y: float, x: float, fmt: Format) -> bool:
             return False if a > half else (True if b <= half else None)
         return False if b < half else (True if a >= half else None)
 
-    return _ziv(enclose, decide, fmt)
+    return decide_enclosure(lambda prec: _softlog_enc(x, prec), decide, format_of(fmt))
 
 
 @dataclass(frozen=True)
