@@ -547,16 +547,6 @@ _KIND = {
     "sld": "reduce",
     "sld_sym": "reduce",
 }
-_PRODUCTION_MODULE = {
-    "softlog": "softlog",
-    "logsumexp": "logsoftmax",
-    "log_softmax": "logsoftmax",
-    "softmax": "logsoftmax",
-    "softlog_entropy": "divergence",
-    "softlog_cross_entropy": "divergence",
-    "sld": "divergence",
-    "sld_sym": "divergence",
-}
 _DIVERGENCES = ("softlog_entropy", "softlog_cross_entropy", "sld", "sld_sym")
 
 
@@ -615,10 +605,9 @@ class Variant:
         return True
 
     def _production(self):
-        import importlib
+        import softlog_numerics
 
-        mod = importlib.import_module(f"softlog_numerics.{_PRODUCTION_MODULE[self.function]}")
-        return getattr(mod, self.function)
+        return getattr(softlog_numerics, self.function)
 
     def __call__(self, *args, accumulate_dtype=None, check: bool = False) -> np.ndarray:
         """Evaluate on ``args`` (arrays of one format; rows along the last axis).

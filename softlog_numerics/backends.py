@@ -457,27 +457,13 @@ def _jax_fns():
     return {name: jax.jit(f) for name, f in fns.items()}
 
 
-_SUBMODULE = {
-    "softlog": "softlog",
-    "logsumexp": "logsoftmax",
-    "log_softmax": "logsoftmax",
-    "softmax": "logsoftmax",
-    "softlog_entropy": "divergence",
-    "softlog_cross_entropy": "divergence",
-    "sld": "divergence",
-    "sld_sym": "divergence",
-}
 
 
 def _library_function(name: str) -> Callable:
-    """``softlog_numerics.<name>``, from the package if it re-exports it, else from its module."""
+    """``softlog_numerics.<name>`` (the public function)."""
     import softlog_numerics
 
-    fn = getattr(softlog_numerics, name, None)
-    if callable(fn):
-        return fn
-    module = importlib.import_module(f"softlog_numerics.{_SUBMODULE[name]}")
-    return getattr(module, name)
+    return getattr(softlog_numerics, name)
 
 
 def _softlog_numerics_fns():

@@ -126,6 +126,15 @@ def unit_interval(dtype):
     return st.one_of(floats(fmt, 0.0, 1.0), near_x0, near_one)
 
 
+def _check_arguments(what: str, names, known, min_size: int, max_size: int) -> None:
+    """ValueError, at construction time, for an unknown family/kind name or bad sizes."""
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown {what} {name!r}; choose from {known}")
+    if not 0 <= min_size <= max_size:
+        raise ValueError(f"need 0 <= min_size <= max_size, got {min_size}, {max_size}")
+
+
 def _normalised(weights: np.ndarray, fmt) -> np.ndarray:
     """Weights (float64, >= 0, not all 0) divided by their sum, rounded once to ``fmt``."""
     p = weights / weights.sum()
@@ -142,10 +151,7 @@ def probability_vectors(dtype, min_size: int = 1, max_size: int = 16, *, family:
     ``sparse`` (random with exact zeros).
     """
     fmt = format_of(dtype)
-    if family is not None and family not in PROBABILITY_FAMILIES:
-        raise ValueError(f"unknown probability family {family!r}; choose from {PROBABILITY_FAMILIES}")
-    if not 0 <= min_size <= max_size:
-        raise ValueError(f"need 0 <= min_size <= max_size, got {min_size}, {max_size}")
+    _check_arguments("probability family", [family] if family else [], PROBABILITY_FAMILIES, min_size, max_size)
     return _probability_vectors(fmt, min_size, max_size, family)
 
 
@@ -192,10 +198,7 @@ def probability_pairs(dtype, min_size: int = 1, max_size: int = 16, *, kind: str
     random ``p``).
     """
     fmt = format_of(dtype)
-    if kind is not None and kind not in PAIR_KINDS:
-        raise ValueError(f"unknown pair kind {kind!r}; choose from {PAIR_KINDS}")
-    if not 0 <= min_size <= max_size:
-        raise ValueError(f"need 0 <= min_size <= max_size, got {min_size}, {max_size}")
+    _check_arguments("pair kind", [kind] if kind else [], PAIR_KINDS, min_size, max_size)
     return _probability_pairs(fmt, min_size, max_size, kind)
 
 
@@ -245,11 +248,7 @@ def logit_vectors(dtype, min_size: int = 1, max_size: int = 64, *, families=None
     """
     fmt = format_of(dtype)
     allowed = tuple(f for f in LOGIT_FAMILIES if f != "wide") if families is None else tuple(families)
-    for f in allowed:
-        if f not in LOGIT_FAMILIES:
-            raise ValueError(f"unknown logit family {f!r}; choose from {LOGIT_FAMILIES}")
-    if not 0 <= min_size <= max_size:
-        raise ValueError(f"need 0 <= min_size <= max_size, got {min_size}, {max_size}")
+    _check_arguments("logit family", allowed, LOGIT_FAMILIES, min_size, max_size)
     return _logit_vectors(fmt, min_size, max_size, allowed)
 
 
