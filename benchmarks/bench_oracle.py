@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from softlog_numerics import oracle
-from softlog_numerics.softlog import softlog
+from softlog_numerics.functions import softlog
 
 TARGET_RATE = 1_000_000
 TARGET_RATIO = 20.0

@@ -10,45 +10,54 @@ Verification: :mod:`~softlog_numerics.oracle` (correctly rounded twins of every 
 :mod:`~softlog_numerics.ulp` (the error metric), :mod:`~softlog_numerics.strategies` (Hypothesis
 strategies taking a dtype), :mod:`~softlog_numerics.accuracy`, :mod:`~softlog_numerics.audit`
 (audit another backend), :mod:`~softlog_numerics.algorithms`, :mod:`~softlog_numerics.regions`.
+
+Layers (subpackages), each importing only the layers before it in this list, and checked by
+``tests/test_layers.py``:
+
+1. :mod:`._core`: formats, error-free transformations, constants, axes, conversions, the contract;
+2. :mod:`.functions` (the production functions) and :mod:`.oracle` (the truth), side by side and
+   independent of each other;
+3. :mod:`.testing`: the error metric, Hypothesis strategies, backends, audit, accuracy, exhaustive
+   sweeps: the tools that measure a function against the oracle;
+4. :mod:`.analysis`: the algorithm zoo, sweeps, the breakdown regions and the SLD bounds;
+5. :mod:`.report`: figures and the report;
+6. :mod:`.cli`: the ``softlog-numerics`` command, one module per subcommand.
+
+The public module paths of earlier releases (``softlog_numerics.ulp``, ``.strategies``, ``.audit``,
+``.accuracy``, ``.algorithms``, ``.regions``) name the modules of their layer: each is registered
+under its public name below, so ``from softlog_numerics.audit import audit`` keeps working.
 """
 
-import importlib
+import sys as _sys
 
-from . import oracle, strategies, ulp
-from .backends import array_api as _array_api
-from .divergence import sld as _sld
-from .divergence import sld_sym as _sld_sym
-from .divergence import softlog_cross_entropy as _softlog_cross_entropy
-from .divergence import softlog_entropy as _softlog_entropy
-from .layer import softlog_softmax as _softlog_softmax
-from .logsoftmax import log_softmax as _log_softmax
-from .logsoftmax import logsumexp as _logsumexp
-from .logsoftmax import softmax as _softmax
-from .softlog import softlog as _softlog
-from .softlog import softlog_inverse as _softlog_inverse
+from softlog_numerics import oracle
+from softlog_numerics.analysis import algorithms, regions
+from softlog_numerics.functions import (
+    log_softmax,
+    logsumexp,
+    sld,
+    sld_sym,
+    softlog,
+    softlog_cross_entropy,
+    softlog_entropy,
+    softlog_inverse,
+    softlog_softmax,
+    softmax,
+)
+from softlog_numerics.testing import accuracy, audit, strategies, ulp
 
 __version__ = "0.1.0"
 
-log_softmax = _array_api(_log_softmax)
-logsumexp = _array_api(_logsumexp)
-sld = _array_api(_sld)
-sld_sym = _array_api(_sld_sym)
-softlog = _array_api(_softlog)
-softlog_cross_entropy = _array_api(_softlog_cross_entropy)
-softlog_entropy = _array_api(_softlog_entropy)
-softlog_inverse = _array_api(_softlog_inverse)
-softlog_softmax = _array_api(_softlog_softmax)
-softmax = _array_api(_softmax)
-
-_LAZY_MODULES = ("accuracy", "algorithms", "audit", "regions")
-
-
-def __getattr__(name):
-    """Import the heavier analysis modules on first use (``softlog_numerics.audit`` etc.)."""
-    if name in _LAZY_MODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+for _name, _module in {
+    "accuracy": accuracy,
+    "algorithms": algorithms,
+    "audit": audit,
+    "regions": regions,
+    "strategies": strategies,
+    "ulp": ulp,
+}.items():
+    _sys.modules[f"{__name__}.{_name}"] = _module
+del _name, _module
 
 __all__ = [
     "__version__",

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softlog_numerics import oracle, strategies
-from softlog_numerics._bounds import ULP_BOUNDS
-from softlog_numerics._cli_audit import register
-from softlog_numerics._dtypes import FORMATS, format_of
+from softlog_numerics import oracle
+from softlog_numerics import strategies
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics.cli.audit import register
+from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.audit import (
     OracleMismatch,
     assert_matches_oracle,
@@ -329,7 +330,7 @@ def test_cli_usage_errors_exit_2_and_name_the_package(capsys, monkeypatch):
     assert code == 2 and "no attribute" in err
     code, _, err = _run(["audit", "scipy", "--family", "wide-ish"], capsys)
     assert code == 2 and "unknown family" in err
-    import softlog_numerics.backends as bk
+    import softlog_numerics.testing.backends as bk
 
     real = bk.importlib.util.find_spec
     monkeypatch.setattr(bk.importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from softlog_numerics import oracle
-from softlog_numerics._bounds import ULP_BOUNDS
-from softlog_numerics._dtypes import BFLOAT16, FORMATS, format_of
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.formats import BFLOAT16, FORMATS, format_of
 from softlog_numerics.audit import audit
-from softlog_numerics.backends import (
+from softlog_numerics.testing.backends import (
     BACKENDS,
     BackendNotInstalled,
     UnknownBackend,
@@ -165,7 +165,7 @@ def test_unknown_backends_and_missing_packages_say_what_to_do(monkeypatch):
         resolve("numpy:")
     with pytest.raises(UnknownBackend, match="no attribute"):
         resolve("numpy:no_such_function")
-    import softlog_numerics.backends as bk
+    import softlog_numerics.testing.backends as bk
 
     real = importlib.util.find_spec
     monkeypatch.setattr(bk.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))

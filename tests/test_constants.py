@@ -1,6 +1,6 @@
 """The argument-reduction literals of ``softlog_numerics/_constants.py`` (``LN2``, ``LOG_TABLE``,
 ``LN2_64``, ``EXP2_TABLE``) recomputed with mpmath at 320 bits: each literal must be exactly the
-intended rounding or limb split, bit for bit, and the kernels of ``divergence.py`` and ``layer.py``
+intended rounding or limb split, bit for bit, and the kernels of ``functions/_divergence.py`` and ``functions/_layer.py``
 must use them unchanged (those modules no longer import mpmath)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
-from softlog_numerics import _constants as _c
-from softlog_numerics import divergence as dv
-from softlog_numerics import layer as ly
+from softlog_numerics._core import constants as _c
+from softlog_numerics.functions import _divergence as dv
+from softlog_numerics.functions import _layer as ly
 
 _BITS = 320
 _ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def test_kernels_use_the_literals():
 
 
 def test_kernel_modules_do_not_import_mpmath():
-    for name in ("divergence.py", "layer.py", "_constants.py"):
+    for name in ("functions/_divergence.py", "functions/_layer.py", "_core/constants.py"):
         tree = ast.parse((_ROOT / "softlog_numerics" / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

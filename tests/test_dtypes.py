@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from softlog_numerics._dtypes import (
+from softlog_numerics._core.formats import (
     BFLOAT16,
     FORMATS,
     Format,

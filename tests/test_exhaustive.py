@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from softlog_numerics import exhaustive, oracle
-from softlog_numerics._bounds import ULP_BOUNDS
-from softlog_numerics._dtypes import FORMATS
-from softlog_numerics.softlog import softlog
+from softlog_numerics.testing import exhaustive
+from softlog_numerics import oracle
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.formats import FORMATS
+from softlog_numerics.functions import softlog
 from softlog_numerics.ulp import ulp_distance
 
-softlog_module = importlib.import_module("softlog_numerics.softlog")
+softlog_module = importlib.import_module("softlog_numerics.functions._softlog")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "softlog_numerics" / "data" / "softlog_hard_cases.json"
 TOTALS = ("count", "max_ulp", "not_correctly_rounded", "fallbacks", "worst", "hard")
@@ -111,7 +112,7 @@ def test_sweep_finds_planted_errors(monkeypatch):
         bits[x.view(np.uint32) == target] += np.uint32(3)
         return bits.view(np.float32)
 
-    from softlog_numerics import fast_oracle
+    from softlog_numerics.oracle import fast as fast_oracle
 
     monkeypatch.setattr(exhaustive, "_functions", lambda name: (broken, fast_oracle.softlog_certified))
     r = _sweep(executor="thread", shard_size=1 << 19, worst=5)
@@ -182,7 +183,7 @@ def test_checkpoint_for_other_parameters_is_refused(tmp_path):
 
 _CLI = """
 import argparse, sys
-from softlog_numerics._cli_exhaustive import register
+from softlog_numerics.cli.exhaustive import register
 p = argparse.ArgumentParser(prog="softlog-numerics")
 register(p.add_subparsers(dest="command", required=True))
 a = p.parse_args(sys.argv[1:])

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from mpmath import libmp
 
 from softlog_numerics import oracle
-from softlog_numerics._dtypes import FORMATS, format_of
+from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.strategies import floats, logit_vectors, probability_pairs, unit_interval
 from softlog_numerics.ulp import ulp_distance
 
@@ -405,13 +405,13 @@ def test_branch_point_is_separated_from_every_float64():
     is exact for all four formats."""
     with mpmath.workprec(1000):
         b = -1 / (mpmath.e**2 - 1)
-        lo, hi = oracle._BRANCH
+        lo, hi = oracle.enclosures._BRANCH
         assert mpmath.mpf(lo) <= b <= mpmath.mpf(hi)
         assert mpmath.mpf(hi) - mpmath.mpf(lo) < mpmath.mpf(2) ** -250
         f = float(b)
         for c in [f, float(_next(f, "float64", up=False)), float(_next(f, "float64"))]:
             assert abs(mpmath.mpf(c) - b) > mpmath.mpf(2) ** -60
-            assert oracle._below_branch(c) == (mpmath.mpf(c) < b)
+            assert oracle.enclosures.below_branch(c) == (mpmath.mpf(c) < b)
             assert np.isnan(oracle.softlog(np.float64(c))) == (mpmath.mpf(c) < b)
 
 
@@ -582,7 +582,7 @@ def test_undecided_raises_instead_of_guessing(monkeypatch):
     """With MAX_PRECISION = 100 bits, softlog at the float64 nearest x0 (which needs about 55 + 53
     bits) raises OracleUndecided; with the default limit it returns the mpmath value."""
     x = np.float64(0.2689414213699951)
-    monkeypatch.setattr(oracle, "MAX_PRECISION", 100)
+    monkeypatch.setattr(oracle.enclosures, "MAX_PRECISION", 100)
     with pytest.raises(oracle.OracleUndecided, match="not decided"):
         oracle.softlog(x)
     monkeypatch.undo()
@@ -603,7 +603,7 @@ def test_mpmath_state_is_untouched(monkeypatch):
         oracle.softlog_softmax(np.array([[0.3, 0.7]]), np.array([1.5]))
         with pytest.raises(ValueError):
             oracle.sld(np.array([0.3, 0.3]), np.array([0.5, 0.5]))
-        monkeypatch.setattr(oracle, "MAX_PRECISION", 60)
+        monkeypatch.setattr(oracle.enclosures, "MAX_PRECISION", 60)
         with pytest.raises(oracle.OracleUndecided):
             oracle.softlog(x)
         assert (mpmath.mp.prec, mpmath.iv.prec) == (20, 30)

@@ -10,7 +10,7 @@ import pytest
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
-from softlog_numerics._bounds import ULP_BOUNDS
+from softlog_numerics._core.contract import ULP_BOUNDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def test_contract_covers_the_functions():
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_dtype_is_preserved(dtype):
-    from softlog_numerics._dtypes import format_of
+    from softlog_numerics._core.formats import format_of
 
     dt = format_of(dtype).dtype
     x = np.array([0.25, 0.75], dtype=dt)
@@ -108,7 +108,7 @@ def test_big_endian_input_is_accepted():
 
 def test_softmax_of_a_single_finite_entry_is_exactly_one():
     for dtype in ("float16", "bfloat16", "float32", "float64"):
-        from softlog_numerics._dtypes import format_of
+        from softlog_numerics._core.formats import format_of
 
         dt = format_of(dtype).dtype
         x = np.array([[7.0, -np.inf], [8.0, -np.inf]]).astype(dt)

@@ -17,23 +17,25 @@ import numpy as np
 import pytest
 
 from softlog_numerics import oracle
-from softlog_numerics._dtypes import FORMATS, format_of, round_from_float64
-from softlog_numerics.regions import (
-    EXP_KEYS,
+from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
+from softlog_numerics.analysis.format_arithmetic import (
     ExactOps,
     VectorOps,
-    argmax_zero_predicate,
-    bisection_thresholds,
-    collapse_predicate,
     cr_exp,
     cr_log,
     cr_log1p,
-    formula_thresholds,
     next_down,
     next_up,
+)
+from softlog_numerics.regions import (
+    EXP_KEYS,
+    argmax_zero_predicate,
+    bisection_thresholds,
+    collapse_predicate,
+    formula_thresholds,
     softlog_region,
 )
-from softlog_numerics.sld_bounds import (
+from softlog_numerics.analysis.sld_bounds import (
     ds_K,
     s_K,
     sld_infimum,
@@ -151,8 +153,8 @@ def test_thresholds_reproduce_by_direct_evaluation(dtype):
 def test_production_log_softmax_is_not_zero_past_the_collapse_gap():
     """The library's log_softmax does not fall in the collapse region: at the gap where the three-pass
     algorithm returns 0, it returns the correctly rounded negative value (within its bound)."""
-    logsoftmax = pytest.importorskip("softlog_numerics.logsoftmax")
-    from softlog_numerics._bounds import ULP_BOUNDS
+    logsoftmax = pytest.importorskip("softlog_numerics.functions._log_softmax")
+    from softlog_numerics._core.contract import ULP_BOUNDS
 
     for dtype in DTYPES:
         g = formula_thresholds(dtype)["softmax_collapse_gap"]
@@ -216,7 +218,7 @@ def test_libm_primitives_within_one_ulp():
 
 def test_cli_regions_json_and_table(capsys):
     """`softlog-numerics regions --json`: exact numbers that round-trip, the SLD minima; the table."""
-    from softlog_numerics import _cli_regions
+    from softlog_numerics.cli import regions as _cli_regions
 
     parser = argparse.ArgumentParser()
     _cli_regions.register(parser.add_subparsers(dest="command"))
@@ -388,7 +390,7 @@ def test_naive_divergences_in_the_format(dtype):
 def test_figures_are_drawn(tmp_path):
     """The figure functions write PNG and SVG with the stable names (small grids here)."""
     pytest.importorskip("matplotlib")
-    from softlog_numerics import region_plots as rp
+    from softlog_numerics.report import region_plots as rp
 
     variants = ("naive", "shifted", "shifted_log1p")
     stem, caption = rp.plot_log_softmax_regions(rp.log_softmax_region_data("float16", 12, 10, variants=variants), tmp_path)

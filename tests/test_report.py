@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from softlog_numerics import _cache, algorithms, report, sweeps
-from softlog_numerics._cache import CACHE_FORMAT, MAGIC, OracleCache
+from softlog_numerics.oracle import cache as _cache
+from softlog_numerics import algorithms
+from softlog_numerics.cli import report as report_cli
+from softlog_numerics.report import build as report
+from softlog_numerics.analysis import sweeps
+from softlog_numerics.oracle.cache import CACHE_FORMAT, MAGIC, OracleCache
 
 X = np.array([0.0, 0.25, 0.5, 1.0], dtype=np.float32)
 
@@ -178,7 +182,7 @@ def test_concurrent_writers_never_expose_a_partial_file(tmp_path):
 def _parser():
     p = argparse.ArgumentParser(prog="softlog-numerics")
     sub = p.add_subparsers(dest="command", required=True)
-    report.register(sub)
+    report_cli.register(sub)
     return p
 
 
@@ -259,7 +263,7 @@ def test_report_quick_writes_report_and_figures_into_an_empty_folder(tmp_path, m
     ``--durations``, not asserted: speed claims live in benchmarks/.)"""
     monkeypatch.setenv("SOFTLOG_NUMERICS_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
-    assert report.main(["--quick", "--out", str(out), "--seed", "0"]) == 0
+    assert report_cli.main(["--quick", "--out", str(out), "--seed", "0"]) == 0
     pngs = sorted(p.stem for p in out.glob("*.png"))
     svgs = sorted(p.stem for p in out.glob("*.svg"))
     assert len(pngs) >= 6 and pngs == svgs

@@ -17,10 +17,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from softlog_numerics import _constants, oracle
-from softlog_numerics._bounds import ULP_BOUNDS
-from softlog_numerics._dtypes import BFLOAT16, FORMATS, format_of, round_from_float64
-from softlog_numerics.softlog import (
+from softlog_numerics._core import constants as _constants
+from softlog_numerics import oracle
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.formats import BFLOAT16, FORMATS, format_of, round_from_float64
+from softlog_numerics.functions._softlog import (
     _R2_LO,
     _R3_LO,
     _R4_LO,

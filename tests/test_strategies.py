@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softlog_numerics._axes import sum_tolerance
-from softlog_numerics._dtypes import FORMATS, format_of
+from softlog_numerics._core.axes import sum_tolerance
+from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.strategies import (
     LOGIT_FAMILIES,
     PROBABILITY_FAMILIES,

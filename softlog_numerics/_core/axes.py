@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dtypes import Format, as_float_array, format_of, result_format
+from softlog_numerics._core.formats import (
+    Format,
+    as_float_array,
+    format_of,
+    result_format,
+)
 
 
 def normalize_axis(axis, ndim: int) -> tuple[int, ...]:

@@ -11,7 +11,6 @@ They work elementwise on NumPy arrays (or scalars) of float64 and allocate their
 
 from __future__ import annotations
 
-
 __all__ = ["fast_two_sum", "split", "two_prod", "two_sum"]
 
 _SPLITTER = 134217729.0  # 2**27 + 1

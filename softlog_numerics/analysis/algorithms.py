@@ -61,9 +61,19 @@ import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
+import mpmath
 import numpy as np
 
-from ._dtypes import FORMATS, Format, as_float_array, format_of, result_format, round_from_float64
+from softlog_numerics import functions
+from softlog_numerics._core.formats import (
+    FORMATS,
+    Format,
+    as_float_array,
+    format_of,
+    result_format,
+    round_from_float64,
+)
+from softlog_numerics.oracle import round_to
 
 __all__ = [
     "FUNCTIONS",
@@ -105,10 +115,6 @@ def _constants(fmt_name: str) -> dict[str, float]:
     is exact for ``|n| < 2**(p - hi_bits)`` (Cody and Waite): logits up to about 88 (float16), 11
     (bfloat16), 5,700 (float32) and 1.9e8 (float64) are reduced without error in the product.
     """
-    import mpmath
-
-    from .oracle import round_to
-
     fmt = FORMATS[fmt_name]
     with mpmath.workprec(256):
         e = mpmath.e
@@ -605,9 +611,7 @@ class Variant:
         return True
 
     def _production(self):
-        import softlog_numerics
-
-        return getattr(softlog_numerics, self.function)
+        return getattr(functions, self.function)
 
     def __call__(self, *args, accumulate_dtype=None, check: bool = False) -> np.ndarray:
         """Evaluate on ``args`` (arrays of one format; rows along the last axis).

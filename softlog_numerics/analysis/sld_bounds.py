@@ -28,11 +28,18 @@ to convexity), and the minimum value is enclosed by the interval extension of ``
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 from mpmath import iv
+
+from softlog_numerics import oracle
+from softlog_numerics._core.formats import format_of, round_from_float64
+from softlog_numerics.analysis.format_arithmetic import VectorOps, softlog_variant
+from softlog_numerics.functions import sld_sym
+from softlog_numerics.testing.ulp import from_ordinal, ordinal
 
 __all__ = [
     "NAIVE_CLASSES",
@@ -190,9 +197,6 @@ def sld_infimum_table(Ks=SLD_KS) -> dict[str, SldInfimum]:
 def unit_interval_values(dtype) -> np.ndarray:
     """Every number of the format in ``[0, 1]`` (``+0`` up to 1, subnormals included), ascending,
     as float64: 15361 for float16, 16257 for bfloat16."""
-    from ._dtypes import format_of
-    from .ulp import from_ordinal, ordinal
-
     fmt = format_of(dtype)
     one = int(ordinal(np.array(1.0).astype(fmt.dtype)))
     return from_ordinal(np.arange(0, one + 1, dtype=np.int64), fmt.dtype).astype(np.float64)
@@ -200,8 +204,6 @@ def unit_interval_values(dtype) -> np.ndarray:
 
 def complement(a: np.ndarray, dtype) -> np.ndarray:
     """``RN(1 - a)`` in the format (float64 in, float64 out): the second entry of ``p = (a, 1 - a)``."""
-    from ._dtypes import round_from_float64
-
     return round_from_float64(1.0 - a, dtype).astype(np.float64)
 
 
@@ -236,11 +238,6 @@ def sweep_sld_sym(dtype, ia=None, ib=None, *, chunk: int = 1 << 19) -> SymSweep:
     Every such pair is a valid input (``|a + RN(1 - a) - 1| <= 2**-p-1`` is far inside the
     validation tolerance ``sqrt(eps)``); the sweep passes ``validate=False`` only to save time.
     """
-    import time
-
-    from ._dtypes import format_of
-    from .divergence import sld_sym
-
     fmt = format_of(dtype)
     V = unit_interval_values(fmt)
     W = complement(V, fmt)
@@ -296,9 +293,6 @@ def _exact_sld_sign(P1, P2, Q1, Q2, dtype):
     ``t >= -A/(A + B)``, plus the libm's ULP), so the float64 sum ``S`` of the two terms has the
     exact sign when ``|S| > 30 u (|t1| + |t2|)``; the others are decided by the oracle.
     """
-    from . import oracle
-    from ._dtypes import format_of
-
     fmt = format_of(dtype)
     A, B = math.e - 1 / math.e, 1 / math.e
     with np.errstate(all="ignore"):
@@ -357,11 +351,6 @@ def sweep_naive_k2(dtype, stride: int = 1, *, pixels: int = 256, rows_per_chunk:
     opposite to the exact value, or nonzero where ``p == q``); *spurious zero* (0 where the exact
     value does not round to 0 in the format); *ok* otherwise.
     """
-    import time
-
-    from ._dtypes import format_of
-    from .regions import VectorOps, softlog_variant
-
     fmt = format_of(dtype)
     ops = VectorOps(fmt)
     V = unit_interval_values(fmt)[::stride]

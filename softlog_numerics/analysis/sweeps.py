@@ -27,9 +27,13 @@ from typing import Callable
 
 import numpy as np
 
-from . import algorithms
-from ._dtypes import FORMATS, format_of, round_from_float64
-from .ulp import from_ordinal, ordinal, ulp_distance
+from softlog_numerics import oracle as _oracle
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
+from softlog_numerics.analysis import algorithms
+from softlog_numerics.testing.accuracy import within_contract
+from softlog_numerics.testing.strategies import LOGIT_FAMILIES, PROBABILITY_FAMILIES
+from softlog_numerics.testing.ulp import from_ordinal, ordinal, ulp_distance
 
 __all__ = [
     "Cell",
@@ -99,8 +103,6 @@ def _rng(seed: int, *tags: int) -> np.random.Generator:
 def oracle(cache, function: str, *args) -> np.ndarray:
     """The correctly rounded value of ``function(*args)`` along the last axis, from ``cache``
     (an :class:`~softlog_numerics._cache.OracleCache`, or None for no cache)."""
-    from . import oracle as _oracle
-
     f = getattr(_oracle, function)
     kw = {"validate": False} if function in _DIVERGENCES else {}
 
@@ -223,8 +225,6 @@ PAIR_KINDS = ("independent", "equal", "close", "disjoint", "one_hot_q")
 def pair_blocks(fmt, rng: np.random.Generator, kind: str, rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``(p, q)``, each ``rows x k``, of one kind of :data:`PAIR_KINDS`; the rows of ``p`` cycle
     through the probability families."""
-    from .strategies import PROBABILITY_FAMILIES
-
     fmt = format_of(fmt)
     k = max(k, 2) if kind == "disjoint" else k
     p = np.concatenate([probability_blocks(fmt, rng, PROBABILITY_FAMILIES[r % len(PROBABILITY_FAMILIES)], 1, k)
@@ -254,8 +254,6 @@ def pair_blocks(fmt, rng: np.random.Generator, kind: str, rows: int, k: int) -> 
 
 def inputs(function: str, dtype, seed: int, sz: Sizes) -> list[tuple[str, tuple]]:
     """``[(family, args), ...]``: the precision sweep's inputs for one function and format."""
-    from .strategies import LOGIT_FAMILIES, PROBABILITY_FAMILIES
-
     fmt = format_of(dtype)
     ft, dt = _FUNCTION_TAG[function], _DTYPE_TAG[fmt.name]
     out = []
@@ -366,9 +364,6 @@ def contract_violations(function: str, fmt, args, got, want) -> int:
     """How many outputs (elementwise functions, log_softmax, softmax) or rows (reductions) break
     the contract of :mod:`softlog_numerics._bounds`, as judged by
     :func:`softlog_numerics.accuracy.within_contract` (ULP bound, or the cancellation allowance)."""
-    from ._bounds import ULP_BOUNDS
-    from .accuracy import within_contract
-
     fmt = format_of(fmt)
     got, want = np.asarray(got), np.asarray(want)
     if function not in _DIVERGENCES:

@@ -11,8 +11,11 @@ import argparse
 import json
 import sys
 
-from ._bounds import ULP_BOUNDS
-from ._dtypes import FORMATS
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.formats import FORMATS
+from softlog_numerics.testing.audit import audit, families
+from softlog_numerics.testing.backends import BackendError, resolve
+from softlog_numerics.testing.ulp import format_ulp
 
 __all__ = ["register", "run"]
 
@@ -62,9 +65,6 @@ def _err(msg: str) -> None:
 
 def run(args) -> int:
     """Run the audit the parsed ``args`` describe; return the exit status."""
-    from .audit import FIXED_FAMILIES, DRAWN_FAMILIES, _KIND, audit
-    from .backends import BackendError, resolve
-
     try:
         backend = resolve(args.backend)
     except BackendError as e:
@@ -76,7 +76,7 @@ def run(args) -> int:
     functions = args.function or list(backend.native)
     dtypes = args.dtype or list(FORMATS)
     for f in functions:
-        valid = FIXED_FAMILIES + DRAWN_FAMILIES[_KIND[f]]
+        valid = families(f, include_slow=True)
         bad = [fam for fam in args.family or () if fam not in valid]
         if bad:
             _err(f"unknown family {bad[0]!r} for {f}; choose from {', '.join(valid)}")
@@ -104,8 +104,6 @@ def run(args) -> int:
 
 
 def _summary(reports, dtypes, max_ulp) -> str:
-    from .audit import _fmt_ulp
-
     lines = ["### Summary: max ULP over all families (pass threshold)", "",
              "| function | " + " | ".join(dtypes) + " |", "|" + "---|" * (len(dtypes) + 1)]
     for r in reports:
@@ -115,7 +113,7 @@ def _summary(reports, dtypes, max_ulp) -> str:
             ok = all(c.passed(max_ulp) for (dd, _), c in r.cells.items() if dd == d)
             errors = sum(c.errors for (dd, _), c in r.cells.items() if dd == d)
             note = f" FAIL, {errors} errors" if errors else ("" if ok else " FAIL")
-            cells.append(f"{_fmt_ulp(r.max_ulp(d))} ({limit:g}){note}")
+            cells.append(f"{format_ulp(r.max_ulp(d))} ({limit:g}){note}")
         lines.append(f"| {r.function} | " + " | ".join(cells) + " |")
     verdict = "PASS" if all(r.passed(max_ulp) for r in reports) else "FAIL"
     lines += ["", f"{verdict}: {reports[0].implementation if reports else ''}"]

@@ -11,6 +11,13 @@ import math
 import sys
 import time
 
+from softlog_numerics.testing.exhaustive import (
+    DEFAULT_SHARD_SIZE,
+    FUNCTIONS,
+    known_dtypes,
+    sweep,
+)
+
 __all__ = ["register"]
 
 
@@ -62,8 +69,6 @@ class _Progress:
 
 
 def _run(args) -> int:
-    from .exhaustive import sweep
-
     start, stop = float(args.start), float(args.stop)
     progress = None if args.quiet else _Progress(sys.stderr, f"{args.function} {args.dtype}")
     r = sweep(
@@ -111,8 +116,6 @@ def _dask(args):
 
 def register(subparsers) -> None:
     """Add the ``exhaustive`` subcommand to an argparse subparsers object."""
-    from .exhaustive import DEFAULT_SHARD_SIZE, FUNCTIONS, known_dtypes
-
     p = subparsers.add_parser(
         "exhaustive",
         help="every input of a range: production against the certified oracle",

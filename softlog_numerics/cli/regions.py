@@ -21,6 +21,11 @@ Exit status 0; 1 if ``--verify`` finds a formula and a bisection that disagree.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
+
+from softlog_numerics._core.formats import FORMATS
+from softlog_numerics.analysis.regions import EXP_KEYS, SOFTLOG_KEYS, regions_table
+from softlog_numerics.analysis.sld_bounds import sld_infimum_table
 
 __all__ = ["register", "run"]
 
@@ -45,8 +50,6 @@ def register(subparsers) -> None:
 def _decimal(x, digits: int, up: bool) -> str:
     """``x`` (an mpf) rounded up or down to ``digits`` digits after the point, as fixed decimal
     (exact: the mpf is converted to a Fraction first)."""
-    from fractions import Fraction
-
     sign, man, exp, _ = x._mpf_
     v = Fraction(int(man)) * Fraction(2) ** int(exp) if man else Fraction(0)
     v = -v if sign else v
@@ -58,8 +61,6 @@ def _decimal(x, digits: int, up: bool) -> str:
 
 
 def _certified(digits: int = 25):
-    from .sld_bounds import sld_infimum_table
-
     out = {}
     for k, v in sld_infimum_table().items():
         out[k] = {
@@ -73,9 +74,6 @@ def _certified(digits: int = 25):
 
 
 def run(args) -> int:
-    from ._dtypes import FORMATS
-    from .regions import EXP_KEYS, SOFTLOG_KEYS, regions_table
-
     try:
         table = regions_table(verify=args.verify, softlog=not args.no_softlog)
     except AssertionError as e:  # formula != bisection

@@ -31,10 +31,10 @@ import math
 
 import numpy as np
 
-from . import _constants as _c
-from ._axes import Rows, prepared_distributions
-from ._dtypes import round_from_float64
-from ._eft import fast_two_sum, two_prod, two_sum
+from softlog_numerics._core import constants as _c
+from softlog_numerics._core.axes import Rows, prepared_distributions
+from softlog_numerics._core.eft import fast_two_sum, two_prod, two_sum
+from softlog_numerics._core.formats import round_from_float64
 
 __all__ = ["sld", "sld_sym", "softlog_cross_entropy", "softlog_entropy"]
 

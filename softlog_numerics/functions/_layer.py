@@ -21,11 +21,17 @@ import math
 
 import numpy as np
 
-from . import _constants as _c
-from ._axes import prepared_layer
-from ._dtypes import round_from_float64
-from ._eft import fast_two_sum, two_prod, two_sum
-from .divergence import _below_branch, _div_dd, _log1p_dd, _softlog_dd, _sum_rows
+from softlog_numerics._core import constants as _c
+from softlog_numerics._core.axes import prepared_layer
+from softlog_numerics._core.eft import fast_two_sum, two_prod, two_sum
+from softlog_numerics._core.formats import round_from_float64
+from softlog_numerics.functions._divergence import (
+    _below_branch,
+    _div_dd,
+    _log1p_dd,
+    _softlog_dd,
+    _sum_rows,
+)
 
 __all__ = ["softlog_softmax"]
 

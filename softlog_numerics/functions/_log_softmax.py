@@ -41,9 +41,14 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._axes import Rows
-from ._dtypes import Format, as_float_array, format_of, round_from_float64
-from ._eft import fast_two_sum, split, two_prod, two_sum
+from softlog_numerics._core.axes import Rows
+from softlog_numerics._core.eft import fast_two_sum, split, two_prod, two_sum
+from softlog_numerics._core.formats import (
+    Format,
+    as_float_array,
+    format_of,
+    round_from_float64,
+)
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _constants as _c
-from ._dtypes import BFLOAT16 as _BF16
-from ._dtypes import as_float_array, format_of, round_from_float64
-from ._eft import _mul_split_constant, _split_constant
+from softlog_numerics._core import constants as _c
+from softlog_numerics._core.eft import _mul_split_constant, _split_constant
+from softlog_numerics._core.formats import BFLOAT16 as _BF16
+from softlog_numerics._core.formats import as_float_array, format_of, round_from_float64
 
 __all__ = ["softlog", "softlog_inverse"]
 

@@ -9,7 +9,7 @@ File layout (all of it checked on every read, so a value is never trusted withou
 
     b"SLNCACHE"                      magic, 8 bytes
     uint32 little-endian             length H of the header
-    H bytes of JSON                  {"format": CACHE_FORMAT, "oracle": fingerprint of oracle.py,
+    H bytes of JSON                  {"format": CACHE_FORMAT, "oracle": fingerprint of the oracle's modules,
                                       "key": hex key, "dtype": name, "shape": [...],
                                       "sha256": hex digest of the payload}
     payload                          the result array's bytes (C order)
@@ -37,7 +37,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._dtypes import format_of
+from softlog_numerics._core import formats
+from softlog_numerics._core.formats import format_of
+from softlog_numerics.oracle import enclosures, fast, twins
 
 __all__ = ["CACHE_FORMAT", "OracleCache", "default_directory", "oracle_fingerprint"]
 
@@ -58,10 +60,8 @@ def default_directory() -> Path:
 def oracle_fingerprint() -> str:
     """SHA-256 (first 16 hex digits) of the oracle's source and of the rounding code it uses:
     a change to either makes every cached value stale."""
-    from . import _dtypes, oracle
-
     h = hashlib.sha256()
-    for mod in (oracle, _dtypes):
+    for mod in (twins, enclosures, fast, formats):
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()[:16]
 

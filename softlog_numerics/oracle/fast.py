@@ -20,13 +20,21 @@ rounding): it goes to the mpmath oracle.
 from __future__ import annotations
 
 import numpy as np
+from mpmath import libmp
 
-from . import _constants as _c
-from ._dtypes import FORMATS, as_float_array, format_of, round_from_float64
+from softlog_numerics._core import constants as _c
+from softlog_numerics._core.formats import (
+    FORMATS,
+    as_float_array,
+    format_of,
+    round_from_float64,
+)
+from softlog_numerics.oracle.enclosures import enclose_softlog, softlog_mpmath
 
 __all__ = [
     "LIBM_RELATIVE_ERROR",
     "RELATIVE_ERROR",
+    "DOMAIN_START",
     "FastResult",
     "midpoint_distance",
     "softlog",
@@ -50,7 +58,8 @@ _A_H26 = float(np.float64(_A_HI) * _SPLITTER - (np.float64(_A_HI) * _SPLITTER - 
 _A_L26 = _A_HI - _A_H26  # A_HI = _A_H26 + _A_L26 exactly, both of at most 26 bits
 _X0_HI = _c.X0[0]
 _D0_HI, _D0_LO = _c.D0  # a (x0 - X0_HI)
-_XB_HI = _c.XB[0]  # float64 x is in the domain  <=>  x >= _XB_HI
+DOMAIN_START = _c.XB[0]
+"""The smallest float64 in the softlog's domain: ``x >= DOMAIN_START``  <=>  ``x > -1/(e**2 - 1)``."""
 _DB_HI, _DB_LO = _c.DB  # a (xb - XB_HI) < 0
 _XN = -0.0989  # below: the near-branch form log(a (x - xb))
 
@@ -68,7 +77,7 @@ def _kernel_block(x: np.ndarray, out: np.ndarray, buf: np.ndarray) -> None:
 
     Regime C (every input; overwritten below ``_XN``): ``t = a (x - x0)`` as ``th + tl`` with
     relative error ``<= 2**-80``, ``v = fl(log1p(th) + fl(tl / fl(1 + th)))``.
-    Regime N (``_XB_HI <= x < _XN``): ``w = a (x - xb) = wh + wl``, ``v = fl(log(wh) + fl(wl / wh))``.
+    Regime N (``DOMAIN_START <= x < _XN``): ``w = a (x - xb) = wh + wl``, ``v = fl(log(wh) + fl(wl / wh))``.
     Values outside the domain, infinities and NaN give meaningless results (settled elsewhere).
     """
     s, e, p, pe, q = buf
@@ -115,7 +124,7 @@ def _kernel_block(x: np.ndarray, out: np.ndarray, buf: np.ndarray) -> None:
 
 def _near_branch(x: np.ndarray) -> np.ndarray:
     """Regime N: ``log(wh) + wl / wh`` with ``w = a (x - xb) = a s - DB``, ``s = x - XB_HI`` exact."""
-    s = x - _XB_HI
+    s = x - DOMAIN_START
     c = s * _SPLITTER
     sh = c - (c - s)
     sl = s - sh
@@ -209,7 +218,7 @@ def softlog_certified(x, *, fallback=True) -> FastResult:
             # NaN and inf estimates (low bits of an inf are 0; of a NaN, anything) are undecided too
             undecided[i:j] |= ~np.isfinite(vb)
         # settled inputs (the oracle's table): NaN, -inf and x < xb -> NaN; +inf; 0 -> -1; 1 -> 1
-        settled_nan = ~(flat >= _XB_HI)
+        settled_nan = ~(flat >= DOMAIN_START)
         v[settled_nan] = np.nan
         pinf = flat == np.inf
         v[pinf] = np.inf
@@ -219,9 +228,7 @@ def softlog_certified(x, *, fallback=True) -> FastResult:
     values = round_from_float64(v, fmt)
     idx = np.flatnonzero(undecided)
     if fallback and idx.size:
-        from .oracle import softlog as _oracle_softlog
-
-        values[idx] = _oracle_softlog(x.reshape(-1)[idx], method="mpmath")
+        values[idx] = softlog_mpmath(x.reshape(-1)[idx])
     return FastResult(values, idx, v)
 
 
@@ -254,9 +261,7 @@ def softlog(x) -> np.ndarray:
     x = as_float_array(x)
     fmt = format_of(x.dtype)
     if fmt.precision > 24:
-        from .oracle import softlog as _oracle_softlog
-
-        return _oracle_softlog(x, method="mpmath")
+        return softlog_mpmath(x)
     return softlog_certified(x).values.reshape(x.shape)
 
 
@@ -267,12 +272,8 @@ def midpoint_distance(x: float, dtype, prec: int = 200) -> float:
     Positive when ``L(x)`` lies above the midpoint. Used to rank and record hard cases; its value is
     within ``2**(-prec + 40)`` of the exact distance for the inputs of the narrow formats.
     """
-    from mpmath import libmp
-
-    from .oracle import _softlog_enc
-
     fmt = format_of(dtype)
-    lo, hi = _softlog_enc(float(x), prec)
+    lo, hi = enclose_softlog(float(x), prec)
     mid = libmp.mpf_shift(libmp.mpf_add(lo, hi, prec), -1)
     val = libmp.to_float(mid)  # only to locate the binade and the nearest midpoint
     m_exp = int(np.floor(np.log2(abs(val))))

@@ -1,8 +1,8 @@
-"""``softlog-numerics report``: run the sweeps, draw the figures, write ``report.md``.
+"""The report: run the sweeps, draw the figures, write ``report.md`` (``softlog-numerics report``).
 
 The project's main job. For a given seed the output is deterministic: the same inputs, the same
 tables, the same figure files (PNG and SVG, no dates inside). Oracle values are cached on disk
-(:mod:`softlog_numerics._cache`), so a rerun spends its time on the variants and the figures only.
+(:mod:`softlog_numerics.oracle.cache`), so a rerun spends its time on the variants and the figures only.
 
 Usage::
 
@@ -14,16 +14,18 @@ minutes. Progress goes to stderr: a bar on a terminal, plain lines otherwise.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 import time
 from pathlib import Path
 
-from ._bounds import CANCELLATION, ULP_BOUNDS
+from softlog_numerics._core.contract import CANCELLATION, ULP_BOUNDS
+from softlog_numerics.analysis import algorithms, sweeps
+from softlog_numerics.analysis.regions import regions_table
+from softlog_numerics.report import plots, region_plots
 
-__all__ = ["Progress", "build", "main", "register", "run"]
+__all__ = ["Progress", "build", "steps"]
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 LSE_FAMILY = ("logsumexp", "log_softmax", "softmax")
@@ -110,10 +112,9 @@ def _nan_note(c) -> str:
 # The job
 
 
-def _steps(quick: bool) -> int:
-    from .algorithms import FUNCTIONS
-
-    return len(FUNCTIONS) * len(DTYPES) + 4 * len(DTYPES) + 11 + 1 + _REGION_STEPS
+def steps(quick: bool) -> int:
+    """How many progress steps :func:`build` reports."""
+    return len(algorithms.FUNCTIONS) * len(DTYPES) + 4 * len(DTYPES) + 11 + 1 + _REGION_STEPS
 
 
 _REGION_STEPS = 7  # region_plots.make_figures reports 4 maps, softlog near x0, 2 (p, q) sweeps
@@ -121,7 +122,6 @@ _REGION_STEPS = 7  # region_plots.make_figures reports 4 maps, softlog near x0, 
 
 def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> dict:
     """Run everything and write the report; returns a summary (figure stems, cells, timings)."""
-    from . import plots, sweeps
 
     out.mkdir(parents=True, exist_ok=True)
     sz = sweeps.sizes(quick)
@@ -187,7 +187,6 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
         "against the row width n, up to " + f"{int(max(sz.widths)):,}" + " logits. The large errors at small n "
         "come from rows where one logit dominates (see the gap figure); pairwise sums keep the error flat in n, "
         "while the online normalizer's 32 sequential lanes let it grow.")
-    from . import region_plots
 
     regions = region_plots.make_figures(out, stride=4 if quick else 1, progress=progress.step)
     figures.extend(regions)
@@ -204,7 +203,6 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
 
 
 def _markdown(cells, figures, *, quick: bool, seed: int, sz, region_stems=()) -> str:
-    from . import algorithms
 
     cap = dict(figures)
     by = {(c.function, c.variant, c.dtype): c for c in cells}
@@ -344,7 +342,6 @@ def _markdown(cells, figures, *, quick: bool, seed: int, sz, region_stems=()) ->
 
 
 def _regions_table() -> str:
-    from .regions import regions_table
 
     data = regions_table()
     names = list(data[DTYPES[0]])
@@ -353,68 +350,3 @@ def _regions_table() -> str:
     table = _table(["threshold"] + DTYPES, rows)
     sld = _table(["K"] + list(inf), [["min sld"] + [f"{float(v):.9g}" for v in inf.values()]])
     return table + "\n\nMinimum of the directed `sld` over K classes (certified; proofs/sld_bounds.md):\n\n" + sld
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {v}")
-    return v
-
-
-def register(subparsers) -> argparse.ArgumentParser:
-    """Add the ``report`` subcommand to an ``argparse`` subparsers object."""
-    p = subparsers.add_parser(
-        "report",
-        help="measure every algorithm variant in every format; write figures and report.md",
-        description=__doc__.split("\n\n")[0] + " Writes report.md, results.json and PNG+SVG figures into DIR.",
-    )
-    p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default: figures/)")
-    p.add_argument("--quick", action="store_true", help="fewer inputs: under a minute on two cores")
-    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="seed of the input draws (default 0)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the oracle cache")
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="oracle cache folder (default $SOFTLOG_NUMERICS_CACHE or ~/.cache/softlog-numerics)")
-    p.set_defaults(run=run)
-    return p
-
-
-def run(args) -> int:
-    """Run the ``report`` subcommand; returns the exit status."""
-    from ._cache import OracleCache
-
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        print(f"softlog-numerics report: error: --out {str(out)!r} exists and is not a directory", file=sys.stderr)
-        return 2
-    cache = OracleCache(args.cache_dir, enabled=not args.no_cache)
-    progress = Progress(_steps(args.quick))
-    try:
-        summary = build(out, quick=args.quick, seed=args.seed, cache=cache, progress=progress)
-    except OSError as exc:
-        print(f"softlog-numerics report: error: cannot write to {str(out)!r}: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out / 'report.md'} and {len(summary['figures'])} figures (PNG + SVG) in {summary['seconds']:.1f} s "
-          f"(oracle cache: {cache.hits} hits, {cache.misses} misses, {cache.stale} stale, {cache.corrupt} corrupt)",
-          file=sys.stderr)
-    return 0
-
-
-def main(argv=None) -> int:
-    """``python -m softlog_numerics.report [options]``: the subcommand on its own."""
-    parser = argparse.ArgumentParser(prog="softlog-numerics")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)])
-    return args.run(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

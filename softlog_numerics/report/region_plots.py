@@ -23,7 +23,34 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import mpmath
 import numpy as np
+
+from softlog_numerics import oracle
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.formats import format_of, round_from_float64
+from softlog_numerics.analysis.format_arithmetic import (
+    LOG_SOFTMAX_VARIANTS,
+    SOFTLOG_VARIANTS,
+    ExactOps,
+    VectorOps,
+    log_softmax_variant,
+    ordinal_of,
+    softlog_variant,
+    value_at,
+)
+from softlog_numerics.analysis.regions import (
+    formula_thresholds,
+    softlog_region,
+    x0_nearest,
+)
+from softlog_numerics.analysis.sld_bounds import (
+    NAIVE_CLASSES,
+    sld_infimum,
+    sweep_naive_k2,
+    unit_interval_values,
+)
+from softlog_numerics.testing.ulp import ulp_distance
 
 __all__ = [
     "CELL_CLASSES",
@@ -89,8 +116,6 @@ def classify_cells(y, ref, bound: int) -> np.ndarray:
     rounded ``ref`` (arrays of one format): NaN where ``y`` is NaN and ``ref`` is not; ±inf where
     ``y`` is infinite and ``ref`` finite; zero where ``y == 0 != ref``; else exact (0 ULP),
     accurate (at most ``bound`` ULP) or inaccurate. ``+0`` against ``-0`` counts as exact."""
-    from .ulp import ulp_distance
-
     y64, r64 = y.astype(np.float64), ref.astype(np.float64)
     d = ulp_distance(y, ref)
     cls = np.where(d == 0, 0, np.where(d <= bound, 1, 2)).astype(np.int8)
@@ -109,16 +134,6 @@ def log_softmax_region_data(dtype, n_max: int = 161, n_gap: int = 121, variants=
     ``[m, RN(m - g)]`` (so the actual gap can differ from ``g`` by the rounding of ``m - g``).
     Returns the grid, the thresholds and ``classes[variant]`` (shape ``(n_gap, n_max)``).
     """
-    from . import oracle
-    from ._bounds import ULP_BOUNDS
-    from ._dtypes import format_of, round_from_float64
-    from .regions import (
-        LOG_SOFTMAX_VARIANTS,
-        VectorOps,
-        formula_thresholds,
-        log_softmax_variant,
-    )
-
     fmt = format_of(dtype)
     th = formula_thresholds(fmt)
     variants = LOG_SOFTMAX_VARIANTS if variants is None else variants
@@ -212,26 +227,12 @@ def softlog_x0_data(window: int = 64) -> dict:
     """``{dtype: {"offsets", variant: relative errors (float), "bad": {variant: offsets}}}``: the
     exact relative error ``|y - L(x)| / |L(x)|`` (mpmath, 60 digits) of each variant at every
     number within ``window`` ULPs of the number nearest ``x0``."""
-    import mpmath
-
-    from ._dtypes import format_of
-    from .regions import (
-        SOFTLOG_VARIANTS,
-        ExactOps,
-        VectorOps,
-        _pos,
-        _val,
-        _x0_nearest,
-        softlog_region,
-        softlog_variant,
-    )
-
     out = {}
     for dt in DTYPES:
         fmt = format_of(dt)
-        c = _pos(_x0_nearest(fmt), fmt)
+        c = ordinal_of(x0_nearest(fmt), fmt)
         offs = np.arange(-window, window + 1)
-        xs = [_val(c + k, fmt) for k in offs]
+        xs = [value_at(c + k, fmt) for k in offs]
         ops = ExactOps(fmt)
         rel = {}
         with mpmath.workdps(60):
@@ -243,7 +244,7 @@ def softlog_x0_data(window: int = 64) -> dict:
                     ys = [softlog_variant(v, ops, x) for x in xs]
                 rel[v] = np.array([float(abs((mpmath.mpf(y) - L) / L)) for y, L in zip(ys, Ls)])
         bad = {v: softlog_region(v, fmt, window).offsets for v in SOFTLOG_VARIANTS}
-        out[dt] = {"offsets": offs, "rel": rel, "bad": bad, "x_center": _val(c, fmt), "p": fmt.precision}
+        out[dt] = {"offsets": offs, "rel": rel, "bad": bad, "x_center": value_at(c, fmt), "p": fmt.precision}
     return out
 
 
@@ -310,8 +311,6 @@ def plot_sld_plane(sweeps: dict, out: Path) -> tuple[str, str]:
     plt = _plt()
     from matplotlib.colors import BoundaryNorm, ListedColormap, TwoSlopeNorm
     from matplotlib.patches import Patch
-
-    from .sld_bounds import NAIVE_CLASSES, sld_infimum
 
     inf2 = sld_infimum(2)
     a_star = float(inf2.a_mid)
@@ -389,9 +388,6 @@ def plot_sld_plane(sweeps: dict, out: Path) -> tuple[str, str]:
 
 def _ordinal_ticks(dtype, stride: int, pixels: int):
     """Pixel positions and labels of the powers of two on the ordinal grid of :func:`plot_sld_plane`."""
-    from ._dtypes import format_of
-    from .sld_bounds import unit_interval_values
-
     fmt = format_of(dtype)
     V = unit_interval_values(fmt)[::stride]
     lo = fmt.emin - fmt.precision + 1
@@ -419,8 +415,6 @@ def make_figures(outdir, *, stride: int = 1, n_max: int = 161, n_gap: int = 121,
     ``stride`` thins the float16/bfloat16 sweep of the (p, q) plane (1: every pair, about
     2.4e8 per format, a few minutes); ``n_max`` x ``n_gap`` is the log_softmax grid.
     """
-    from .sld_bounds import sweep_naive_k2
-
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)

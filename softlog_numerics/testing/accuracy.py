@@ -23,10 +23,11 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
-from . import oracle, strategies
-from ._bounds import CANCELLATION, ULP_BOUNDS
-from ._dtypes import FORMATS, format_of
-from .ulp import ulp_distance
+from softlog_numerics import functions, oracle
+from softlog_numerics._core.contract import CANCELLATION, ULP_BOUNDS
+from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
+from softlog_numerics.testing import strategies
+from softlog_numerics.testing.ulp import ulp_distance
 
 __all__ = ["FUNCTIONS", "Measurement", "measure", "term_magnitude", "within_contract"]
 
@@ -83,8 +84,6 @@ def _hex(a) -> str:
 
 def _hard_cases(function: str, fmt) -> list[tuple]:
     """Hand-picked inputs, cast to ``fmt`` (round once)."""
-    from ._dtypes import round_from_float64
-
     def cast(*arrays):
         return tuple(round_from_float64(np.asarray(a, dtype=np.float64), fmt) for a in arrays)
 
@@ -139,12 +138,10 @@ def measure(function: str, dtype, examples: int = 200) -> Measurement:
 
     Deterministic: the hard cases, then ``examples`` Hypothesis draws with a fixed seed.
     """
-    import softlog_numerics
-
     if function not in ULP_BOUNDS:
         raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS)}")
     fmt = format_of(dtype)
-    impl = getattr(softlog_numerics, function)
+    impl = getattr(functions, function)
     ref = getattr(oracle, function)
     state = {"max": 0.0, "worst": "", "n": 0, "failures": [], "cancelling": 0}
     bound = ULP_BOUNDS[function][fmt.name]

@@ -46,11 +46,24 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from . import oracle, strategies
-from ._bounds import ULP_BOUNDS
-from ._dtypes import FORMATS, Format, format_of, result_format, round_from_float64
-from .backends import from_numpy, guess_library, resolve, to_numpy
-from .ulp import from_ordinal, ordinal, ulp_distance
+from softlog_numerics import oracle
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.formats import (
+    FORMATS,
+    Format,
+    format_of,
+    result_format,
+    round_from_float64,
+)
+from softlog_numerics.testing import strategies
+from softlog_numerics.testing.accuracy import _hard_cases, within_contract
+from softlog_numerics.testing.backends import (
+    from_numpy,
+    guess_library,
+    resolve,
+    to_numpy,
+)
+from softlog_numerics.testing.ulp import format_ulp, from_ordinal, ordinal, ulp_distance
 
 __all__ = [
     "FUNCTIONS",
@@ -123,8 +136,6 @@ def _cast(fmt: Format, *arrays) -> tuple:
 
 def _fixed_inputs(function: str, family: str, fmt: Format) -> list[tuple]:
     if family == "hard":
-        from .accuracy import _hard_cases
-
         return _hard_cases(function, fmt)
     inf, nan, big, sub = math.inf, math.nan, fmt.max, fmt.min_subnormal
     kind = _KIND[function]
@@ -392,8 +403,6 @@ class _Evaluator:
 
 
 def _within(function: str, fmt: Format, got, want, args) -> bool:
-    from .accuracy import within_contract
-
     return within_contract(function, fmt, got, want, args)[0]
 
 
@@ -502,7 +511,7 @@ class AuditReport:
         for (d, f), c in self.cells.items():
             note = f" (returns {c.output_dtype})" if c.output_dtype else ""
             lines.append(
-                f"| {d}{note} | {f} | {c.inputs} | {_fmt_ulp(c.max_ulp)} | {_fmt_ulp(c.p99_ulp)} | "
+                f"| {d}{note} | {f} | {c.inputs} | {format_ulp(c.max_ulp)} | {format_ulp(c.p99_ulp)} | "
                 f"{c.not_correctly_rounded:.1%} | {c.nan} | {c.inf_where_finite} | {c.finite_where_inf} | "
                 f"{c.wrong_sign_zero} | {c.errors} | {'yes' if c.passed(max_ulp) else '**no**'} |"
             )
@@ -514,19 +523,13 @@ class AuditReport:
                 if c.worst is not None:
                     w = c.worst
                     lines.append(
-                        f"- {c.dtype} / {c.family}: {_fmt_ulp(w.ulp)} ULP at index {list(w.index)}: "
+                        f"- {c.dtype} / {c.family}: {format_ulp(w.ulp)} ULP at index {list(w.index)}: "
                         f"expected {_show(w.expected, fmt)}, got {_show(w.got, fmt)}; input "
                         f"`{reproducer(*w.args, limit=limit)}`"
                     )
                 if c.first_error:
                     lines.append(f"- {c.dtype} / {c.family}: {c.errors} error(s), first: {c.first_error}")
         return "\n".join(lines) + "\n"
-
-
-def _fmt_ulp(v: float) -> str:
-    if v == math.inf:
-        return "inf"
-    return f"{v:.0f}" if v < 1e6 else f"{v:.2e}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -716,12 +719,12 @@ def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, 
     i = np.unravel_index(int(np.argmax(key)), d.shape) if d.ndim else ()
     raise OracleMismatch(
         worst,
-        f"{where} is {_fmt_ulp(worst)} ULP from the correctly rounded result (allowed: {allowed})\n"
+        f"{where} is {format_ulp(worst)} ULP from the correctly rounded result (allowed: {allowed})\n"
         f"  input:    {reproducer(*args)}\n"
         f"  at index: {tuple(int(j) for j in i)}\n"
         f"  expected: {_show(w[i], fmt)}\n"
         f"  got:      {_show(g[i], fmt)}\n"
-        f"  distance: {_fmt_ulp(float(d[i]))} ULP"
+        f"  distance: {format_ulp(float(d[i]))} ULP"
         + ("  (zero of the wrong sign)" if bool(sign_zero[i]) else "")
     )
 

@@ -1,21 +1,16 @@
-"""Adapters between NumPy and other array libraries, and the named implementations the audit knows.
+"""The named implementations the audit knows, and how each is called.
 
-Three things live here.
+**Named backends** (:data:`BACKENDS`, :func:`get_backend`, :func:`resolve`): for each of
+``numpy-naive``, ``scipy``, ``torch``, ``jax`` and ``softlog_numerics``, the exact call that is
+audited for every function of the contract, and which array library it takes. A backend whose
+package is missing raises :class:`BackendNotInstalled` naming the package to install. Any
+importable callable can be audited as ``module:attr`` (``module:attr@torch`` to hand it torch
+tensors). Functions that have no counterpart in a library (the softlog and the divergences) are
+audited as the textbook formula written in that library's own operations, and say so.
 
-1. **Exact conversions** between NumPy arrays of the four formats and the arrays of PyTorch, JAX
-   and CuPy: :func:`to_numpy` and :func:`from_numpy`. bfloat16 travels as its 16-bit pattern
-   (NumPy's ``ml_dtypes.bfloat16`` <-> ``torch.bfloat16``), never through a cast that could round;
-   JAX shares ``ml_dtypes`` with NumPy, so its bfloat16 arrays convert as they are.
-2. **Named backends** (:data:`BACKENDS`, :func:`get_backend`, :func:`resolve`): for each of
-   ``numpy-naive``, ``scipy``, ``torch``, ``jax`` and ``softlog_numerics``, the exact call that is
-   audited for every function of the contract, and which array library it takes. A backend whose
-   package is missing raises :class:`BackendNotInstalled` naming the package to install. Any
-   importable callable can be audited as ``module:attr`` (``module:attr@torch`` to hand it torch
-   tensors). Functions that have no counterpart in a library (the softlog and the divergences) are
-   audited as the textbook formula written in that library's own operations, and say so.
-3. **Array-API inputs** for the NumPy-only production functions: :func:`array_api` wraps a function
-   so that it accepts the arrays of any library known to ``array-api-compat`` (and to this module's
-   converters) and returns an array of the same library, device and dtype.
+The exact conversions between libraries (:func:`to_numpy`, :func:`from_numpy`) and the Array-API
+wrapper of the production functions (:func:`array_api`) live in
+:mod:`softlog_numerics._core.interop` and are re-exported here.
 
 Every backend function is called positionally with arrays whose last axis is the one reduced:
 ``f(x)`` for ``softlog``, ``logsumexp``, ``log_softmax``, ``softmax``; ``f(p)`` for
@@ -24,7 +19,6 @@ Every backend function is called positionally with arrays whose last axis is the
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import math
@@ -33,8 +27,20 @@ from typing import Callable
 
 import numpy as np
 
-from ._bounds import ULP_BOUNDS
-from ._dtypes import BFLOAT16
+from softlog_numerics import functions
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.interop import (
+    LIBRARIES,
+    BackendError,
+    BackendNotInstalled,
+    UnknownBackend,
+    array_api,
+    from_numpy,
+    jax_numpy,
+    library_of,
+    require,
+    to_numpy,
+)
 
 __all__ = [
     "BACKENDS",
@@ -57,238 +63,6 @@ LOGIT_FUNCTIONS = ("logsumexp", "log_softmax", "softmax")
 
 _A = math.e - 1.0 / math.e  # softlog slope, rounded to float64 (used by the textbook formulas only)
 _B = 1.0 / math.e
-
-
-class BackendError(Exception):
-    """A backend cannot be used (the CLI turns this into exit status 2)."""
-
-
-class UnknownBackend(BackendError, ValueError):
-    """The name is neither a named backend nor an importable ``module:attr``."""
-
-
-class BackendNotInstalled(BackendError, ImportError):
-    """The backend's package is not installed; the message names what to install."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Array libraries and exact conversions
-
-
-LIBRARIES = ("numpy", "torch", "jax", "cupy")
-"""Array libraries whose arrays :func:`to_numpy` and :func:`from_numpy` convert exactly."""
-
-_INSTALL = {
-    "torch": "torch (pip install 'softlog-numerics[torch]', which pins the CPU build torch==2.13.0)",
-    "jax": "jax (pip install 'softlog-numerics[jax]')",
-    "cupy": "cupy (a CUDA build matching your GPU, e.g. pip install cupy-cuda12x)",
-    "scipy": "scipy (pip install scipy)",
-    "array_api_compat": "array-api-compat (pip install array-api-compat)",
-}
-
-
-def _require(module: str, what: str):
-    if importlib.util.find_spec(module) is None:
-        raise BackendNotInstalled(f"{what} needs the package {_INSTALL.get(module, module)}")
-    return importlib.import_module(module)
-
-
-def library_of(x) -> str:
-    """The array library an array belongs to: ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``,
-    or the top-level module name of its type for anything else."""
-    if isinstance(x, (np.ndarray, np.generic)):
-        return "numpy"
-    root = type(x).__module__.split(".")[0]
-    if root in ("jaxlib", "jax"):
-        return "jax"
-    return root
-
-
-def _jax():
-    """``jax.numpy`` with 64-bit types enabled (without it float64 input silently becomes float32).
-
-    Enabling ``jax_enable_x64`` is global to the process: code that runs JAX after an audit sees
-    64-bit defaults too.
-    """
-    jax = _require("jax", "JAX arrays")
-    if not jax.config.jax_enable_x64:
-        jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-
-    return jax, jnp
-
-
-def to_numpy(x) -> np.ndarray:
-    """A NumPy copy of an array of NumPy, PyTorch, JAX or CuPy, with the same bits and dtype.
-
-    torch.bfloat16 becomes ``ml_dtypes.bfloat16`` through its 16-bit pattern; tensors on another
-    device are copied to the host first. Other objects go through ``np.asarray`` (the
-    ``__array__`` / buffer protocols), which preserves the four float formats exactly.
-    """
-    lib = library_of(x)
-    if lib == "numpy":
-        return np.array(x, copy=True)
-    if lib == "torch":
-        import torch
-
-        t = x.detach()
-        if t.device.type != "cpu":
-            t = t.cpu()
-        t = t.contiguous()
-        if t.dtype == torch.bfloat16:
-            return t.view(torch.int16).numpy().view(BFLOAT16).copy()
-        return t.numpy().copy()
-    if lib == "cupy":
-        return np.array(x.get(), copy=True)
-    return np.array(np.asarray(x), copy=True)  # jax, and anything implementing __array__
-
-
-def from_numpy(a, library: str, device=None):
-    """An array of ``library`` with the same bits, dtype and shape as the NumPy array ``a``.
-
-    Parameters
-    ----------
-    a : numpy.ndarray
-        Any dtype NumPy and the target share; bfloat16 is ``ml_dtypes.bfloat16``.
-    library : str
-        ``"numpy"``, ``"torch"``, ``"jax"`` or ``"cupy"``.
-    device : optional
-        Where to put the result (a torch device, a JAX device); default the library's default
-        (the CPU for torch).
-
-    Notes
-    -----
-    No rounding happens: float16/float32/float64 are copied, bfloat16 goes to torch as an int16
-    bit pattern re-viewed as ``torch.bfloat16``, and to JAX as the same ``ml_dtypes`` type. JAX
-    is switched to 64-bit mode first; a result whose dtype differs from ``a``'s raises TypeError
-    (CuPy has no bfloat16).
-    """
-    a = np.array(a, copy=True, order="C")
-    if library == "numpy":
-        return a
-    if library == "torch":
-        torch = _require("torch", "torch tensors")
-        if a.dtype == BFLOAT16:
-            t = torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
-        else:
-            t = torch.from_numpy(a)
-        return t if device is None else t.to(device)
-    if library == "jax":
-        jax, jnp = _jax()
-        out = jnp.asarray(a) if device is None else jax.device_put(a, device)
-        if np.dtype(out.dtype) != a.dtype:
-            raise TypeError(f"JAX turned {a.dtype.name} into {np.dtype(out.dtype).name}")
-        return out
-    if library == "cupy":
-        cp = _require("cupy", "CuPy arrays")
-        if a.dtype == BFLOAT16:
-            raise TypeError("CuPy has no bfloat16 arrays")
-        if device is None:
-            return cp.asarray(a)
-        with cp.cuda.Device(device):
-            return cp.asarray(a)
-    raise ValueError(f"unknown array library {library!r}; known: {', '.join(LIBRARIES)}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Array-API wrapper for NumPy-only functions
-
-
-def _device_of(x):
-    lib = library_of(x)
-    if lib == "torch":
-        return x.device
-    if lib == "jax":
-        devs = x.devices() if hasattr(x, "devices") else None
-        return next(iter(devs)) if devs else None
-    if lib == "cupy":
-        return x.device.id
-    return None
-
-
-def _is_foreign_array(v) -> bool:
-    if isinstance(v, (np.ndarray, np.generic)):
-        return False
-    lib = library_of(v)
-    if lib in ("torch", "jax", "cupy"):
-        return hasattr(v, "shape") and hasattr(v, "dtype")
-    try:
-        import array_api_compat
-    except ImportError:
-        return False
-    return bool(array_api_compat.is_array_api_obj(v))
-
-
-def _back(out, library, device, xp):
-    if isinstance(out, tuple):
-        return tuple(_back(o, library, device, xp) for o in out)
-    if not isinstance(out, (np.ndarray, np.generic)):
-        return out
-    out = np.asarray(out)
-    if library in ("torch", "jax", "cupy"):
-        return from_numpy(out, library, device)
-    return xp.asarray(out)  # another Array-API library: its own asarray (standard dtypes only)
-
-
-def array_api(fn: Callable) -> Callable:
-    """Let a NumPy-only function take and return the arrays of another library.
-
-    The wrapper finds the array arguments (positional or keyword) that are not NumPy arrays,
-    checks with ``array_api_compat.array_namespace`` that they belong to one library, copies them
-    to NumPy exactly (:func:`to_numpy`), calls ``fn``, and converts the result (an array or a tuple
-    of arrays) back to that library, device and dtype (:func:`from_numpy`). NumPy input passes
-    straight through.
-
-    Parameters
-    ----------
-    fn : callable
-        A function of NumPy arrays, e.g. ``softlog_numerics.log_softmax``.
-
-    Returns
-    -------
-    callable
-        ``fn`` for PyTorch, JAX, CuPy (and other Array-API) arrays.
-
-    Notes
-    -----
-    The computation itself runs in NumPy on the host, so results are bit-for-bit those of ``fn``
-    on the same values (the accuracy contract carries over unchanged) at the cost of two copies
-    and, for GPU arrays, two transfers. Gradients do not flow through it. Needs the package
-    ``array-api-compat`` only for libraries other than PyTorch, JAX and CuPy.
-
-    Examples
-    --------
-    >>> import torch, softlog_numerics as sn                        # doctest: +SKIP
-    >>> array_api(sn.log_softmax)(torch.tensor([16.94, 0.0]))       # doctest: +SKIP
-    tensor([-4.4703e-08, -1.6940e+01])
-    """
-
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        arrays = [v for v in list(args) + list(kwargs.values()) if _is_foreign_array(v)]
-        if not arrays:
-            return fn(*args, **kwargs)
-        libs = {library_of(v) for v in arrays}
-        if len(libs) > 1:
-            raise TypeError(f"arrays of several libraries in one call: {sorted(libs)}")
-        xp = None
-        try:
-            import array_api_compat
-
-            xp = array_api_compat.array_namespace(*arrays)
-        except ImportError:
-            if libs - {"torch", "jax", "cupy"}:
-                _require("array_api_compat", f"{libs.pop()} arrays")
-        library, device = libs.pop(), _device_of(arrays[0])
-
-        def conv(v):
-            return to_numpy(v) if _is_foreign_array(v) else v
-
-        out = fn(*[conv(v) for v in args], **{k: conv(v) for k, v in kwargs.items()})
-        return _back(out, library, device, xp)
-
-    wrapped.__wrapped_array_api__ = True
-    return wrapped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +139,7 @@ def _torch_ops() -> _Ops:
 
 
 def _jax_ops() -> _Ops:
-    _, jnp = _jax()
+    _, jnp = jax_numpy()
     return _Ops(jnp.exp, jnp.log, lambda x: jnp.sum(x, axis=-1))
 
 
@@ -407,7 +181,7 @@ class Backend:
     def check_available(self) -> None:
         """BackendNotInstalled naming the package to install, if a required module is missing."""
         for m in self.requires:
-            _require(m, f"backend {self.name!r}")
+            require(m, f"backend {self.name!r}")
 
     def functions(self) -> dict[str, Callable]:
         """Every function of the contract, as callables taking arrays of :attr:`library`."""
@@ -445,7 +219,7 @@ def _torch():
 
 
 def _jax_fns():
-    jax, _ = _jax()
+    jax, _ = jax_numpy()
     import jax.scipy.special as jss
 
     fns = _textbook(_jax_ops())
@@ -461,9 +235,7 @@ def _jax_fns():
 
 def _library_function(name: str) -> Callable:
     """``softlog_numerics.<name>`` (the public function)."""
-    import softlog_numerics
-
-    return getattr(softlog_numerics, name)
+    return getattr(functions, name)
 
 
 def _softlog_numerics_fns():
@@ -639,7 +411,7 @@ def resolve(spec: str) -> Resolved:
         fn = _import_callable(base)
         library = lib or guess_library(fn)
         if library != "numpy":
-            _require(library, f"{spec!r}")
+            require(library, f"{spec!r}")
         text = f"{base}(*args) on {library} arrays"
         return Resolved(spec, library, {f: text for f in FUNCTIONS}, ("log_softmax",), lambda f: fn)
     b = get_backend(base)
@@ -648,7 +420,7 @@ def resolve(spec: str) -> Resolved:
         return Resolved(b.name, b.library, dict(b.calls), b.native, _getter(fns))
     if b.name != "softlog_numerics":
         raise UnknownBackend(f"only softlog_numerics (and module:attr) take @library, not {b.name!r}")
-    _require(lib, f"{spec!r}")
+    require(lib, f"{spec!r}")
     fns = {f: g if getattr(g, "missing", False) else array_api(g) for f, g in b.functions().items()}
     calls = {f: f"softlog_numerics.backends.array_api(softlog_numerics.{f})(*args) on {lib} arrays"
              for f in FUNCTIONS}

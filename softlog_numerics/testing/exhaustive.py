@@ -35,7 +35,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._dtypes import FORMATS, format_of
+from softlog_numerics import oracle
+from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.functions import softlog
+from softlog_numerics.oracle import fast as fast_oracle
+from softlog_numerics.testing.ulp import ulp_distance
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
@@ -126,9 +130,6 @@ def shards(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
 def _functions(name: str):
     if name != "softlog":
         raise ValueError(f"no exhaustive check for {name!r}; available: {', '.join(FUNCTIONS)}")
-    from . import fast_oracle
-    from .softlog import softlog
-
     return softlog, fast_oracle.softlog_certified
 
 
@@ -148,10 +149,6 @@ def run_shard(task: dict) -> dict:
     (inputs the fast oracle left to mpmath), ``worst`` (largest ULP errors), ``hard`` (inputs whose
     value lies closest to a rounding midpoint, with the signed distance in ULPs), ``seconds``.
     """
-    from . import fast_oracle
-    from .oracle import softlog as mp_softlog
-    from .ulp import ulp_distance
-
     t0 = time.perf_counter()
     fmt = format_of(task["dtype"])
     production, certified = _functions(task["function"])
@@ -172,7 +169,7 @@ def run_shard(task: dict) -> dict:
         idx = ref.fallback
         if idx.size:
             fallbacks += int(idx.size)
-            want[idx] = mp_softlog(x[idx], method="mpmath")
+            want[idx] = oracle.softlog(x[idx], method="mpmath")
             for i in idx.tolist():
                 xv = float(np.asarray(x[i]).astype(np.float64))
                 hard.append(
@@ -484,26 +481,20 @@ def closest_to_midpoints(dtype, start: float = -math.inf, stop: float = math.inf
     ``2**-46`` relative, i.e. ``2**(-46 + p)`` ULPs of a ``p``-bit format); the ``4 k`` best are then
     measured exactly and the ``k`` closest returned, sorted by ``|distance|``.
     """
-    from . import fast_oracle
-
     fmt = format_of(dtype)
     lo, hi = ordinal_range(fmt, start, stop)
     x = inputs(fmt, lo, hi)
     x64 = x.astype(np.float64)
     v = fast_oracle.softlog_estimate(x)
-    ok = np.flatnonzero((x64 >= fast_oracle._XB_HI) & np.isfinite(v) & (x64 != 0.0) & (x64 != 1.0))
+    ok = np.flatnonzero((x64 >= fast_oracle.DOMAIN_START) & np.isfinite(v) & (x64 != 0.0) & (x64 != 1.0))
     shift = 53 - fmt.precision
     low = v[ok].view(np.int64) & np.int64((1 << shift) - 1)
     approx = np.abs(low - np.int64(1 << (shift - 1)))
     take = ok[np.argsort(approx, kind="stable")[: 4 * k]]
     out = []
-    ref = None
     for i in take.tolist():
         xv = float(x64[i])
-        if ref is None:
-            from .oracle import softlog as mp_softlog
-            ref = mp_softlog
-        val = float(ref(x[i : i + 1], method="mpmath").astype(np.float64)[0])
+        val = float(oracle.softlog(x[i : i + 1], method="mpmath").astype(np.float64)[0])
         out.append(
             {
                 "ordinal": lo + i,

@@ -21,8 +21,8 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 
-from ._dtypes import format_of, round_from_float64
-from .ulp import from_ordinal, ordinal
+from softlog_numerics._core.formats import format_of, round_from_float64
+from softlog_numerics.testing.ulp import from_ordinal, ordinal
 
 __all__ = [
     "LOGIT_FAMILIES",

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dtypes import as_float_array, format_of
+from softlog_numerics._core.formats import as_float_array, format_of
 
-__all__ = ["bits_of_error", "from_ordinal", "ordinal", "ulp_distance"]
+__all__ = ["bits_of_error", "format_ulp", "from_ordinal", "ordinal", "ulp_distance"]
 
 
 def ordinal(x) -> np.ndarray:
@@ -98,3 +98,10 @@ def ulp_distance(a, b) -> np.ndarray:
 def bits_of_error(a, b) -> np.ndarray:
     """``log2(1 + ulp_distance(a, b))``: 0 for a correctly rounded result, 1 for one ULP off."""
     return np.log2(1.0 + ulp_distance(a, b))
+
+
+def format_ulp(v: float) -> str:
+    """A ULP distance as tables print it: ``inf``, an integer below 10**6, else 3 significant digits."""
+    if v == float("inf"):
+        return "inf"
+    return f"{v:.0f}" if v < 1e6 else f"{v:.2e}"

@@ -1,0 +1,49 @@
+"""The oracle: correctly rounded twins of every production function (the layer of truth).
+
+Each ``oracle.<name>`` takes the arguments of ``softlog_numerics.<name>`` and returns the exact
+mathematical result rounded once to the input's format, proven by interval enclosures (Ziv's
+strategy; proofs/oracle.md, Theorem O2) or by a certified fast path that is bit-identical to them
+(proofs/fast_oracle.md, Theorem F2).
+
+Modules, each importing only those above it in this list (and :mod:`softlog_numerics._core`,
+NumPy and mpmath; never the production functions):
+
+* :mod:`~softlog_numerics.oracle.enclosures`: rounding once, interval primitives, Ziv's loop;
+* :mod:`~softlog_numerics.oracle.fast`: the certified fast softlog (float16, bfloat16, float32);
+* :mod:`~softlog_numerics.oracle.twins`: the twins of the production functions;
+* :mod:`~softlog_numerics.oracle.cache`: an on-disk cache of oracle calls (for the report).
+"""
+
+from softlog_numerics.oracle.enclosures import (
+    MAX_PRECISION,
+    OracleUndecided,
+    round_rational,
+    round_to,
+)
+from softlog_numerics.oracle.twins import (
+    log_softmax,
+    logsumexp,
+    sld,
+    sld_sym,
+    softlog,
+    softlog_cross_entropy,
+    softlog_entropy,
+    softlog_softmax,
+    softmax,
+)
+
+__all__ = [
+    "MAX_PRECISION",
+    "OracleUndecided",
+    "log_softmax",
+    "logsumexp",
+    "round_rational",
+    "round_to",
+    "sld",
+    "sld_sym",
+    "softlog",
+    "softlog_cross_entropy",
+    "softlog_entropy",
+    "softlog_softmax",
+    "softmax",
+]
