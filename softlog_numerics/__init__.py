@@ -23,6 +23,10 @@ Layers (subpackages), each importing only the layers before it in this list, and
 5. :mod:`.report`: figures and the report;
 6. :mod:`.cli`: the ``softlog-numerics`` command, one module per subcommand.
 
+Imports are absolute and at the top of each module. The one exception: matplotlib, torch, jax,
+dask, scipy, array_api_compat and cupy are imported inside the functions that use them, so that
+``import softlog_numerics`` needs none of them and stays light.
+
 The public module paths of earlier releases (``softlog_numerics.ulp``, ``.strategies``, ``.audit``,
 ``.accuracy``, ``.algorithms``, ``.regions``) name the modules of their layer: each is registered
 under its public name below, so ``from softlog_numerics.audit import audit`` keeps working.

@@ -13,12 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from softlog_numerics import oracle
-from softlog_numerics import strategies
-from softlog_numerics._core.contract import ULP_BOUNDS
-from softlog_numerics.cli.audit import register
-from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.audit import (
     OracleMismatch,
     assert_matches_oracle,
@@ -27,6 +21,11 @@ from softlog_numerics.audit import (
     families,
     reproducer,
 )
+
+from softlog_numerics import oracle, strategies
+from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.cli.audit import register
 
 DTYPES = list(FORMATS)
 REQUIRED_KEYS = {"max_ulp", "p99_ulp", "not_correctly_rounded", "nan", "inf_where_finite",

@@ -12,11 +12,11 @@ import math
 
 import numpy as np
 import pytest
+from softlog_numerics.audit import audit
 
 from softlog_numerics import oracle
 from softlog_numerics._core.contract import ULP_BOUNDS
 from softlog_numerics._core.formats import BFLOAT16, FORMATS, format_of
-from softlog_numerics.audit import audit
 from softlog_numerics.testing.backends import (
     BACKENDS,
     BackendNotInstalled,

@@ -23,11 +23,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mpmath import libmp
+from softlog_numerics.strategies import (
+    floats,
+    logit_vectors,
+    probability_pairs,
+    unit_interval,
+)
+from softlog_numerics.ulp import ulp_distance
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
-from softlog_numerics.strategies import floats, logit_vectors, probability_pairs, unit_interval
-from softlog_numerics.ulp import ulp_distance
 
 DTYPES = list(FORMATS)
 TINY = Fraction(1, 2**200)

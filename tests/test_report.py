@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from softlog_numerics.oracle import cache as _cache
 from softlog_numerics import algorithms
-from softlog_numerics.cli import report as report_cli
-from softlog_numerics.report import build as report
 from softlog_numerics.analysis import sweeps
+from softlog_numerics.cli import report as report_cli
+from softlog_numerics.oracle import cache as _cache
 from softlog_numerics.oracle.cache import CACHE_FORMAT, MAGIC, OracleCache
+from softlog_numerics.report import build as report
 
 X = np.array([0.0, 0.25, 0.5, 1.0], dtype=np.float32)
 

@@ -11,7 +11,7 @@ They work elementwise on NumPy arrays (or scalars) of float64 and allocate their
 
 from __future__ import annotations
 
-__all__ = ["fast_two_sum", "split", "two_prod", "two_sum"]
+__all__ = ["fast_two_sum", "mul_split_constant", "split", "split_constant", "two_prod", "two_sum"]
 
 _SPLITTER = 134217729.0  # 2**27 + 1
 
@@ -48,12 +48,12 @@ def two_prod(a, b):
 # Private helpers for products by a constant known as a float64 pair (used by softlog).
 
 
-def _split_constant(hi: float, lo: float) -> tuple[float, float]:
+def split_constant(hi: float, lo: float) -> tuple[float, float]:
     """A constant ``c ~ hi + lo`` as ``h + m``: ``h`` holds the leading 26 bits of ``hi`` and
     ``m = fl((hi - h) + lo)``, so ``|h + m - (hi + lo)| <= 2**-53 |m| <= 2**-79 |c|``.
 
     With ``h`` of 26 bits, ``s * h`` is split exactly by Dekker's algorithm with one half only
-    (:func:`_mul_split_constant`), and ``s * m`` is a ``2**-26``-relative correction whose own
+    (:func:`mul_split_constant`), and ``s * m`` is a ``2**-26``-relative correction whose own
     rounding is ``2**-79`` relative.
     """
     h, _ = split(float(hi))
@@ -61,7 +61,7 @@ def _split_constant(hi: float, lo: float) -> tuple[float, float]:
     return h, float((float(hi) - h) + float(lo))
 
 
-def _mul_split_constant(s, h: float, m: float):
+def mul_split_constant(s, h: float, m: float):
     """``(p, q)`` with ``p = fl(s h)`` and ``p + q = s (h + m) (1 + theta)``, ``|theta| <= 2**-77``
     (float64 arrays, ``|s| < 2**995``, no underflow in ``s h``). ``q`` is *not* normalised:
     ``|q| <= 2**-25 |p|``.

@@ -13,10 +13,13 @@ the only large errors are the one call to the platform ``log1p``/``log`` and the
 
 from __future__ import annotations
 
+import decimal
+from fractions import Fraction
+
 import numpy as np
 
 from softlog_numerics._core import constants as _c
-from softlog_numerics._core.eft import _mul_split_constant, _split_constant
+from softlog_numerics._core.eft import mul_split_constant, split_constant
 from softlog_numerics._core.formats import BFLOAT16 as _BF16
 from softlog_numerics._core.formats import as_float_array, format_of, round_from_float64
 
@@ -27,14 +30,14 @@ __all__ = ["softlog", "softlog_inverse"]
 # float64 pairs of _constants.py.
 
 _SPLITTER = 134217729.0  # 2**27 + 1
-_AH, _AM = _split_constant(*_c.A)  # A = e - 1/e = _AH (26 bits) + _AM
+_AH, _AM = split_constant(*_c.A)  # A = e - 1/e = _AH (26 bits) + _AM
 _A_HI = _c.A[0]
 _X0_HI = _c.X0[0]
 _D0_HI, _D0_LO = _c.D0  # A (x0 - X0_HI)
 _XB_HI = _c.XB[0]  # the smallest float64 in the domain: x >= _XB_HI  <=>  x > -1/(e**2 - 1)
 _DB_HI, _DB_LO = _c.DB  # A (xb - XB_HI) < 0
-_K0H, _K0M = _split_constant(*_c.K0)  # e**2 - 1
-_KHH, _KHM = _split_constant(*_c.K_HALF)  # (e - 1/e) e**(1/2)
+_K0H, _K0M = split_constant(*_c.K0)  # e**2 - 1
+_KHH, _KHM = split_constant(*_c.K_HALF)  # (e - 1/e) e**(1/2)
 _XH_HI, _XH_LO = _c.X_HALF  # L(X_HALF) = -1/2
 _LOG_A_HI = _c.LOG_A[0]
 
@@ -97,7 +100,7 @@ def _centre_zero(x: np.ndarray, out: np.ndarray, buf: np.ndarray) -> None:
 
 def _centre_minus_one(y: np.ndarray) -> np.ndarray:
     """Regime R2 (``_R2_LO <= x < _R3_LO``; ``C = -1``, ``x_C = 0``): ``-1 + log1p(fl(K0 x))``."""
-    p, q = _mul_split_constant(y, _K0H, _K0M)
+    p, q = mul_split_constant(y, _K0H, _K0M)
     p += q  # u_hi = fl(K0 x) up to 2**-77
     r = np.log1p(p, out=p)
     r -= 1.0
@@ -107,7 +110,7 @@ def _centre_minus_one(y: np.ndarray) -> np.ndarray:
 def _centre_minus_half(y: np.ndarray) -> np.ndarray:
     """Regime R3 (``_R3_LO <= x < _R4_LO``; ``C = -1/2``): ``-1/2 + log1p(fl(K (x - x_C)))``."""
     s = y - _XH_HI  # exact (Sterbenz)
-    p, q = _mul_split_constant(s, _KHH, _KHM)
+    p, q = mul_split_constant(s, _KHH, _KHM)
     q -= _c.K_HALF[0] * _XH_LO  # K (s - XH_LO): the product is rounded, error <= 2**-106
     p += q
     r = np.log1p(p, out=p)
@@ -118,7 +121,7 @@ def _centre_minus_half(y: np.ndarray) -> np.ndarray:
 def _near_branch(y: np.ndarray) -> np.ndarray:
     """Regime R1 (``XB_HI <= x < _R2_LO``): ``w = A (x - xb) = A s - DB``, ``L = log(wh) + wl/wh``."""
     s = y - _XB_HI  # exact (Sterbenz), >= 0
-    p, q = _mul_split_constant(s, _AH, _AM)
+    p, q = mul_split_constant(s, _AH, _AM)
     q -= _DB_LO
     # fast_two_sum(p, -DB_HI): p >= 0 > DB_HI and p >= -DB_HI whenever p != 0
     w = p - _DB_HI
@@ -258,8 +261,6 @@ _DEC_CACHE: dict[int, tuple] = {}
 
 
 def _dec_constants(digits: int):
-    import decimal
-
     c = _DEC_CACHE.get(digits)
     if c is None:
         ctx = decimal.Context(prec=digits, rounding=decimal.ROUND_HALF_EVEN, Emax=999999, Emin=-999999)
@@ -280,9 +281,6 @@ def _softlog_decimal32(x: float) -> np.float32:
     the precision doubles. ``L(x)`` is never a float32 midpoint for ``x`` outside ``{0, 1}``, so the
     loop ends (proofs/fast_oracle.md, Theorem F4).
     """
-    import decimal
-    from fractions import Fraction
-
     digits = 40
     xd = decimal.Decimal(x)  # exact
     while digits <= 5000:

@@ -29,7 +29,7 @@ from softlog_numerics._core.formats import FORMATS, format_of, round_from_float6
 from softlog_numerics.testing import strategies
 from softlog_numerics.testing.ulp import ulp_distance
 
-__all__ = ["FUNCTIONS", "Measurement", "measure", "term_magnitude", "within_contract"]
+__all__ = ["FUNCTIONS", "Measurement", "hard_cases", "measure", "term_magnitude", "within_contract"]
 
 FUNCTIONS = tuple(ULP_BOUNDS)
 DTYPES = tuple(FORMATS)
@@ -82,8 +82,10 @@ def _hex(a) -> str:
     return f"{a.dtype.name}[{', '.join(vals)}{more}]"
 
 
-def _hard_cases(function: str, fmt) -> list[tuple]:
-    """Hand-picked inputs, cast to ``fmt`` (round once)."""
+def hard_cases(function: str, fmt) -> list[tuple]:
+    """Hand-picked inputs of ``function``, cast to ``fmt`` (round once): the argument tuples that
+    :func:`measure` and the audit evaluate before any drawn example."""
+
     def cast(*arrays):
         return tuple(round_from_float64(np.asarray(a, dtype=np.float64), fmt) for a in arrays)
 
@@ -161,7 +163,7 @@ def measure(function: str, dtype, examples: int = 200) -> Measurement:
         return worst
 
     start = time.perf_counter()
-    for args in _hard_cases(function, fmt):
+    for args in hard_cases(function, fmt):
         check(args)
 
     @settings(max_examples=examples, derandomize=True, database=None, deadline=None,

@@ -56,7 +56,7 @@ from softlog_numerics._core.formats import (
     round_from_float64,
 )
 from softlog_numerics.testing import strategies
-from softlog_numerics.testing.accuracy import _hard_cases, within_contract
+from softlog_numerics.testing.accuracy import hard_cases, within_contract
 from softlog_numerics.testing.backends import (
     from_numpy,
     guess_library,
@@ -136,7 +136,7 @@ def _cast(fmt: Format, *arrays) -> tuple:
 
 def _fixed_inputs(function: str, family: str, fmt: Format) -> list[tuple]:
     if family == "hard":
-        return _hard_cases(function, fmt)
+        return hard_cases(function, fmt)
     inf, nan, big, sub = math.inf, math.nan, fmt.max, fmt.min_subnormal
     kind = _KIND[function]
     if kind == "elementwise":

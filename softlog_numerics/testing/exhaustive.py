@@ -28,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
+import multiprocessing
 import os
 import tempfile
 import time
@@ -282,8 +283,6 @@ def make_executor(kind: str = "process", workers: int | None = None, *, schedule
     if kind == "process":
         # fresh interpreters (forkserver, or spawn): forking a process that runs threads (JAX,
         # PyTorch, a Dask client) can deadlock
-        import multiprocessing
-
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
         return ex, lambda: ex.shutdown(wait=True, cancel_futures=True)
