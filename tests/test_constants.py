@@ -1,4 +1,4 @@
-"""The argument-reduction literals of ``softlog_numerics/_constants.py`` (``LN2``, ``LOG_TABLE``,
+"""The argument-reduction literals of ``softlog_numerics/_core/constants.py`` (``LN2``, ``LOG_TABLE``,
 ``LN2_64``, ``EXP2_TABLE``) recomputed with mpmath at 320 bits: each literal must be exactly the
 intended rounding or limb split, bit for bit, and the kernels of ``functions/_divergence.py`` and ``functions/_layer.py``
 must use them unchanged (those modules no longer import mpmath)."""

@@ -1,6 +1,7 @@
 """The written word stays true: README commands are the ones CI runs, the README's bound table is
 the contract table, and every ``proofs/<file>.md, Theorem <ID>`` cited anywhere exists."""
 
+import importlib
 import re
 from pathlib import Path
 
@@ -82,3 +83,45 @@ def test_proof_index_is_up_to_date():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert (ROOT / "proofs" / "README.md").read_text() == mod.build(), "run: python proofs/make_index.py"
+
+
+MODULE_REF = re.compile(r"softlog_numerics(?:[./][A-Za-z_]\w*)+")
+
+
+def _resolves(ref: str) -> bool:
+    """A dotted ``softlog_numerics.a.b`` names an importable module or an attribute of one; a
+    ``softlog_numerics/a/b.py`` path names a file or folder of the repository."""
+    if "/" in ref:
+        path = ROOT / ref
+        return path.exists() or path.with_suffix(".py").exists()
+    parts = ref.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for name in parts[i:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
+
+
+def test_every_module_path_in_the_docs_exists():
+    """Every ``softlog_numerics.<module>[.<name>]`` and ``softlog_numerics/<path>.py`` written in the
+    package's docstrings, the README, tests/README.md, benchmarks/README.md, proofs/ and the
+    committed report names something that exists (a move that leaves a stale path fails here)."""
+    texts = list(_sources()) + [
+        (p, p.read_text())
+        for p in [ROOT / "tests" / "README.md", ROOT / "benchmarks" / "README.md", ROOT / "figures" / "report.md"]
+    ]
+    stale = []
+    for path, text in texts:
+        for m in MODULE_REF.finditer(text):
+            ref = m.group(0).rstrip(".")
+            if ref.endswith("__main__"):
+                continue
+            if not _resolves(ref):
+                stale.append(f"{path.relative_to(ROOT)}: {ref}")
+    assert not stale, "\n".join(sorted(set(stale)))

@@ -1,4 +1,4 @@
-"""Formats, input checks and single rounding from float64 (softlog_numerics/_dtypes.py).
+"""Formats, input checks and single rounding from float64 (softlog_numerics/_core/formats.py).
 
 ``round_from_float64`` is checked against two references that share no code with it: the
 oracle's integer rounding ``round_rational`` (proofs/oracle.md, Theorem O1), and a vectorised

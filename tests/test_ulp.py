@@ -1,4 +1,4 @@
-"""The ULP metric every accuracy figure is stated in (softlog_numerics/ulp.py; proofs/oracle.md,
+"""The ULP metric every accuracy figure is stated in (softlog_numerics/testing/ulp.py; proofs/oracle.md,
 Theorem O4): special cases tabulated, exhaustive successor checks in float16 and bfloat16,
 metric properties on random draws."""
 

@@ -5,7 +5,7 @@
 ``tests/test_softlog.py::test_constant_pairs_against_mpmath``). The values were produced once by
 mpmath at 400 bits; nothing here is computed at import time from floating-point arithmetic.
 
-The algorithm (``softlog_numerics/softlog.py``, proofs/softlog.md) writes ``L`` around several
+The algorithm (``softlog_numerics/functions/_softlog.py``, proofs/softlog.md) writes ``L`` around several
 centres ``x_C`` where ``L(x_C) = C`` is an exactly representable number:
 
 ``L(x) = C + log1p(K_C (x - x_C))``, ``K_C = (e - 1/e) e**-C``, ``x_C = (e**C - 1/e) / (e - 1/e)``.
@@ -31,7 +31,7 @@ of about ``2**-108`` in ``x - x0``, which is ``2**-52`` relative at ``x = X0[0]`
 nearest ``x0``, at distance ``1.68e-17``).
 
 The argument-reduction constants of the double-double kernels of
-:mod:`softlog_numerics.divergence` (``LN2``, ``LOG_TABLE``) and :mod:`softlog_numerics.layer`
+:mod:`softlog_numerics.functions._divergence` (``LN2``, ``LOG_TABLE``) and :mod:`softlog_numerics.functions._layer`
 (``LN2_64``, ``EXP2_TABLE``) follow ``CONSTANTS``. They are exact float64 bit patterns written with
 ``float.fromhex``, produced once by mpmath at 320 bits and checked bit for bit against a fresh
 300+-bit mpmath computation by ``tests/test_constants.py``; neither module imports mpmath or

@@ -3,7 +3,7 @@
 Users come to this module to see how the textbook and the published ways of computing softlog,
 logsumexp, log_softmax, softmax and the softlog divergences behave in float16, bfloat16, float32
 and float64. Every variant in :data:`REGISTRY` has a one-line description and a reference, and is
-measured against the correctly rounded oracle by :mod:`softlog_numerics.sweeps` (nothing here is
+measured against the correctly rounded oracle by :mod:`softlog_numerics.analysis.sweeps` (nothing here is
 assumed accurate).
 
 Strict evaluation
@@ -13,7 +13,7 @@ A variant is written once, against the small arithmetic of :class:`Arith`, and e
 its exact result to it (round to nearest, ties to even, gradual underflow, overflow to infinity).
 
 * float16 and bfloat16 have no arithmetic of their own on a CPU. Each operation is computed in
-  float64 and rounded once with :func:`softlog_numerics._dtypes.round_from_float64`. For ``+``,
+  float64 and rounded once with :func:`softlog_numerics._core.formats.round_from_float64`. For ``+``,
   ``-``, ``*``, ``/`` and ``sqrt`` this is an *exact* emulation of the format's correctly rounded
   operation: float64 has ``53 >= 2p + 2`` bits for ``p = 11`` and ``p = 8``, so the double
   rounding is innocuous (Figueroa 1995), and float64's range contains both formats' subnormals.
@@ -35,7 +35,7 @@ input's format). ``check=True`` makes every operation verify that its operands a
 working format, which catches an unrounded intermediate leaking into the computation.
 
 The ``production`` variants call the library's own functions (:mod:`softlog_numerics.softlog`,
-:mod:`softlog_numerics.logsoftmax`, :mod:`softlog_numerics.divergence`), imported when first
+:mod:`softlog_numerics.functions._log_softmax`, :mod:`softlog_numerics.functions._divergence`), imported when first
 used; they are black boxes here (``strict=False``) and may use any internal precision.
 
 Summation order

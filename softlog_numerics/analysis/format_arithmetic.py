@@ -131,7 +131,7 @@ def round_directed(enclose, fmt, up: bool) -> float:
 
     ``enclose(prec)`` returns a raw interval ``(lo, hi)`` built with the oracle's enclosure
     primitives at working precision ``prec``; it is re-evaluated at increasing precision by
-    :func:`softlog_numerics.oracle.decide_enclosure` until both endpoints round alike."""
+    :func:`softlog_numerics.oracle.enclosures.decide_enclosure` until both endpoints round alike."""
     fmt = format_of(fmt)
 
     def decide(enc):
@@ -387,7 +387,7 @@ def log_softmax_variant(name: str, ops, x0, x1):
     ``naive``: ``x_i - log(exp(x0) + exp(x1))``. ``shifted`` (three passes, as scipy, PyTorch and
     JAX): ``m = max``, ``d_i = x_i - m``, ``d_i - log(exp(d0) + exp(d1))``. ``shifted_log1p``:
     ``d_i - log1p(exp(d_j))`` with ``j`` the smaller entry. ``production``: the library's
-    :func:`softlog_numerics.logsoftmax.log_softmax`. Returns ``(y0, y1)``.
+    :func:`softlog_numerics.log_softmax`. Returns ``(y0, y1)``.
     """
     if name == "naive":
         s = ops.add(ops.exp(x0), ops.exp(x1))

@@ -15,7 +15,7 @@ Every enclosure here (of ``exp``, ``log``, ``log1p``, the constants, the formula
 ``L``) is built from the enclosure primitives of :mod:`softlog_numerics.oracle`, which do not trust
 mpmath's rounding of ``exp``/``log`` (hypothesis H1 of proofs/oracle.md, Theorem O2), at a working
 precision passed explicitly; the refinement is the oracle's Ziv loop,
-:func:`softlog_numerics.oracle.decide_enclosure`. No mpmath global context is read or changed.
+:func:`softlog_numerics.oracle.enclosures.decide_enclosure`. No mpmath global context is read or changed.
 
 ``tests/test_regions.py`` checks that the two agree for every threshold and format, and that each
 threshold reproduces by direct evaluation (the predicate holds at the threshold and fails at its

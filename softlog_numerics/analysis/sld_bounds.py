@@ -230,7 +230,7 @@ class SymSweep:
 
 
 def sweep_sld_sym(dtype, ia=None, ib=None, *, chunk: int = 1 << 19) -> SymSweep:
-    """Evaluate the library's :func:`softlog_numerics.divergence.sld_sym` on every pair
+    """Evaluate the library's :func:`softlog_numerics.sld_sym` on every pair
     ``p = (a, RN(1 - a))``, ``q = (b, RN(1 - b))`` with ``a = V[i]``, ``b = V[j]`` for ``i`` in
     ``ia`` and ``j`` in ``ib`` (index arrays into :func:`unit_interval_values`; default all), and
     count results outside ``[0, 1]``, zeros for ``p != q`` and nonzeros for ``p == q``.

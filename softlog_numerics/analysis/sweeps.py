@@ -2,7 +2,7 @@
 
 Two kinds of measurement, both deterministic for a given seed (inputs come from
 ``numpy.random.default_rng`` seeded with ``(seed, tag...)``, so changing one sweep's size does not
-change another's inputs), both using the on-disk oracle cache of :mod:`softlog_numerics._cache`:
+change another's inputs), both using the on-disk oracle cache of :mod:`softlog_numerics.oracle.cache`:
 
 **Error vs precision** (:func:`precision_sweep`): for each function and format, inputs from the
 adversarial families of :mod:`softlog_numerics.strategies` (:data:`~softlog_numerics.strategies.LOGIT_FAMILIES`,
@@ -102,7 +102,7 @@ def _rng(seed: int, *tags: int) -> np.random.Generator:
 
 def oracle(cache, function: str, *args) -> np.ndarray:
     """The correctly rounded value of ``function(*args)`` along the last axis, from ``cache``
-    (an :class:`~softlog_numerics._cache.OracleCache`, or None for no cache)."""
+    (an :class:`~softlog_numerics.oracle.cache.OracleCache`, or None for no cache)."""
     f = getattr(_oracle, function)
     kw = {"validate": False} if function in _DIVERGENCES else {}
 
@@ -362,7 +362,7 @@ def scaled_error(function: str, args, got, want) -> np.ndarray:
 
 def contract_violations(function: str, fmt, args, got, want) -> int:
     """How many outputs (elementwise functions, log_softmax, softmax) or rows (reductions) break
-    the contract of :mod:`softlog_numerics._bounds`, as judged by
+    the contract of :mod:`softlog_numerics._core.contract`, as judged by
     :func:`softlog_numerics.accuracy.within_contract` (ULP bound, or the cancellation allowance)."""
     fmt = format_of(fmt)
     got, want = np.asarray(got), np.asarray(want)

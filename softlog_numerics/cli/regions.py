@@ -4,7 +4,7 @@ Prints, for float16, bfloat16, float32 and float64, the exact thresholds of
 :mod:`softlog_numerics.regions` (overflow and underflow of ``exp``, the softmax collapse gap, the
 gap at which the three-pass log_softmax returns 0 for the dominant class, and the widths of the
 softlog regions without a correct bit), and the certified minima of ``sld`` from
-:mod:`softlog_numerics.sld_bounds`.
+:mod:`softlog_numerics.analysis.sld_bounds`.
 
 ``--json`` prints ``{"float16": {"exp_overflow": 11.09375, ...}, ..., "sld_infimum": {"2": ...,
 "3": ..., "10": ..., "100": ..., "limit": ...}}``. Thresholds are JSON numbers written with

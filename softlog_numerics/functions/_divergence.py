@@ -16,7 +16,7 @@ for float16/bfloat16/float32, once more to the format with :func:`round_from_flo
 The double-double softlog uses three evaluations, each free of cancellation where it is used:
 
 * near ``x0 = 1/(e + 1)`` (where ``L`` vanishes), ``log1p(a (x - x0))`` with ``a = e - 1/e`` and
-  ``a (x - x0) = a (x - X0[0]) - D0`` (constants of :mod:`softlog_numerics._constants`), and a
+  ``a (x - x0) = a (x - X0[0]) - D0`` (constants of :mod:`softlog_numerics._core.constants`), and a
   series for ``log1p``;
 * elsewhere ``log(a (x - x_b)) = log(a (x - XB[0]) - DB)`` with ``x_b = -1/(e**2 - 1)`` the branch
   point, by a table of 93 logarithms ``log(j/128)`` and the same series;
@@ -41,7 +41,7 @@ __all__ = ["sld", "sld_sym", "softlog_cross_entropy", "softlog_entropy"]
 
 # ---------------------------------------------------------------------------------------------
 # Constants. a = e - 1/e, x0 = 1/(e + 1) and the branch point x_b = -1/(e**2 - 1) are the pairs of
-# softlog_numerics._constants, with D0 = a (x0 - X0[0]) and DB = a (x_b - XB[0]) so that
+# softlog_numerics._core.constants, with D0 = a (x0 - X0[0]) and DB = a (x_b - XB[0]) so that
 # a (x - x0) = a (x - X0[0]) - D0 and a (x - x_b) = a (x - XB[0]) - DB with x - X0[0], x - XB[0]
 # exact (TwoSum). ln 2 (_LN2_HI with 42 significant bits: k * _LN2_HI exact for |k| < 2**11) and the
 # table log(j/128) for the reduced argument m in [sqrt(1/2), sqrt(2)) are literals of _constants.

@@ -5,7 +5,7 @@
 
 Algorithm (proofs/divergence.md, Theorem D8), in float64 for every format:
 
-1. ``L(P)`` as double-doubles (:func:`softlog_numerics.divergence._softlog_dd`), ``w L`` exactly
+1. ``L(P)`` as double-doubles (:func:`softlog_numerics.functions._divergence._softlog_dd`), ``w L`` exactly
    (TwoProd) and ``z_k`` by an error-free pairwise sum over ``b``: ``z`` carries an absolute error
    of at most ``2**-63.9 Z_k``, ``Z_k = sum_b |w[b, k] L(P[..., b, k])|``.
 2. ``x_j = z_j - z_m`` (``m`` a largest ``z``) in double-double; ``exp(x_j) = 2**k_j E_j`` with

@@ -6,7 +6,7 @@ around centres ``x_C`` with an exactly representable value ``C = L(x_C)``:
 
     ``L(x) = C + log1p(K_C (x - x_C))``,  ``K_C = (e - 1/e) e**-C``,
 
-with ``K_C (x - x_C)`` computed as a double-double (error-free transformations, ``_eft.py``) so that
+with ``K_C (x - x_C)`` computed as a double-double (error-free transformations, ``_core/eft.py``) so that
 the only large errors are the one call to the platform ``log1p``/``log`` and the final rounding
 (proofs/softlog.md, Theorems S1-S4).
 """

@@ -237,7 +237,7 @@ def _markdown(cells, figures, *, quick: bool, seed: int, sz, region_stems=()) ->
     L.append(_table(["function"] + DTYPES, rows) + "\n")
 
     # Contract
-    L.append("## The contract: production bounds (`softlog_numerics._bounds`)\n")
+    L.append("## The contract: production bounds (`softlog_numerics._core.contract`)\n")
     L.append("Measured max ULP / promised bound; *violations*: outputs (rows for reductions) outside the "
              "contract, which for the sums that may cancel (" + ", ".join(f"`{f}`" for f in CANCELLATION) +
              ") also admits an absolute error of `CANCELLATION[f] * 2**-53 * sum|terms|`.\n")

@@ -1,6 +1,6 @@
 """Figures of the sweeps (matplotlib with the Agg backend, imported only when a figure is drawn).
 
-Every function draws one figure from the data of :mod:`softlog_numerics.sweeps`, saves it as
+Every function draws one figure from the data of :mod:`softlog_numerics.analysis.sweeps`, saves it as
 ``<stem>.png`` and ``<stem>.svg`` in the output folder (stable names, no dates in the files, so a
 rerun with the same seed gives the same files) and returns ``(stem, caption)``; the caption is the
 line under the figure in ``report.md``.

@@ -14,7 +14,7 @@ matplotlib is imported only when a figure is drawn, with the Agg backend.
 * ``regions_sld_k2``: the ``(a, b)`` plane of two-class distributions ``p = (a, 1-a)``,
   ``q = (b, 1-b)``: where ``sld`` is negative, and where the textbook formulas evaluated in
   float16/bfloat16 fail, from an exhaustive sweep of every pair of numbers of the format in
-  ``[0, 1]`` (:func:`softlog_numerics.sld_bounds.sweep_naive_k2`; the picture pools the pairs
+  ``[0, 1]`` (:func:`softlog_numerics.analysis.sld_bounds.sweep_naive_k2`; the picture pools the pairs
   into pixels, the counts in the caption are over all pairs).
 """
 
@@ -74,7 +74,7 @@ _VARIANT_TITLES = {
     "naive": "naive: x - log(exp(x0) + exp(x1))",
     "shifted": "shifted 3-pass: (x - m) - log(sum exp(x - m))",
     "shifted_log1p": "shifted + log1p: (x - m) - log1p(exp(-g))",
-    "production": "library: softlog_numerics.logsoftmax",
+    "production": "library: softlog_numerics.functions._log_softmax",
 }
 _SOFTLOG_STYLE = {
     "naive_log": ("#d62728", "o", "naive log((e - 1/e) x + 1/e)"),
@@ -307,7 +307,7 @@ def _exact_sld_grid(n: int = 401):
 def plot_sld_plane(sweeps: dict, out: Path) -> tuple[str, str]:
     """Draw the K = 2 plane: exact ``sld`` and ``sld_sym`` (top row) and the exhaustive
     float16/bfloat16 sweeps of the textbook formulas (``sweeps[dtype]`` from
-    :func:`softlog_numerics.sld_bounds.sweep_naive_k2`)."""
+    :func:`softlog_numerics.analysis.sld_bounds.sweep_naive_k2`)."""
     plt = _plt()
     from matplotlib.colors import BoundaryNorm, ListedColormap, TwoSlopeNorm
     from matplotlib.patches import Patch

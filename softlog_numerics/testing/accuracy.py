@@ -10,7 +10,7 @@ oracle on
    seed (``derandomize``), steered by :func:`hypothesis.target` towards larger errors,
 
 and reports the largest ULP distance, the input that produced it (as exact hex floats), and
-whether every example met the contract of :mod:`softlog_numerics._bounds`.
+whether every example met the contract of :mod:`softlog_numerics._core.contract`.
 """
 
 from __future__ import annotations

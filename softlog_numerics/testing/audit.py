@@ -10,7 +10,7 @@ asks, in one line, how far it is from the truth, where, and in which format::
 
 The audit draws adversarial inputs (the families of :mod:`softlog_numerics.strategies` plus fixed
 hard and special cases), converts them *exactly* to the implementation's array library
-(:mod:`softlog_numerics.backends`), calls it, converts the result back, and compares it with
+(:mod:`softlog_numerics.testing.backends`), calls it, converts the result back, and compares it with
 :mod:`softlog_numerics.oracle` in the same format, element by element, with
 :func:`softlog_numerics.ulp.ulp_distance`.
 
@@ -262,7 +262,7 @@ class CellStats:
     ``number_where_nan`` the reverse; ``inf_where_finite`` / ``finite_where_inf`` compare
     infinities with finite results; ``wrong_sign_zero`` counts ``-0`` for ``+0`` and vice versa.
     ``contract_failures`` counts inputs outside the library's own contract (its ULP bound, or for
-    sums that may cancel, the allowance of :mod:`softlog_numerics._bounds`).
+    sums that may cancel, the allowance of :mod:`softlog_numerics._core.contract`).
     """
 
     function: str
@@ -566,7 +566,7 @@ def audit(
     fn : callable or str
         The implementation: a callable taking and returning arrays of its own library, called as
         ``fn(x)`` / ``fn(p)`` / ``fn(p, q)`` over the last axis; or a backend name of
-        :func:`softlog_numerics.backends.resolve` (``"torch"``, ``"scipy"``, ``"jax"``,
+        :func:`softlog_numerics.testing.backends.resolve` (``"torch"``, ``"scipy"``, ``"jax"``,
         ``"numpy-naive"``, ``"softlog_numerics"``, ``"module:attr"``).
     function : str
         Which function of the contract ``fn`` computes (default ``"log_softmax"``).

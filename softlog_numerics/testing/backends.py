@@ -422,7 +422,7 @@ def resolve(spec: str) -> Resolved:
         raise UnknownBackend(f"only softlog_numerics (and module:attr) take @library, not {b.name!r}")
     require(lib, f"{spec!r}")
     fns = {f: g if getattr(g, "missing", False) else array_api(g) for f, g in b.functions().items()}
-    calls = {f: f"softlog_numerics.backends.array_api(softlog_numerics.{f})(*args) on {lib} arrays"
+    calls = {f: f"softlog_numerics._core.interop.array_api(softlog_numerics.{f})(*args) on {lib} arrays"
              for f in FUNCTIONS}
     return Resolved(spec, lib, calls, b.native, _getter(fns))
 

@@ -4,7 +4,7 @@ A sweep walks the inputs of one format in ``[start, stop]`` by their position in
 the format (:func:`softlog_numerics.ulp.ordinal`; ``-0`` and ``+0`` share position 0, so ``+0`` is
 walked once). The positions are cut into *shards*, independent half-open ranges of bit patterns.
 Each shard compares the production function with the certified fast oracle
-(:mod:`softlog_numerics.fast_oracle`; its undecided inputs are settled by the mpmath oracle) and
+(:mod:`softlog_numerics.oracle.fast`; its undecided inputs are settled by the mpmath oracle) and
 returns a small summary; summaries merge exactly (sums, a maximum, and lists kept in a fixed order),
 so the totals do not depend on the order in which shards finish, on the executor, or on whether the
 sweep was interrupted and resumed.
@@ -18,7 +18,7 @@ sweep was interrupted and resumed.
 
 Example::
 
-    from softlog_numerics.exhaustive import sweep
+    from softlog_numerics.testing.exhaustive import sweep
     r = sweep("softlog", "float32", 0.0, 1.0, workers=2, checkpoint="softlog-f32.json")
     r["count"], r["max_ulp"], r["not_correctly_rounded"]
 """

@@ -143,7 +143,7 @@ def _normalised(weights: np.ndarray, fmt) -> np.ndarray:
 
 def probability_vectors(dtype, min_size: int = 1, max_size: int = 16, *, family: str | None = None):
     """Probability vectors of ``dtype``: entries in [0, 1] whose sum is 1 within one rounding per
-    entry (at most ``u`` off, well inside :func:`softlog_numerics._axes.sum_tolerance`).
+    entry (at most ``u`` off, well inside :func:`softlog_numerics._core.axes.sum_tolerance`).
 
     Families (:data:`PROBABILITY_FAMILIES`; one is drawn unless ``family`` names it):
     ``random`` (positions-uniform weights, so entries span many binades), ``near_one_hot``
