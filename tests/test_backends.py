@@ -15,7 +15,6 @@ import pytest
 from softlog_numerics.audit import audit
 
 from softlog_numerics import oracle
-from softlog_numerics._core.contract import ULP_BOUNDS
 from softlog_numerics._core.formats import BFLOAT16, FORMATS, format_of
 from softlog_numerics.testing.backends import (
     BACKENDS,
@@ -28,6 +27,7 @@ from softlog_numerics.testing.backends import (
     resolve,
     to_numpy,
 )
+from softlog_numerics.testing.contract import ULP_BOUNDS
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_JAX = importlib.util.find_spec("jax") is not None

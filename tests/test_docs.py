@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics.testing.contract import ULP_BOUNDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

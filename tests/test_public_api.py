@@ -10,7 +10,7 @@ import pytest
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
-from softlog_numerics._core.contract import ULP_BOUNDS
+from softlog_numerics.testing.contract import ULP_BOUNDS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -154,7 +154,7 @@ def test_production_log_softmax_is_not_zero_past_the_collapse_gap():
     """The library's log_softmax does not fall in the collapse region: at the gap where the three-pass
     algorithm returns 0, it returns the correctly rounded negative value (within its bound)."""
     logsoftmax = pytest.importorskip("softlog_numerics.functions._log_softmax")
-    from softlog_numerics._core.contract import ULP_BOUNDS
+    from softlog_numerics.testing.contract import ULP_BOUNDS
 
     for dtype in DTYPES:
         g = formula_thresholds(dtype)["softmax_collapse_gap"]

@@ -1,9 +1,8 @@
-"""The core every layer stands on: float formats, error-free transformations, constants, axes,
-exact array conversions and the accuracy contract.
+"""The core every layer stands on: float formats, error-free transformations, constants, axes and
+exact array conversions.
 
 Modules: :mod:`.formats` (the four formats and rounding from float64), :mod:`.eft` (two-sum,
 two-product, splitting), :mod:`.constants` (exact float64 constants of the reductions),
-:mod:`.axes` (axis handling and input validation), :mod:`.interop` (NumPy <-> PyTorch/JAX/CuPy),
-:mod:`.contract` (the proven ULP bounds per function and format). They import NumPy, ml_dtypes and
+:mod:`.axes` (axis handling and input validation), :mod:`.interop` (NumPy <-> PyTorch/JAX/CuPy). They import NumPy, ml_dtypes and
 each other only: nothing else of the package.
 """

@@ -28,10 +28,9 @@ from typing import Callable
 import numpy as np
 
 from softlog_numerics import oracle as _oracle
-from softlog_numerics._core.contract import ULP_BOUNDS
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.analysis import algorithms
-from softlog_numerics.testing.accuracy import within_contract
+from softlog_numerics.testing.contract import ULP_BOUNDS, term_scale, within_contract
 from softlog_numerics.testing.strategies import LOGIT_FAMILIES, PROBABILITY_FAMILIES
 from softlog_numerics.testing.ulp import from_ordinal, ordinal, ulp_distance
 
@@ -54,7 +53,6 @@ __all__ = [
     "sizes",
     "softlog_inputs",
     "softlog_vs_x",
-    "term_scale",
     "width_sweep",
 ]
 
@@ -326,26 +324,6 @@ def compare(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, int, int]:
     return ulp_distance(got[keep], want[keep]), nan, inf
 
 
-def term_scale(function: str, args) -> np.ndarray:
-    """``sum_k |term_k|`` of each row of a divergence's sum, in float64 (an error scale, accurate
-    to a few float64 ULPs, not a value that needs to be exact)."""
-    a = math.e - 1.0 / math.e
-    p = args[0].astype(np.float64)
-    q = args[-1].astype(np.float64)
-    with np.errstate(all="ignore"):
-        def L(x):
-            return np.log1p(a * (x - X0))
-
-        if function == "softlog_entropy":
-            t = p * L(p)
-        elif function == "softlog_cross_entropy":
-            t = p * L(q)
-        else:
-            diff = np.log1p(a * (p - q) / (a * q + 1.0 / math.e))
-            t = 0.5 * p * diff if function == "sld" else 0.25 * (p - q) * diff
-    return np.nansum(np.abs(t), axis=-1)
-
-
 def scaled_error(function: str, args, got, want) -> np.ndarray:
     """``|got - want| / (u * sum_k |term_k|)`` per row, ``u`` the unit roundoff of the format: the
     error measure of a sum that may cancel (0 where equal; ``inf`` where the scale is 0 but the
@@ -362,8 +340,8 @@ def scaled_error(function: str, args, got, want) -> np.ndarray:
 
 def contract_violations(function: str, fmt, args, got, want) -> int:
     """How many outputs (elementwise functions, log_softmax, softmax) or rows (reductions) break
-    the contract of :mod:`softlog_numerics._core.contract`, as judged by
-    :func:`softlog_numerics.accuracy.within_contract` (ULP bound, or the cancellation allowance)."""
+    the contract of :mod:`softlog_numerics.testing.contract`, as judged by
+    :func:`softlog_numerics.testing.contract.within_contract` (ULP bound, or the cancellation allowance)."""
     fmt = format_of(fmt)
     got, want = np.asarray(got), np.asarray(want)
     if function not in _DIVERGENCES:

@@ -7,9 +7,9 @@ import argparse
 import json
 import sys
 
-from softlog_numerics._core.contract import ULP_BOUNDS
 from softlog_numerics._core.formats import FORMATS
 from softlog_numerics.testing.accuracy import measure
+from softlog_numerics.testing.contract import ULP_BOUNDS
 from softlog_numerics.testing.ulp import format_ulp
 
 __all__ = ["register", "run"]

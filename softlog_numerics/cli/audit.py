@@ -11,10 +11,10 @@ import argparse
 import json
 import sys
 
-from softlog_numerics._core.contract import ULP_BOUNDS
 from softlog_numerics._core.formats import FORMATS
 from softlog_numerics.testing.audit import audit, families
 from softlog_numerics.testing.backends import BackendError, resolve
+from softlog_numerics.testing.contract import ULP_BOUNDS
 from softlog_numerics.testing.ulp import format_ulp
 
 __all__ = ["register", "run"]

@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-from softlog_numerics._core.contract import CANCELLATION, ULP_BOUNDS
 from softlog_numerics.analysis import algorithms, sweeps
 from softlog_numerics.analysis.regions import regions_table
 from softlog_numerics.report import plots, region_plots
+from softlog_numerics.testing.contract import CANCELLATION, ULP_BOUNDS
 
 __all__ = ["Progress", "build", "steps"]
 
@@ -237,7 +237,7 @@ def _markdown(cells, figures, *, quick: bool, seed: int, sz, region_stems=()) ->
     L.append(_table(["function"] + DTYPES, rows) + "\n")
 
     # Contract
-    L.append("## The contract: production bounds (`softlog_numerics._core.contract`)\n")
+    L.append("## The contract: production bounds (`softlog_numerics.testing.contract`)\n")
     L.append("Measured max ULP / promised bound; *violations*: outputs (rows for reductions) outside the "
              "contract, which for the sums that may cancel (" + ", ".join(f"`{f}`" for f in CANCELLATION) +
              ") also admits an absolute error of `CANCELLATION[f] * 2**-53 * sum|terms|`.\n")

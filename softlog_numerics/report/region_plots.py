@@ -27,7 +27,6 @@ import mpmath
 import numpy as np
 
 from softlog_numerics import oracle
-from softlog_numerics._core.contract import ULP_BOUNDS
 from softlog_numerics._core.formats import format_of, round_from_float64
 from softlog_numerics.analysis.format_arithmetic import (
     LOG_SOFTMAX_VARIANTS,
@@ -50,6 +49,7 @@ from softlog_numerics.analysis.sld_bounds import (
     sweep_naive_k2,
     unit_interval_values,
 )
+from softlog_numerics.testing.contract import ULP_BOUNDS
 from softlog_numerics.testing.ulp import ulp_distance
 
 __all__ = [

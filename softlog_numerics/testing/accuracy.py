@@ -10,7 +10,7 @@ oracle on
    seed (``derandomize``), steered by :func:`hypothesis.target` towards larger errors,
 
 and reports the largest ULP distance, the input that produced it (as exact hex floats), and
-whether every example met the contract of :mod:`softlog_numerics._core.contract`.
+whether every example met the contract of :mod:`softlog_numerics.testing.contract`.
 """
 
 from __future__ import annotations
@@ -24,55 +24,14 @@ from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
 from softlog_numerics import functions, oracle
-from softlog_numerics._core.contract import CANCELLATION, ULP_BOUNDS
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.testing import strategies
-from softlog_numerics.testing.ulp import ulp_distance
+from softlog_numerics.testing.contract import ULP_BOUNDS, within_contract
 
-__all__ = ["FUNCTIONS", "Measurement", "hard_cases", "measure", "term_magnitude", "within_contract"]
+__all__ = ["FUNCTIONS", "Measurement", "hard_cases", "measure"]
 
 FUNCTIONS = tuple(ULP_BOUNDS)
 DTYPES = tuple(FORMATS)
-
-
-def _softlog_plain(x):
-    a, b = math.e - 1 / math.e, 1 / math.e
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.log(a * x + b)
-
-
-def term_magnitude(function: str, *args) -> float:
-    """``sum_k |term_k|`` of a divergence's sum along the last axis, in float64 (an error scale,
-    not a value that needs to be exact). 0 for functions without a cancellation allowance."""
-    if function not in CANCELLATION:
-        return 0.0
-    p = args[0].astype(np.float64)
-    q = args[-1].astype(np.float64)
-    if function == "softlog_entropy":
-        t = p * _softlog_plain(p)
-    elif function == "softlog_cross_entropy":
-        t = p * _softlog_plain(q)
-    else:  # sld
-        t = 0.5 * p * (_softlog_plain(p) - _softlog_plain(q))
-    return float(np.nansum(np.abs(t)))
-
-
-def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]:
-    """(meets the contract, max ULP) for one evaluation: ULP bound, or for sums that may cancel an
-    absolute error within ``CANCELLATION[function] * 2**-53 * sum|terms|``."""
-    fmt = format_of(dtype)
-    d = ulp_distance(got, want)
-    worst = float(np.max(d)) if d.size else 0.0
-    if worst <= ULP_BOUNDS[function][fmt.name]:
-        return True, worst
-    if function in CANCELLATION:
-        allowance = CANCELLATION[function] * 2.0**-53 * term_magnitude(function, *args)
-        g, w = got.astype(np.float64), want.astype(np.float64)
-        with np.errstate(invalid="ignore"):
-            err = np.abs(g - w)
-        if np.all((err <= allowance) | (d == 0)):
-            return True, worst
-    return False, worst
 
 
 def _hex(a) -> str:

@@ -47,7 +47,6 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from softlog_numerics import oracle
-from softlog_numerics._core.contract import ULP_BOUNDS
 from softlog_numerics._core.formats import (
     FORMATS,
     Format,
@@ -56,13 +55,14 @@ from softlog_numerics._core.formats import (
     round_from_float64,
 )
 from softlog_numerics.testing import strategies
-from softlog_numerics.testing.accuracy import hard_cases, within_contract
+from softlog_numerics.testing.accuracy import hard_cases
 from softlog_numerics.testing.backends import (
     from_numpy,
     guess_library,
     resolve,
     to_numpy,
 )
+from softlog_numerics.testing.contract import ULP_BOUNDS, within_contract
 from softlog_numerics.testing.ulp import format_ulp, from_ordinal, ordinal, ulp_distance
 
 __all__ = [
@@ -262,7 +262,7 @@ class CellStats:
     ``number_where_nan`` the reverse; ``inf_where_finite`` / ``finite_where_inf`` compare
     infinities with finite results; ``wrong_sign_zero`` counts ``-0`` for ``+0`` and vice versa.
     ``contract_failures`` counts inputs outside the library's own contract (its ULP bound, or for
-    sums that may cancel, the allowance of :mod:`softlog_numerics._core.contract`).
+    sums that may cancel, the allowance of :mod:`softlog_numerics.testing.contract`).
     """
 
     function: str

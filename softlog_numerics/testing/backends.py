@@ -28,7 +28,6 @@ from typing import Callable
 import numpy as np
 
 from softlog_numerics import functions
-from softlog_numerics._core.contract import ULP_BOUNDS
 from softlog_numerics._core.interop import (
     LIBRARIES,
     BackendError,
@@ -41,6 +40,7 @@ from softlog_numerics._core.interop import (
     require,
     to_numpy,
 )
+from softlog_numerics.testing.contract import ULP_BOUNDS
 
 __all__ = [
     "BACKENDS",
