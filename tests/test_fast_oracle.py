@@ -27,7 +27,7 @@ from softlog_numerics._core.formats import BFLOAT16, FORMATS, format_of
 from softlog_numerics.oracle import fast as fast_oracle
 
 NARROW = ["float16", "bfloat16", "float32"]
-DATA = Path(fast_oracle.__file__).parents[1] / "data" / "softlog_hard_cases.json"
+DATA = Path(fast_oracle.__file__).parents[1] / "data" / "hard_cases" / "softlog.json"
 XB_HI = _constants.XB[0]
 
 
@@ -216,12 +216,12 @@ def test_hypothesis_identical(dtype, data):
 
 
 def _hard_cases():
-    return json.loads(DATA.read_text())
+    return json.loads(DATA.read_text())["rounding_hard_cases"]
 
 
 @pytest.mark.parametrize("dtype", NARROW)
 def test_recorded_hard_cases(dtype):
-    """The recorded hard cases (softlog_numerics/data/softlog_hard_cases.json; inputs whose L lies
+    """The recorded hard cases (softlog_numerics/data/hard_cases/softlog.json; inputs whose L lies
     within 2**-22 ULP of a midpoint for float32): the fast oracle, the mpmath oracle and the
     recorded value agree, and the recorded signed distance to the midpoint agrees with a fresh
     200-bit computation to 1e-6 of itself."""

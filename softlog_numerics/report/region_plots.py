@@ -74,7 +74,7 @@ _VARIANT_TITLES = {
     "naive": "naive: x - log(exp(x0) + exp(x1))",
     "shifted": "shifted 3-pass: (x - m) - log(sum exp(x - m))",
     "shifted_log1p": "shifted + log1p: (x - m) - log1p(exp(-g))",
-    "production": "library: softlog_numerics.functions._log_softmax",
+    "production": "library: softlog_numerics.log_softmax",
 }
 _SOFTLOG_STYLE = {
     "naive_log": ("#d62728", "o", "naive log((e - 1/e) x + 1/e)"),

@@ -15,9 +15,12 @@ whether every example met the contract of :mod:`softlog_numerics.testing.contrac
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings, target
@@ -28,7 +31,7 @@ from softlog_numerics._core.formats import FORMATS, format_of, round_from_float6
 from softlog_numerics.testing import strategies
 from softlog_numerics.testing.contract import ULP_BOUNDS, within_contract
 
-__all__ = ["FUNCTIONS", "Measurement", "hard_cases", "measure"]
+__all__ = ["FUNCTIONS", "HARD_CASES", "Measurement", "hard_cases", "measure"]
 
 FUNCTIONS = tuple(ULP_BOUNDS)
 DTYPES = tuple(FORMATS)
@@ -41,26 +44,26 @@ def _hex(a) -> str:
     return f"{a.dtype.name}[{', '.join(vals)}{more}]"
 
 
+HARD_CASES = resources.files("softlog_numerics") / "data" / "hard_cases"
+"""One JSON file per function (``<function>.json``): hand-picked inputs with the reason for each."""
+
+
+@functools.lru_cache(maxsize=None)
+def _hard_case_file(function: str) -> dict:
+    return json.loads((HARD_CASES / f"{function}.json").read_text())
+
+
 def hard_cases(function: str, fmt) -> list[tuple]:
-    """Hand-picked inputs of ``function``, cast to ``fmt`` (round once): the argument tuples that
-    :func:`measure` and the audit evaluate before any drawn example."""
-
-    def cast(*arrays):
-        return tuple(round_from_float64(np.asarray(a, dtype=np.float64), fmt) for a in arrays)
-
-    x0 = 1 / (math.e + 1)
-    if function == "softlog":
-        return [cast([0.0, 1.0, x0, -0.0, 0.5, 1e-3, 0.999, 10.0, -0.15])]
-    if function in ("logsumexp", "log_softmax", "softmax"):
-        gap = fmt.precision * math.log(2)
-        return [cast([gap * 1.02, 0.0]), cast([40.0, 0.0]), cast([1.0, 1.0, 1.0]), cast([0.0, -np.inf, -1.0]),
-                cast([fmt.max, fmt.max * 0.5]), cast([3.0])]
-    uniform = np.full(4, 0.25)
-    onehot = np.array([1.0, 0, 0, 0])
-    near = np.array([0.916, 0.084])
-    if function == "softlog_entropy":
-        return [cast(uniform), cast(onehot), cast(near)]
-    return [cast(near, [1.0, 0.0]), cast(uniform, uniform), cast(onehot, [0, 1.0, 0, 0]), cast(near, [0.9, 0.1])]
+    """The hand-picked inputs of ``function`` (``data/hard_cases/<function>.json``), each rounded
+    once to ``fmt``: the argument tuples that :func:`measure` and the audit's ``hard`` family
+    evaluate before any drawn example."""
+    fmt = format_of(fmt)
+    data = _hard_case_file(function)
+    cases = data["cases_by_format"][fmt.name] if "cases_by_format" in data else data["cases"]
+    return [
+        tuple(round_from_float64(np.array([float.fromhex(v) for v in arg], dtype=np.float64), fmt) for arg in c["args"])
+        for c in cases
+    ]
 
 
 def _strategy(function: str, fmt):
