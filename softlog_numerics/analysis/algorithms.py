@@ -73,7 +73,9 @@ from softlog_numerics._core.formats import (
     result_format,
     round_from_float64,
 )
+from softlog_numerics.analysis.format_arithmetic import pairwise_sum
 from softlog_numerics.oracle import round_to
+from softlog_numerics.testing import textbook
 
 __all__ = [
     "FUNCTIONS",
@@ -282,15 +284,7 @@ class Arith:
     # -- sums along the last axis ----------------------------------------------------------
     def sum(self, a):
         """Pairwise (balanced tree) sum along the last axis, each addition rounded; empty -> +0."""
-        a = np.asarray(a)
-        if a.shape[-1] == 0:
-            return np.zeros(a.shape[:-1], dtype=self.carrier)
-        while a.shape[-1] > 1:
-            n = a.shape[-1]
-            h = n // 2
-            s = self.add(a[..., 0:2 * h:2], a[..., 1:2 * h:2])
-            a = np.concatenate([s, a[..., 2 * h:]], axis=-1) if n % 2 else s
-        return a[..., 0]
+        return pairwise_sum(self.add, np.asarray(a), self.carrier)
 
     def two_sum(self, a, b):
         """Knuth's TwoSum in the format: ``s = fl(a + b)`` and ``t`` with ``s + t = a + b`` exactly."""
@@ -325,57 +319,12 @@ class Arith:
 # functions: any shape) and returns a carrier.
 
 
-def _softlog_naive(A: Arith, x):
-    return A.log(A.add(A.mul(A.const("a"), x), A.const("b")))
-
-
-def _softlog_log1p(A: Arith, x):
-    return A.add(A.neg(A.const("one")), A.log1p(A.mul(A.const("c"), x)))
-
-
 def _softlog_centred(A: Arith, x):
     d = A.sub(A.sub(x, A.const("x0_hi")), A.const("x0_lo"))
     return A.log1p(A.mul(A.const("a"), d))
 
 
-def _safe_shift(m):
-    """The shift scipy, torch and jax use: the row maximum, or 0 where it is not finite."""
-    return np.where(np.isfinite(m), m, 0.0).astype(m.dtype)
-
-
-def _shifted_terms(A: Arith, x):
-    m = A.max(x)
-    sh = _safe_shift(m)[..., None]
-    d = A.sub(x, sh)
-    return sh, d, A.exp(d)
-
-
-def _without_argmax(x, e):
-    """``e`` with the entry at each row's (first) argmax replaced by +0."""
-    if x.shape[-1] == 0:
-        return e
-    k = np.argmax(x, axis=-1)
-    e = e.copy()
-    np.put_along_axis(e, k[..., None], 0.0, axis=-1)
-    return e
-
-
 # logsumexp -------------------------------------------------------------------------------
-
-
-def _lse_naive(A, x):
-    return A.log(A.sum(A.exp(x)))
-
-
-def _lse_shifted(A, x):
-    sh, _, e = _shifted_terms(A, x)
-    return A.add(sh[..., 0], A.log(A.sum(e)))
-
-
-def _lse_shifted_log1p(A, x):
-    _, _, e = _shifted_terms(A, x)
-    # the unguarded maximum: an all-masked row gives -inf + log1p(0) = -inf
-    return A.add(A.max(x), A.log1p(A.sum(_without_argmax(x, e))))
 
 
 def _online_state(A: Arith, x, lanes: int = 32):
@@ -395,14 +344,14 @@ def _online_state(A: Arith, x, lanes: int = 32):
     for j in range(0, x.shape[1], L):
         xj = x[:, j:j + L]
         m_new = A.maximum(m, xj)
-        sh = _safe_shift(m_new)
+        sh = textbook.safe_shift(m_new)
         d = A.add(A.mul(d, A.exp(A.sub(m, sh))), A.exp(A.sub(xj, sh)))
         m = m_new
     while m.shape[1] > 1:
         h = m.shape[1] // 2
         m1, m2, d1, d2 = m[:, 0:2 * h:2], m[:, 1:2 * h:2], d[:, 0:2 * h:2], d[:, 1:2 * h:2]
         mm = A.maximum(m1, m2)
-        sh = _safe_shift(mm)
+        sh = textbook.safe_shift(mm)
         dd = A.add(A.mul(d1, A.exp(A.sub(m1, sh))), A.mul(d2, A.exp(A.sub(m2, sh))))
         if m.shape[1] % 2:
             mm = np.concatenate([mm, m[:, -1:]], axis=1)
@@ -413,7 +362,7 @@ def _online_state(A: Arith, x, lanes: int = 32):
 
 def _lse_online(A, x):
     m, d = _online_state(A, x)
-    return A.add(_safe_shift(m), A.log(d))
+    return A.add(textbook.safe_shift(m), A.log(d))
 
 
 def _me_terms(A: Arith, x):
@@ -425,7 +374,7 @@ def _me_terms(A: Arith, x):
     # a masked logit (-inf) contributes an exact 0 (its reduction x - n ln2 would be NaN)
     mant = np.where(x == -np.inf, 0.0, A.exp(r)).astype(A.carrier)
     N = A.max(n)
-    Nsafe = _safe_shift(N)
+    Nsafe = textbook.safe_shift(N)
     k = A.sub(n, Nsafe[..., None])  # differences of integers of the format: exact
     return Nsafe, A.ldexp(mant, k)
 
@@ -438,23 +387,9 @@ def _lse_two_pass(A, x):
 # log_softmax -----------------------------------------------------------------------------
 
 
-def _lsm_naive(A, x):
-    return A.sub(x, A.log(A.sum(A.exp(x)))[..., None])
-
-
-def _lsm_shifted(A, x):
-    _, d, e = _shifted_terms(A, x)
-    return A.sub(d, A.log(A.sum(e))[..., None])
-
-
-def _lsm_shifted_log1p(A, x):
-    _, d, e = _shifted_terms(A, x)
-    return A.sub(d, A.log1p(A.sum(_without_argmax(x, e)))[..., None])
-
-
 def _lsm_online(A, x):
     m, dsum = _online_state(A, x)
-    return A.sub(A.sub(x, _safe_shift(m)[..., None]), A.log(dsum)[..., None])
+    return A.sub(A.sub(x, textbook.safe_shift(m)[..., None]), A.log(dsum)[..., None])
 
 
 def _lsm_two_pass(A, x):
@@ -467,23 +402,13 @@ def _lsm_two_pass(A, x):
 # softmax ---------------------------------------------------------------------------------
 
 
-def _sm_naive(A, x):
-    e = A.exp(x)
-    return A.div(e, A.sum(e)[..., None])
-
-
-def _sm_shifted(A, x):
-    _, _, e = _shifted_terms(A, x)
-    return A.div(e, A.sum(e)[..., None])
-
-
 def _sm_division_free(A, x):
-    return A.exp(A.sub(x, _lse_shifted_log1p(A, x)[..., None]))
+    return A.exp(A.sub(x, textbook.logsumexp_shifted_log1p(A, x)[..., None]))
 
 
 def _sm_online(A, x):
     m, dsum = _online_state(A, x)
-    return A.div(A.exp(A.sub(x, _safe_shift(m)[..., None])), dsum[..., None])
+    return A.div(A.exp(A.sub(x, textbook.safe_shift(m)[..., None])), dsum[..., None])
 
 
 def _sm_two_pass(A, x):
@@ -692,8 +617,8 @@ def _lse_family(function: str, impls: dict) -> list[Variant]:
 def _build() -> dict[str, dict[str, Variant]]:
     reg: dict[str, list[Variant]] = {}
     reg["softlog"] = [
-        Variant("softlog", "naive", "log(a*x + b), a = e - 1/e, b = 1/e", PAPER, _softlog_naive),
-        Variant("softlog", "log1p", "-1 + log1p((e^2 - 1)*x)", "field-notes §1 identity", _softlog_log1p),
+        Variant("softlog", "naive", "log(a*x + b), a = e - 1/e, b = 1/e", PAPER, textbook.softlog),
+        Variant("softlog", "log1p", "-1 + log1p((e^2 - 1)*x)", "field-notes §1 identity", textbook.softlog_log1p),
         Variant("softlog", "centred", "log1p(a*((x - x0_hi) - x0_lo)), x0 = 1/(e+1) split hi+lo",
                 "field-notes §1 identity; hi+lo constant (Dekker)", _softlog_centred),
         Variant("softlog", "centred_wide", "centred form evaluated in the next wider format, rounded once",
@@ -702,20 +627,22 @@ def _build() -> dict[str, dict[str, Variant]]:
         _production_variant("softlog"),
     ]
     reg["logsumexp"] = _lse_family("logsumexp", {
-        "naive": _lse_naive, "shifted": _lse_shifted, "shifted_log1p": _lse_shifted_log1p,
+        "naive": textbook.logsumexp, "shifted": textbook.logsumexp_shifted, "shifted_log1p": textbook.logsumexp_shifted_log1p,
         "online": _lse_online, "two_pass": _lse_two_pass})
     reg["log_softmax"] = _lse_family("log_softmax", {
-        "naive": _lsm_naive, "shifted": _lsm_shifted, "shifted_log1p": _lsm_shifted_log1p,
+        "naive": textbook.log_softmax, "shifted": textbook.log_softmax_shifted, "shifted_log1p": textbook.log_softmax_shifted_log1p,
         "online": _lsm_online, "two_pass": _lsm_two_pass})
     reg["softmax"] = _lse_family("softmax", {
-        "naive": _sm_naive, "shifted": _sm_shifted, "division_free": _sm_division_free,
+        "naive": textbook.softmax, "shifted": textbook.softmax_shifted, "division_free": _sm_division_free,
         "online": _sm_online, "two_pass": _sm_two_pass})
 
-    ln, lc = _softlog_naive, _softlog_centred
+    lc = _softlog_centred
+    naive = {"softlog_entropy": textbook.softlog_entropy, "softlog_cross_entropy": textbook.softlog_cross_entropy,
+             "sld": textbook.sld, "sld_sym": textbook.sld_sym}
     for fname, build, what in (("softlog_entropy", _entropy, "-sum p L(p)"),
                                ("softlog_cross_entropy", _cross, "-sum p L(q)")):
         reg[fname] = [
-            Variant(fname, "naive", f"{what}, L = log(a x + b), pairwise sum", PAPER, build(ln, False)),
+            Variant(fname, "naive", f"{what}, L = log(a x + b), pairwise sum", PAPER, naive[fname]),
             Variant(fname, "centred", f"{what}, L centred at x0, pairwise sum", "field-notes §1 identity",
                     build(lc, False)),
             Variant(fname, "centred_compensated", f"{what}, L centred, compensated (TwoSum) pairwise sum",
@@ -726,7 +653,7 @@ def _build() -> dict[str, dict[str, Variant]]:
                                ("sld_sym", _sld_sym, "1/4 sum (p - q)(L(p) - L(q))")):
         reg[fname] = [
             Variant(fname, "direct_naive", f"{what}, L(p) - L(q) as a difference of naive logs, pairwise sum",
-                    PAPER, build(_direct_difference(ln), False)),
+                    PAPER, naive[fname]),
             Variant(fname, "direct", f"{what}, L(p) - L(q) as a difference of centred softlogs, pairwise sum",
                     "field-notes §1 identity", build(_direct_difference(lc), False)),
             Variant(fname, "ratio", f"{what}, L(p) - L(q) = log1p(a(p - q)/(a q + b)), pairwise sum",

@@ -39,6 +39,7 @@ from softlog_numerics.oracle.enclosures import (
     softlog_constants,
     sub,
 )
+from softlog_numerics.testing import textbook
 from softlog_numerics.testing.ulp import from_ordinal, ordinal
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "next_down",
     "next_up",
     "ordinal_of",
+    "pairwise_sum",
     "round_directed",
     "softlog_variant",
     "value_at",
@@ -218,6 +220,16 @@ class ExactOps:
     def __init__(self, fmt):
         self.fmt = format_of(fmt)
 
+    @staticmethod
+    def _map(fn, *args):
+        """``fn`` on numbers: a Python float for Python floats, a NumPy float64 for NumPy scalars
+        (so that a formula can index it, ``s[..., None]``), elementwise on arrays."""
+        if all(type(a) is float for a in args):
+            return fn(*args)
+        if all(np.ndim(a) == 0 for a in args):
+            return np.float64(fn(*(float(a) for a in args)))
+        return np.vectorize(fn, otypes=[np.float64])(*args)
+
     def _binary(self, a, b, op, fop):
         if not (math.isfinite(a) and math.isfinite(b)):
             with np.errstate(all="ignore"):
@@ -232,37 +244,40 @@ class ExactOps:
         return _rn(v, self.fmt)
 
     def add(self, a, b):
-        return self._binary(a, b, "+", np.add)
+        return self._map(lambda u, v: self._binary(u, v, "+", np.add), a, b)
 
     def sub(self, a, b):
-        return self._binary(a, b, "-", np.subtract)
+        return self._map(lambda u, v: self._binary(u, v, "-", np.subtract), a, b)
 
     def mul(self, a, b):
-        return self._binary(a, b, "*", np.multiply)
+        return self._map(lambda u, v: self._binary(u, v, "*", np.multiply), a, b)
 
     def div(self, a, b):
-        return self._binary(a, b, "/", np.divide)
+        return self._map(lambda u, v: self._binary(u, v, "/", np.divide), a, b)
 
     def neg(self, a):
         return -a
 
-    def maximum(self, a, b):
-        return max(a, b)
-
-    def where(self, c, a, b):
-        return a if c else b
-
     def exp(self, a):
-        return cr_exp(a, self.fmt)
+        return self._map(lambda u: cr_exp(u, self.fmt), a)
 
     def log(self, a):
-        return cr_log(a, self.fmt)
+        return self._map(lambda u: cr_log(u, self.fmt), a)
 
     def log1p(self, a):
-        return cr_log1p(a, self.fmt)
+        return self._map(lambda u: cr_log1p(u, self.fmt), a)
 
-    def const(self, enclose):
-        return cr_constant(enclose, self.fmt)
+    def max(self, a):
+        """Row maximum along the last axis (exact; NaN propagates)."""
+        return np.max(np.asarray(a, dtype=np.float64), axis=-1, initial=-np.inf)
+
+    def sum(self, a):
+        """Pairwise sum along the last axis, each addition rounded (:func:`pairwise_sum`)."""
+        return pairwise_sum(self.add, np.asarray(a, dtype=np.float64), np.float64)
+
+    def const(self, name: str) -> float:
+        """A constant of :data:`softlog_numerics.testing.textbook.CONSTANTS`, correctly rounded."""
+        return _constant(name, self.fmt)
 
     def value(self, x):
         """An input of the format, checked to be one."""
@@ -310,12 +325,6 @@ class VectorOps:
     def neg(self, a):
         return -np.asarray(a, dtype=np.float64)
 
-    def maximum(self, a, b):
-        return np.maximum(a, b)
-
-    def where(self, c, a, b):
-        return np.where(c, a, b)
-
     def exp(self, a):
         return self._op(np.exp, a)
 
@@ -325,8 +334,17 @@ class VectorOps:
     def log1p(self, a):
         return self._op(np.log1p, a)
 
-    def const(self, enclose):
-        return cr_constant(enclose, self.fmt)
+    def max(self, a):
+        """Row maximum along the last axis (exact; NaN propagates)."""
+        return np.max(np.asarray(a, dtype=np.float64), axis=-1, initial=-np.inf)
+
+    def sum(self, a):
+        """Pairwise sum along the last axis, each addition rounded (:func:`pairwise_sum`)."""
+        return pairwise_sum(self.add, np.asarray(a, dtype=np.float64), np.float64)
+
+    def const(self, name: str) -> float:
+        """A constant of :data:`softlog_numerics.testing.textbook.CONSTANTS`, correctly rounded."""
+        return _constant(name, self.fmt)
 
     def value(self, x):
         x = np.asarray(x)
@@ -357,19 +375,41 @@ def _C(prec):
     return sub(enclose_exp(point(2.0), prec), I_ONE, prec)
 
 
+_ENCLOSED = {"a": _A, "b": _B, "c": _C}
+_DYADIC = {"one": 1.0, "half": 0.5, "quarter": 0.25}
+
+
+def _constant(name: str, fmt: Format) -> float:
+    if name in _DYADIC:
+        return _DYADIC[name]
+    return cr_constant(_ENCLOSED[name], fmt)
+
+
+def pairwise_sum(add, a: np.ndarray, dtype) -> np.ndarray:
+    """The balanced-tree sum along the last axis with the rounded addition ``add`` (empty -> +0):
+    pairs ``(0, 1), (2, 3), ...`` first, an odd last entry carried to the next level."""
+    if a.shape[-1] == 0:
+        return np.zeros(a.shape[:-1], dtype=dtype)
+    while a.shape[-1] > 1:
+        n = a.shape[-1]
+        h = n // 2
+        t = np.asarray(add(a[..., 0:2 * h:2], a[..., 1:2 * h:2]))
+        a = np.concatenate([t, a[..., 2 * h:]], axis=-1) if n % 2 else t
+    return a[..., 0]
+
+
 def softlog_variant(name: str, ops, x):
     """A textbook softlog formula evaluated in the format of ``ops``.
 
-    ``naive_log``: ``log(RN(RN(a x) + b))`` with ``a = RN(e - 1/e)``, ``b = RN(1/e)``;
-    ``naive_log1p``: ``RN(log1p(RN(c x)) - 1)`` with ``c = RN(e**2 - 1)``.
-    ``production``: the library's :func:`softlog_numerics.softlog`.
+    ``naive_log``: :func:`softlog_numerics.testing.textbook.softlog`, ``log(RN(RN(a x) + b))`` with
+    ``a = RN(e - 1/e)``, ``b = RN(1/e)``; ``naive_log1p``:
+    :func:`~softlog_numerics.testing.textbook.softlog_log1p`, ``RN(-1 + log1p(RN(c x)))`` with
+    ``c = RN(e**2 - 1)``. ``production``: the library's :func:`softlog_numerics.softlog`.
     """
     if name == "naive_log":
-        a, b = ops.const(_A), ops.const(_B)
-        return ops.log(ops.add(ops.mul(a, x), b))
+        return textbook.softlog(ops, x)
     if name == "naive_log1p":
-        c = ops.const(_C)
-        return ops.sub(ops.log1p(ops.mul(c, x)), 1.0)
+        return textbook.softlog_log1p(ops, x)
     if name == "production":
         arr = np.asarray(x, dtype=np.float64)
         y = softlog(round_from_float64(arr, ops.fmt)).astype(np.float64)
@@ -384,30 +424,29 @@ LOG_SOFTMAX_VARIANTS = ("naive", "shifted", "shifted_log1p", "production")
 def log_softmax_variant(name: str, ops, x0, x1):
     """Two-class log_softmax ``[x0, x1]`` by one algorithm, in the format of ``ops``.
 
-    ``naive``: ``x_i - log(exp(x0) + exp(x1))``. ``shifted`` (three passes, as scipy, PyTorch and
-    JAX): ``m = max``, ``d_i = x_i - m``, ``d_i - log(exp(d0) + exp(d1))``. ``shifted_log1p``:
-    ``d_i - log1p(exp(d_j))`` with ``j`` the smaller entry. ``production``: the library's
-    :func:`softlog_numerics.log_softmax`. Returns ``(y0, y1)``.
+    ``naive``: :func:`softlog_numerics.testing.textbook.log_softmax`, ``x_i - log(exp(x0) + exp(x1))``.
+    ``shifted`` (three passes, as scipy, PyTorch and JAX):
+    :func:`~softlog_numerics.testing.textbook.log_softmax_shifted`, ``m = max``, ``d_i = x_i - m``,
+    ``d_i - log(exp(d0) + exp(d1))``. ``shifted_log1p``:
+    :func:`~softlog_numerics.testing.textbook.log_softmax_shifted_log1p`, ``d_i - log1p(exp(d_j))``
+    with ``j`` the smaller entry. ``production``: the library's :func:`softlog_numerics.log_softmax`.
+    Returns ``(y0, y1)``.
     """
-    if name == "naive":
-        s = ops.add(ops.exp(x0), ops.exp(x1))
-        ls = ops.log(s)
-        return ops.sub(x0, ls), ops.sub(x1, ls)
-    if name in ("shifted", "shifted_log1p"):
-        m = ops.maximum(x0, x1)
-        d0, d1 = ops.sub(x0, m), ops.sub(x1, m)
-        if name == "shifted":
-            ls = ops.log(ops.add(ops.exp(d0), ops.exp(d1)))
-        else:
-            other = ops.where(x0 >= x1, d1, d0)
-            ls = ops.log1p(ops.exp(other))
-        return ops.sub(d0, ls), ops.sub(d1, ls)
-    if name == "production":
+    if name in _LOG_SOFTMAX_FORMULAS:
+        rows = np.stack([np.asarray(x0, dtype=np.float64), np.asarray(x1, dtype=np.float64)], axis=-1)
+        y = _LOG_SOFTMAX_FORMULAS[name](ops, rows)
+    elif name == "production":
         a = np.stack([np.asarray(x0, dtype=np.float64), np.asarray(x1, dtype=np.float64)], axis=-1)
         y = log_softmax(round_from_float64(a, ops.fmt), axis=-1).astype(np.float64)
-        if ops.exact:
-            return float(y[0]), float(y[1])
-        return y[..., 0], y[..., 1]
-    raise ValueError(f"unknown log_softmax variant {name!r}; expected one of {LOG_SOFTMAX_VARIANTS}")
+    else:
+        raise ValueError(f"unknown log_softmax variant {name!r}; expected one of {LOG_SOFTMAX_VARIANTS}")
+    if ops.exact:
+        return float(y[0]), float(y[1])
+    return y[..., 0], y[..., 1]
 
 
+_LOG_SOFTMAX_FORMULAS = {
+    "naive": textbook.log_softmax,
+    "shifted": textbook.log_softmax_shifted,
+    "shifted_log1p": textbook.log_softmax_shifted_log1p,
+}

@@ -19,6 +19,7 @@ Every backend function is called positionally with arrays whose last axis is the
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import math
@@ -28,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from softlog_numerics import functions
+from softlog_numerics._core import constants as _c
 from softlog_numerics._core.interop import (
     LIBRARIES,
     BackendError,
@@ -40,6 +42,7 @@ from softlog_numerics._core.interop import (
     require,
     to_numpy,
 )
+from softlog_numerics.testing import textbook
 from softlog_numerics.testing.contract import ULP_BOUNDS
 
 __all__ = [
@@ -69,51 +72,59 @@ _B = 1.0 / math.e
 # Textbook formulas, written once over a tiny set of operations
 
 
-@dataclass(frozen=True)
-class _Ops:
-    exp: Callable
-    log: Callable
-    sum: Callable  # sum over the last axis
+class NativeOps:
+    """A library's own arithmetic in the input's dtype: the native implementation of the protocol
+    of :mod:`softlog_numerics.testing.textbook` (operators ``+ - * /`` and unary ``-`` on the
+    library's arrays, its ``exp``, ``log``, ``log1p``, ``max`` and ``sum`` over the last axis, and
+    the constants as Python floats, which the library rounds to the array's dtype)."""
+
+    _CONSTANTS = {"a": _A, "b": _B, "c": _c.K0[0], "one": 1.0, "half": 0.5, "quarter": 0.25}
+    """Each the float64 nearest the constant (``a`` and ``b`` are rounded correctly by ``math``;
+    ``c = e**2 - 1`` is the head of the exact pair ``K0`` of :mod:`softlog_numerics._core.constants`)."""
+
+    def __init__(self, exp, log, log1p, rowmax, rowsum):
+        self.exp, self.log, self.log1p, self.max, self.sum = exp, log, log1p, rowmax, rowsum
+
+    def const(self, name: str) -> float:
+        return self._CONSTANTS[name]
+
+    @staticmethod
+    def add(a, b):
+        return a + b
+
+    @staticmethod
+    def sub(a, b):
+        return a - b
+
+    @staticmethod
+    def mul(a, b):
+        return a * b
+
+    @staticmethod
+    def div(a, b):
+        return a / b
+
+    @staticmethod
+    def neg(a):
+        return -a
 
 
-def _textbook(ops: _Ops) -> dict[str, Callable]:
-    """The formulas as printed, in the input's dtype, with no max shift and no compensation."""
+_TEXTBOOK = {
+    "softlog": textbook.softlog,
+    "logsumexp": textbook.logsumexp,
+    "log_softmax": textbook.log_softmax,
+    "softmax": textbook.softmax,
+    "softlog_entropy": textbook.softlog_entropy,
+    "softlog_cross_entropy": textbook.softlog_cross_entropy,
+    "sld": textbook.sld,
+    "sld_sym": textbook.sld_sym,
+}
 
-    def softlog(x):
-        return ops.log(_A * x + _B)
 
-    def logsumexp(x):
-        return ops.log(ops.sum(ops.exp(x)))
-
-    def softmax(x):
-        e = ops.exp(x)
-        return e / ops.sum(e)[..., None]
-
-    def log_softmax(x):
-        return x - ops.log(ops.sum(ops.exp(x)))[..., None]
-
-    def softlog_entropy(p):
-        return -ops.sum(p * softlog(p))
-
-    def softlog_cross_entropy(p, q):
-        return -ops.sum(p * softlog(q))
-
-    def sld(p, q):
-        return ops.sum(p * (softlog(p) - softlog(q))) / 2
-
-    def sld_sym(p, q):
-        return ops.sum((p - q) * (softlog(p) - softlog(q))) / 4
-
-    return {
-        "softlog": softlog,
-        "logsumexp": logsumexp,
-        "log_softmax": log_softmax,
-        "softmax": softmax,
-        "softlog_entropy": softlog_entropy,
-        "softlog_cross_entropy": softlog_cross_entropy,
-        "sld": sld,
-        "sld_sym": sld_sym,
-    }
+def _textbook(ops: NativeOps) -> dict[str, Callable]:
+    """The formulas as printed (:mod:`softlog_numerics.testing.textbook`), in the input's dtype,
+    with no max shift and no compensation."""
+    return {name: functools.partial(formula, ops) for name, formula in _TEXTBOOK.items()}
 
 
 _TEXTBOOK_CALLS = {
@@ -128,19 +139,19 @@ _TEXTBOOK_CALLS = {
 }
 
 
-def _numpy_ops() -> _Ops:
-    return _Ops(np.exp, np.log, lambda x: np.sum(x, axis=-1))
+def _numpy_ops() -> NativeOps:
+    return NativeOps(np.exp, np.log, np.log1p, lambda x: np.max(x, axis=-1), lambda x: np.sum(x, axis=-1))
 
 
-def _torch_ops() -> _Ops:
+def _torch_ops() -> NativeOps:
     import torch
 
-    return _Ops(torch.exp, torch.log, lambda x: torch.sum(x, dim=-1))
+    return NativeOps(torch.exp, torch.log, torch.log1p, lambda x: torch.amax(x, dim=-1), lambda x: torch.sum(x, dim=-1))
 
 
-def _jax_ops() -> _Ops:
+def _jax_ops() -> NativeOps:
     _, jnp = jax_numpy()
-    return _Ops(jnp.exp, jnp.log, lambda x: jnp.sum(x, axis=-1))
+    return NativeOps(jnp.exp, jnp.log, jnp.log1p, lambda x: jnp.max(x, axis=-1), lambda x: jnp.sum(x, axis=-1))
 
 
 # ---------------------------------------------------------------------------------------------
