@@ -149,3 +149,19 @@ def test_ulp_distance_shapes_and_errors():
         ulp_distance(np.zeros(2, np.float16), np.zeros(2, FORMATS["bfloat16"].dtype))
     with pytest.raises(TypeError):
         ulp_distance(np.array([1j]), np.array([1j]))
+
+
+def test_compare_classifies_every_mismatch():
+    """compare: the one element-by-element measurement of got against want (audit, sweeps)."""
+    from softlog_numerics.testing.ulp import compare
+
+    want = np.array([1.0, np.nan, 2.0, np.inf, 0.0, 3.0, np.nan])
+    got = np.array([np.nan, 1.0, np.inf, 5.0, -0.0, np.nextafter(3.0, 4.0), np.nan])
+    c = compare(got, want)
+    assert c.nan.tolist() == [True, False, False, False, False, False, False]
+    assert c.number_where_nan.tolist() == [False, True, False, False, False, False, False]
+    assert c.inf_where_finite.tolist() == [False, False, True, False, False, False, False]
+    assert c.finite_where_inf.tolist() == [False, False, False, True, False, False, False]
+    assert c.wrong_sign_zero.tolist() == [False, False, False, False, True, False, False]
+    assert c.distance.tolist()[4:] == [0.0, 1.0, 0.0]
+    assert c.incorrect.tolist() == [True, True, True, True, True, True, False]

@@ -32,6 +32,7 @@ from softlog_numerics._core.formats import FORMATS, format_of, round_from_float6
 from softlog_numerics.analysis import algorithms
 from softlog_numerics.testing.contract import ULP_BOUNDS, term_scale, within_contract
 from softlog_numerics.testing.strategies import LOGIT_FAMILIES, PROBABILITY_FAMILIES
+from softlog_numerics.testing.ulp import compare as ulp_compare
 from softlog_numerics.testing.ulp import from_ordinal, ordinal, ulp_distance
 
 __all__ = [
@@ -314,14 +315,9 @@ class Cell:
 
 def compare(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, int, int]:
     """(ULP distances where got and want agree on NaN-ness, NaN mismatches, spurious infinities)."""
-    got = np.asarray(got)
-    want = np.asarray(want)
-    g64, w64 = got.astype(np.float64), want.astype(np.float64)
-    gn, wn = np.isnan(g64), np.isnan(w64)
-    nan = int(np.count_nonzero(gn != wn))
-    inf = int(np.count_nonzero(np.isinf(g64) & np.isfinite(w64)))
-    keep = gn == wn
-    return ulp_distance(got[keep], want[keep]), nan, inf
+    c = ulp_compare(got, want)
+    mismatch = c.nan_mismatch
+    return c.distance[~mismatch], int(np.count_nonzero(mismatch)), int(np.count_nonzero(c.inf_where_finite))
 
 
 def scaled_error(function: str, args, got, want) -> np.ndarray:

@@ -63,7 +63,14 @@ from softlog_numerics.testing.backends import (
     to_numpy,
 )
 from softlog_numerics.testing.contract import ULP_BOUNDS, within_contract
-from softlog_numerics.testing.ulp import format_ulp, from_ordinal, ordinal, ulp_distance
+from softlog_numerics.testing.ulp import (
+    Comparison,
+    compare,
+    format_ulp,
+    from_ordinal,
+    ordinal,
+    ulp_distance,
+)
 
 __all__ = [
     "FUNCTIONS",
@@ -305,20 +312,18 @@ class CellStats:
         return self.max_ulp <= max_ulp
 
     # -- accumulation ---------------------------------------------------------------------
-    def _add(self, args, got: np.ndarray, want: np.ndarray, d: np.ndarray, in_contract: bool) -> float:
+    def _add(self, args, got: np.ndarray, want: np.ndarray, c: Comparison, in_contract: bool) -> float:
         self.inputs += 1
+        d, sign_zero = c.distance, c.wrong_sign_zero
         self.values += d.size
         g, w = got.astype(np.float64), want.astype(np.float64)
-        gn, wn = np.isnan(g), np.isnan(w)
-        gi, wi = np.isinf(g), np.isinf(w)
-        sign_zero = (g == 0) & (w == 0) & (np.signbit(g) != np.signbit(w))
-        self.nan += int(np.sum(gn & ~wn))
-        self.number_where_nan += int(np.sum(~gn & wn))
-        self.inf_where_finite += int(np.sum(gi & ~wi & ~wn))
-        self.finite_where_inf += int(np.sum(~gi & ~gn & wi))
+        self.nan += int(np.sum(c.nan))
+        self.number_where_nan += int(np.sum(c.number_where_nan))
+        self.inf_where_finite += int(np.sum(c.inf_where_finite))
+        self.finite_where_inf += int(np.sum(c.finite_where_inf))
         self.wrong_sign_zero += int(np.sum(sign_zero))
         self.contract_failures += not in_contract
-        self._incorrect += int(np.sum((d > 0) | sign_zero))
+        self._incorrect += int(np.sum(c.incorrect))
         self._distances.append(d.ravel())
         worst = float(d.max()) if d.size else 0.0
         score = worst if worst > 0 else (0.5 if sign_zero.any() else 0.0)
@@ -425,8 +430,7 @@ def _evaluate(ev: _Evaluator, cell: CellStats, args, fmt: Format) -> float:
         return math.inf
     if other is not None:
         cell.output_dtype = other
-    d = ulp_distance(got, want)
-    return cell._add(args, got, want, d, _within(ev.function, fmt, got, want, args))
+    return cell._add(args, got, want, compare(got, want), _within(ev.function, fmt, got, want, args))
 
 
 def _bits(d: float) -> float:

@@ -14,11 +14,13 @@ A correctly rounded result is at distance 0 from the oracle; a faithfully rounde
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from softlog_numerics._core.formats import as_float_array, format_of
 
-__all__ = ["bits_of_error", "format_ulp", "from_ordinal", "ordinal", "ulp_distance"]
+__all__ = ["Comparison", "bits_of_error", "compare", "format_ulp", "from_ordinal", "ordinal", "ulp_distance"]
 
 
 def ordinal(x) -> np.ndarray:
@@ -105,3 +107,55 @@ def format_ulp(v: float) -> str:
     if v == float("inf"):
         return "inf"
     return f"{v:.0f}" if v < 1e6 else f"{v:.2e}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How results ``got`` compare, element by element, with the correctly rounded ``want``.
+
+    Attributes
+    ----------
+    distance : numpy.ndarray
+        :func:`ulp_distance` (NaN against NaN is 0, NaN against a number is ``inf``).
+    nan, number_where_nan : numpy.ndarray of bool
+        ``got`` is NaN where ``want`` is a number; the reverse.
+    inf_where_finite, finite_where_inf : numpy.ndarray of bool
+        ``got`` is infinite where ``want`` is finite; the reverse (NaN excluded from both).
+    wrong_sign_zero : numpy.ndarray of bool
+        both are zero, of opposite signs (distance 0).
+    """
+
+    distance: np.ndarray
+    nan: np.ndarray
+    number_where_nan: np.ndarray
+    inf_where_finite: np.ndarray
+    finite_where_inf: np.ndarray
+    wrong_sign_zero: np.ndarray
+
+    @property
+    def nan_mismatch(self) -> np.ndarray:
+        """NaN on exactly one side."""
+        return self.nan | self.number_where_nan
+
+    @property
+    def incorrect(self) -> np.ndarray:
+        """Not the correctly rounded result: a distance > 0, or the wrong sign of zero."""
+        return (self.distance > 0) | self.wrong_sign_zero
+
+
+def compare(got, want) -> Comparison:
+    """The :class:`Comparison` of ``got`` with ``want`` (arrays of one format and shape): the one
+    element-by-element measurement that the audit and the sweeps summarise."""
+    got, want = np.asarray(got), np.asarray(want)
+    with np.errstate(invalid="ignore"):
+        g, w = got.astype(np.float64), want.astype(np.float64)
+    gn, wn = np.isnan(g), np.isnan(w)
+    gi, wi = np.isinf(g), np.isinf(w)
+    return Comparison(
+        distance=ulp_distance(got, want),
+        nan=gn & ~wn,
+        number_where_nan=~gn & wn,
+        inf_where_finite=gi & ~wi & ~wn,
+        finite_where_inf=~gi & ~gn & wi,
+        wrong_sign_zero=(g == 0) & (w == 0) & (np.signbit(g) != np.signbit(w)),
+    )
