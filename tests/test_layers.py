@@ -156,3 +156,15 @@ def test_public_module_paths_are_the_layer_modules(name):
     module = importlib.import_module(f"softlog_numerics.{name}")
     assert module is getattr(softlog_numerics, name)
     assert _layer(module.__name__) in ("testing", "analysis")
+
+
+@pytest.mark.parametrize("layer", sorted(RANK))
+def test_every_layer_is_a_regular_package_that_says_what_it_holds(layer):
+    """An ``__init__.py`` (without one, setuptools' package discovery leaves the folder out of the
+    wheel) whose docstring names the layer's modules."""
+    init = PACKAGE / layer / "__init__.py"
+    assert init.exists(), f"{layer}/ has no __init__.py"
+    doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+    modules = sorted(p.stem for p in (PACKAGE / layer).glob("*.py") if p.stem != "__init__")
+    missing = [m for m in modules if f".{m}`" not in doc and not m.startswith("_")]
+    assert doc and not missing, f"{layer}/__init__.py docstring does not name {missing}"
