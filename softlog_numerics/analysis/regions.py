@@ -57,16 +57,19 @@ import numpy as np
 
 from softlog_numerics._core.formats import FORMATS, Format, format_of
 from softlog_numerics.analysis.format_arithmetic import (
+    LOG_SOFTMAX_VARIANTS,
     SOFTLOG_VARIANTS,
     ExactOps,
     VectorOps,
     cr_constant,
     cr_exp,
     cr_log,
+    cr_log1p,
     finite_mpf,
     log_softmax_variant,
     mpf_fraction,
     next_down,
+    next_up,
     ordinal_of,
     round_directed,
     softlog_variant,
@@ -89,6 +92,7 @@ from softlog_numerics.oracle.enclosures import (
 
 __all__ = [
     "EXP_KEYS",
+    "LOG_SOFTMAX_VARIANTS",
     "SOFTLOG_KEYS",
     "SOFTLOG_VARIANTS",
     "SOFTLOG_WINDOW",
@@ -97,8 +101,10 @@ __all__ = [
     "bisection_thresholds",
     "cr_exp",
     "cr_log",
+    "cr_log1p",
     "formula_thresholds",
     "log_softmax_variant",
+    "next_up",
     "regions_table",
     "softlog_no_correct_bits",
     "softlog_variant",

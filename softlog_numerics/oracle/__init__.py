@@ -35,6 +35,7 @@ from softlog_numerics.oracle.twins import (
 __all__ = [
     "MAX_PRECISION",
     "OracleUndecided",
+    "decide_enclosure",
     "log_softmax",
     "logsumexp",
     "round_rational",

@@ -31,7 +31,7 @@ from softlog_numerics._core.formats import FORMATS, format_of, round_from_float6
 from softlog_numerics.testing import strategies
 from softlog_numerics.testing.contract import ULP_BOUNDS, within_contract
 
-__all__ = ["FUNCTIONS", "HARD_CASES", "Measurement", "hard_cases", "measure"]
+__all__ = ["FUNCTIONS", "HARD_CASES", "Measurement", "hard_cases", "measure", "within_contract"]
 
 FUNCTIONS = tuple(ULP_BOUNDS)
 DTYPES = tuple(FORMATS)
