@@ -14,6 +14,7 @@ round-to-odd, which makes the second rounding exact (proofs/oracle.md, Theorem O
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import ml_dtypes
@@ -26,6 +27,7 @@ __all__ = [
     "format_of",
     "result_format",
     "round_from_float64",
+    "round_rational",
 ]
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
@@ -168,3 +170,53 @@ def round_from_float64(x: np.ndarray, fmt) -> np.ndarray:
         bits[too_far] -= np.uint32(1)
         bits[inexact] |= np.uint32(1)
         return bits.view(np.float32).astype(BFLOAT16)
+
+
+def round_rational(num: int, den: int, fmt) -> float:
+    """Round ``num / den`` (integers, ``den > 0``) to ``fmt``, once; returned as the float64 that
+    holds the result exactly (every value of the four formats is a float64).
+
+    Ties go to even; values below the smallest normal are rounded on the subnormal grid; a value
+    whose rounding is at least ``2**(emax+1)`` becomes ``±inf``. Zero results keep the sign of
+    ``num`` (``-0.0`` for a negative value that underflows; ``+0.0`` for ``num == 0``).
+
+    Notes
+    -----
+    Exact integer arithmetic: the exponent from bit lengths, the grid of the binade (or of the
+    subnormals), one ``divmod`` and a comparison of twice the remainder with the divisor; proven
+    correct in proofs/oracle.md, Theorem O1 (ties to even, subnormals, overflow, sign of zero).
+    """
+    fmt = format_of(fmt)
+    num, den = int(num), int(den)
+    if den <= 0:
+        raise ValueError("den must be positive")
+    negative = num < 0
+    num = abs(num)
+    if num == 0:
+        return 0.0
+    sign = -1.0 if negative else 1.0
+    p = fmt.precision
+    # 2**(guess-1) < num/den < 2**(guess+1)
+    guess = num.bit_length() - den.bit_length()
+    if guess + 1 <= fmt.emin - p:  # below half the smallest subnormal, 2**(emin-p): rounds to 0
+        return sign * 0.0
+    if guess - 1 >= fmt.emax + 1:  # at least 2**(emax+1) > max + ulp/2: overflows
+        return sign * math.inf
+    # e = floor(log2(num/den))
+    e = guess
+    if (num << max(0, -e)) < (den << max(0, e)):
+        e -= 1
+    q = max(e, fmt.emin) - (p - 1)  # exponent of the last place
+    # n = round(num / den / 2**q) to nearest, ties to even
+    if q >= 0:
+        d = den << q
+        n, r = divmod(num, d)
+    else:
+        d = den
+        n, r = divmod(num << -q, den)
+    twice_r = 2 * r
+    if twice_r > d or (twice_r == d and n & 1):
+        n += 1
+    if n and n.bit_length() - 1 + q > fmt.emax:
+        return sign * math.inf
+    return sign * math.ldexp(float(n), q)  # n <= 2**p and the result is a float64: exact

@@ -48,6 +48,7 @@ from softlog_numerics._core.formats import (
     as_float_array,
     format_of,
     round_from_float64,
+    round_rational,
 )
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
@@ -160,27 +161,7 @@ def _log1p_dd(sh, sl):
 
 def _round_fraction(q: Fraction, fmt: Format) -> float:
     """``q`` rounded to nearest (ties to even) in ``fmt``, returned as the float64 that holds it."""
-    if q == 0:
-        return 0.0
-    neg = q < 0
-    num, den = abs(q.numerator), q.denominator
-    e = num.bit_length() - den.bit_length()  # 2**e <= num/den < 2**(e+1) after the fix below
-    if (num << max(0, -e)) < (den << max(0, e)):
-        e -= 1
-    shift = fmt.precision - 1 - max(e, fmt.emin)  # the last place is 2**-shift
-    if shift >= 0:
-        n, rem = divmod(num << shift, den)
-        d = den
-    else:
-        d = den << -shift
-        n, rem = divmod(num, d)
-    if 2 * rem > d or (2 * rem == d and n & 1):
-        n += 1
-    if n.bit_length() - shift - 1 > fmt.emax:
-        value = math.inf
-    else:
-        value = math.ldexp(float(n), -shift)  # n <= 2**p: exact
-    return -value if neg else value
+    return round_rational(q.numerator, q.denominator, fmt)
 
 
 # ---------------------------------------------------------------------------------------------
