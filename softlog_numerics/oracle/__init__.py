@@ -11,15 +11,20 @@ NumPy and mpmath; never the production functions):
 * :mod:`~softlog_numerics.oracle.enclosures`: rounding once, interval primitives, Ziv's loop;
 * :mod:`~softlog_numerics.oracle.fast`: the certified fast softlog (float16, bfloat16, float32);
 * :mod:`~softlog_numerics.oracle.twins`: the twins of the production functions;
+* :mod:`~softlog_numerics.oracle.loss`: the fused loss, :func:`cross_entropy`;
+* :mod:`~softlog_numerics.oracle.grad`: derivatives (VJPs and JVPs) of the log-softmax family and
+  of the loss, the exact derivative at the exact inputs rounded once (proofs/grad.md, Theorem G1);
 * :mod:`~softlog_numerics.oracle.cache`: an on-disk cache of oracle calls (for the report).
 """
 
+from softlog_numerics.oracle import grad
 from softlog_numerics.oracle.enclosures import (
     MAX_PRECISION,
     OracleUndecided,
     round_rational,
     round_to,
 )
+from softlog_numerics.oracle.loss import cross_entropy
 from softlog_numerics.oracle.twins import (
     log_softmax,
     logsumexp,
@@ -35,7 +40,9 @@ from softlog_numerics.oracle.twins import (
 __all__ = [
     "MAX_PRECISION",
     "OracleUndecided",
+    "cross_entropy",
     "decide_enclosure",
+    "grad",
     "log_softmax",
     "logsumexp",
     "round_rational",

@@ -53,7 +53,9 @@ __all__ = [
     "enclose_exp",
     "enclose_log",
     "enclose_log1p",
+    "enclose_rational",
     "enclose_softlog",
+    "exact_plus",
     "mul",
     "point",
     "round_enclosure",
@@ -61,6 +63,7 @@ __all__ = [
     "round_to",
     "softlog_constants",
     "softlog_mpmath",
+    "square",
     "sub",
     "ziv",
 ]
@@ -229,6 +232,58 @@ def dyadic(fr: Fraction):
     if den & (den - 1):
         raise ValueError(f"{fr} is not dyadic")
     return libmp.from_man_exp(fr.numerator, 1 - den.bit_length())
+
+
+def enclose_rational(fr: Fraction, prec: int):
+    """Enclosure of a rational at ``prec`` bits (exact, a point, when it is dyadic)."""
+    den = fr.denominator
+    if not den & (den - 1):
+        v = dyadic(fr)
+        return v, v
+    num = libmp.from_int(fr.numerator)
+    d = libmp.from_int(den)
+    return libmp.mpf_div(num, d, prec, _FLOOR), libmp.mpf_div(num, d, prec, _CEIL)
+
+
+def exact_plus(c, t, fmt: Format, prec: int):
+    """Enclosure (or same-rounding stand-in) of ``c + t`` for an exact raw mpf ``c`` and an interval
+    ``t`` that does not hold 0, tight however small ``|t|`` is against ``|c|``.
+
+    Let ``2**g`` be the finer of the format's half smallest subnormal ``2**(emin - p)`` and the last
+    bit of ``c``: every rounding boundary of the format (its numbers and midpoints) and ``c`` are
+    multiples of ``2**g``. When ``|t| < 2**g``, ``c + t`` lies strictly between ``c`` and the next
+    multiple of ``2**g`` on the side of ``t``, where no boundary is, so it rounds like the stand-in
+    ``c + sign(t) 2**(g - 1)`` (proofs/grad.md, Theorem G1; the argument of proofs/oracle.md,
+    Theorem O2, step 5, for a ``c`` on a finer grid). Otherwise the endpoints are added exactly.
+    """
+    lo, hi = t
+    g = fmt.emin - fmt.precision
+    if c[1]:
+        g = min(g, c[2])
+    bound = libmp.from_man_exp(1, g)
+    positive = lo[0] == 0 and lo[1]  # lo > 0
+    negative = hi[0] == 1 and hi[1]  # hi < 0
+    if positive and libmp.mpf_lt(hi, bound):
+        r = libmp.mpf_add(c, libmp.from_man_exp(1, g - 1), 0)
+        return r, r
+    if negative and libmp.mpf_lt(libmp.mpf_neg(lo), bound):
+        r = libmp.mpf_sub(c, libmp.from_man_exp(1, g - 1), 0)
+        return r, r
+    if positive or negative:
+        return libmp.mpf_add(c, lo, 0), libmp.mpf_add(c, hi, 0)
+    return add((c, c), t, prec)
+
+
+def square(s, prec: int):
+    """Enclosure of ``v**2`` over the interval ``s`` (non-negative even when ``s`` holds 0)."""
+    lo, hi = s
+    a, b = libmp.mpf_abs(lo), libmp.mpf_abs(hi)
+    big = b if libmp.mpf_gt(b, a) else a
+    top = libmp.mpf_mul(big, big, prec, _CEIL)
+    if libmp.mpf_le(lo, _ZERO) and libmp.mpf_ge(hi, _ZERO):  # 0 in s
+        return _ZERO, top
+    small = a if libmp.mpf_gt(b, a) else b
+    return libmp.mpf_mul(small, small, prec, _FLOOR), top
 
 
 _CONSTANTS: dict[int, tuple] = {}

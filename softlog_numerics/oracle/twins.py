@@ -107,7 +107,7 @@ def _lse_row_special(row: list):
     return None, finite
 
 
-class _Shifted:
+class ShiftedRow:
     """A row of finite logits as exact offsets ``d_i = x_i - x_k`` from one largest entry ``x_k``.
 
     ``sum_i exp(x_i) = exp(x_k) (1 + s)`` with ``s = sum_{i != k} exp(d_i)``; every result is then
@@ -170,7 +170,7 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
         if settled is not None:
             out.append(settled)
             continue
-        sh = _Shifted(finite)
+        sh = ShiftedRow(finite)
 
         def enclose(todo, prec, sh=sh):
             t = sh.at(prec)
@@ -230,7 +230,7 @@ def _softmax_row(row: list, fmt: Format, log: bool) -> list:
         for i in index:
             out[i] = share
         return out
-    sh = _Shifted(finite)
+    sh = ShiftedRow(finite)
 
     def enclose(todo, prec):
         t = sh.at(prec)

@@ -25,9 +25,11 @@ from softlog_numerics._core.formats import format_of, round_from_float64
 from softlog_numerics.testing.ulp import from_ordinal, ordinal
 
 __all__ = [
+    "COTANGENT_FAMILIES",
     "LOGIT_FAMILIES",
     "PAIR_KINDS",
     "PROBABILITY_FAMILIES",
+    "cotangents",
     "floats",
     "logit_vectors",
     "probability_pairs",
@@ -37,6 +39,9 @@ __all__ = [
 
 LOGIT_FAMILIES = ("random", "dominant", "near_tie", "huge", "masked", "subnormal", "all_equal", "wide")
 """Logit families drawn by :func:`logit_vectors` (``"wide"`` only when asked for by name)."""
+
+COTANGENT_FAMILIES = ("one_hot", "ones", "normal", "scaled", "near_softmax", "near_constant")
+"""Cotangent (and tangent) families drawn by :func:`cotangents`."""
 
 PROBABILITY_FAMILIES = ("random", "near_one_hot", "one_hot", "uniform", "sparse")
 """Families drawn by :func:`probability_vectors`."""
@@ -292,3 +297,58 @@ def _logit_vectors(draw, fmt, min_size, max_size, allowed):
         x = np.full(n, float(draw(st.floats(-1e3, 1e3))))
     with np.errstate(over="ignore"):
         return round_from_float64(x, fmt)
+
+
+def cotangents(dtype, x, *, families=None):
+    """Cotangents ``g`` (or tangents ``dx``) of ``x``'s shape and ``dtype`` for the backward pass of
+    the log-softmax family along the last axis, from families aimed at cancellation
+    (:data:`COTANGENT_FAMILIES`):
+
+    ``one_hot``        one 1 per row (the gradient of a cross-entropy term);
+    ``ones``           all ones (the sum loss: the log_softmax VJP is ``1 - n p``);
+    ``normal``         standard normal entries;
+    ``scaled``         normal entries times ``2**k``, ``k`` drawn over most of the exponent range;
+    ``near_softmax``   ``softmax(x)`` in float64, rounded to the format: ``g - p sum(g)`` nearly
+                       cancels in every component;
+    ``near_constant``  a constant plus a few entries one step away: ``g_j - sum(g p)`` nearly
+                       cancels (exactly 0 for the softmax VJP where ``g`` is constant).
+    """
+    fmt = format_of(dtype)
+    x = np.asarray(x)
+    allowed = COTANGENT_FAMILIES if families is None else tuple(families)
+    _check_arguments("cotangent family", allowed, COTANGENT_FAMILIES, 0, 0)
+    return _cotangents(fmt, x, allowed)
+
+
+@st.composite
+def _cotangents(draw, fmt, x, allowed):
+    fam = draw(st.sampled_from(allowed))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    shape = x.shape
+    n = shape[-1] if x.ndim else 1
+    if x.size == 0:
+        return np.zeros(shape, dtype=fmt.dtype)
+    if fam == "one_hot":
+        g = np.zeros(shape)
+        idx = rng.integers(0, n, shape[:-1]) if x.ndim > 1 else rng.integers(0, n)
+        np.put_along_axis(g.reshape(-1, n), np.reshape(idx, (-1, 1)), 1.0, axis=1)
+    elif fam == "ones":
+        g = np.ones(shape)
+    elif fam == "normal":
+        g = rng.normal(0.0, 1.0, shape)
+    elif fam == "scaled":
+        k = draw(st.integers(fmt.emin + fmt.precision, fmt.emax - 8))
+        g = rng.normal(0.0, 1.0, shape) * 2.0**k
+    elif fam == "near_softmax":
+        with np.errstate(all="ignore"):
+            z = x.astype(np.float64)
+            z = z - np.max(z, axis=-1, keepdims=True)
+            e = np.exp(z)
+            g = e / np.sum(e, axis=-1, keepdims=True)
+        g = np.nan_to_num(g, nan=0.0)
+    else:  # near_constant: one value, some entries a step above it
+        c = round_from_float64(np.float64(draw(st.floats(-8.0, 8.0))), fmt)
+        steps = (rng.random(shape) < 0.3).astype(np.int64)
+        return from_ordinal(ordinal(np.full(shape, c, dtype=fmt.dtype)) + steps, fmt.dtype)
+    with np.errstate(over="ignore"):
+        return round_from_float64(np.asarray(g, dtype=np.float64), fmt)

@@ -1,0 +1,180 @@
+"""The targets of the cross-entropy loss, as the implementation and the oracle both take them.
+
+A target is either **class indices** (an integer array of the logits' shape without the class
+axis) or **probabilities** (a float array of the logits' shape). With label smoothing ``eps`` over
+``K`` classes the target distribution of a row is
+
+    ``t_k = (1 - eps) * b_k + eps / K``,
+
+``b`` the one-hot vector of the class index or the given probabilities. A class index equal to
+``ignore_index`` (default ``-100``, PyTorch's convention) marks a row that takes no part in the
+loss: its loss and its gradient are ``+0`` whatever its logits.
+
+:class:`Targets` holds the validated inputs; :meth:`Targets.exact` gives ``t`` of one row as exact
+fractions (for the oracle) and :meth:`Targets.float64` as a double-double ``t_hi + t_lo`` (for the
+implementation).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from softlog_numerics._core.axes import Rows, check_probabilities, normalize_axis
+from softlog_numerics._core.formats import Format, as_float_array, format_of
+
+__all__ = ["IGNORE_INDEX", "Targets", "checked_scalar", "prepared_targets"]
+
+IGNORE_INDEX = -100
+
+
+def checked_scalar(value, name: str, *, low: float, high: float = math.inf, open_low=False) -> float:
+    """``value`` as a float in ``[low, high]`` (``(low, high]`` with ``open_low``), else a
+    ValueError (TypeError for a non-number) naming the argument."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    below = v <= low if open_low else v < low
+    if not math.isfinite(v) or below or v > high:
+        interval = f"{'(' if open_low else '['}{low}, {high}]"
+        raise ValueError(f"{name} must be finite and in {interval}, got {value!r}")
+    return v
+
+
+class Targets:
+    """Validated cross-entropy inputs: the logits' rows and each row's target.
+
+    Attributes
+    ----------
+    fmt : Format
+        The logits' format (the loss and the gradient are returned in it).
+    rows : Rows
+        The logits as ``rows x K`` with the class axis last (``rows.rows``).
+    index : numpy.ndarray or None
+        int64 class index per row (index targets; ``-1`` on ignored rows), else None.
+    probs : numpy.ndarray or None
+        float64 ``rows x K`` probabilities (probability targets; exact copies), else None.
+    ignored : numpy.ndarray
+        bool per row: the row's index is ``ignore_index``.
+    smoothing, z_loss : float
+        The label smoothing ``eps`` and the z-loss weight.
+    """
+
+    def __init__(self, fmt, rows, index, probs, ignored, smoothing, z_loss):
+        self.fmt: Format = fmt
+        self.rows: Rows = rows
+        self.index = index
+        self.probs = probs
+        self.ignored = ignored
+        self.smoothing = smoothing
+        self.z_loss = z_loss
+        self.K = rows.n
+
+    def exact(self, r: int) -> list[Fraction]:
+        """The smoothed target ``t`` of row ``r`` as exact fractions (zeros on an ignored row)."""
+        K = self.K
+        if self.ignored[r]:
+            return [Fraction(0)] * K
+        eps = Fraction(self.smoothing)
+        share = eps / K
+        if self.probs is None:
+            t = [share] * K
+            t[int(self.index[r])] += 1 - eps
+            return t
+        return [(1 - eps) * Fraction(b) + share for b in self.probs[r].tolist()]
+
+    def float64(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(t_hi, t_lo)``, ``rows x K`` float64 with ``|t_hi + t_lo - t| <= 2**-104 t``
+        (``t_hi = RN(t)`` and ``t_lo`` the rounded remainder; exact for unsmoothed targets)."""
+        R, K = self.rows.rows.shape
+        eps = Fraction(self.smoothing)
+        keep = 1 - eps
+        share = eps / K if K else Fraction(0)
+        s_hi, s_lo = _dd(share)
+        if self.probs is None:
+            hi = np.full((R, K), s_hi)
+            lo = np.full((R, K), s_lo)
+            live = np.flatnonzero(~self.ignored)
+            on_hi, on_lo = _dd(keep + share)
+            hi[live, self.index[live]] = on_hi
+            lo[live, self.index[live]] = on_lo
+            hi[self.ignored] = 0.0
+            lo[self.ignored] = 0.0
+            return hi, lo
+        if eps == 0:
+            return self.probs.copy(), np.zeros_like(self.probs)
+        # (1 - eps) b + eps/K for each b, exactly, then rounded twice: the probabilities are
+        # float64 values, so the exact sum is a rational with a known denominator.
+        flat = [_dd(keep * Fraction(b) + share) for b in self.probs.ravel().tolist()]
+        hi = np.array([h for h, _ in flat], dtype=np.float64).reshape(R, K)
+        lo = np.array([lo_ for _, lo_ in flat], dtype=np.float64).reshape(R, K)
+        return hi, lo
+
+
+def _dd(q: Fraction) -> tuple[float, float]:
+    hi = float(q)  # correctly rounded (Fraction.__float__ divides exactly, then rounds once)
+    return hi, float(q - Fraction(hi))
+
+
+def prepared_targets(
+    logits, target, *, label_smoothing, z_loss, axis, ignore_index, validate: bool = True
+) -> Targets:
+    """Convert and check the inputs of ``cross_entropy``; errors name the argument and the first
+    offending index.
+
+    * ``logits``: a float array (TypeError otherwise); ``axis`` (an int) is the class axis.
+    * ``target``: integer class indices of the logits' shape without ``axis``, each in
+      ``[0, K)`` or equal to ``ignore_index``; or probabilities of the logits' shape, each
+      vector along ``axis`` a distribution (``validate=False`` skips that check).
+    * ``label_smoothing`` in ``[0, 1]``; ``z_loss >= 0``, both finite.
+    """
+    x = as_float_array(logits, "logits")
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"axis must be an int (the class axis), got {axis!r}")
+    if x.ndim == 0:
+        raise ValueError("logits must have at least one dimension (the classes)")
+    (ax,) = normalize_axis(axis, x.ndim)
+    eps = checked_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    lam = checked_scalar(z_loss, "z_loss", low=0.0)
+    fmt = format_of(x.dtype)
+    rows = Rows(x, ax)
+    R, K = rows.rows.shape
+    t = np.asarray(target)
+    reduced = x.shape[:ax] + x.shape[ax + 1 :]
+    if t.dtype.kind in "iu":
+        if t.shape != reduced:
+            raise ValueError(
+                f"class-index target must have the logits' shape without axis {axis}, {reduced}; "
+                f"got {t.shape} (probability targets have the logits' shape {x.shape})"
+            )
+        idx = t.astype(np.int64).reshape(-1)
+        ignored = idx == int(ignore_index)
+        bad = ~ignored & ((idx < 0) | (idx >= K))
+        if bad.any():
+            where = np.unravel_index(int(np.argmax(bad)), reduced) if reduced else ()
+            raise ValueError(
+                f"target{list(map(int, where))} = {int(idx[np.argmax(bad)])} is not a class index in "
+                f"[0, {K}) nor ignore_index = {ignore_index}"
+            )
+        index = np.where(ignored, -1, idx)
+        return Targets(fmt, rows, index, None, ignored, eps, lam)
+    if t.dtype.kind == "b":
+        raise TypeError("target must hold integer class indices or float probabilities, not booleans")
+    if t.shape == reduced and t.shape != x.shape:
+        raise TypeError(
+            f"target of shape {t.shape} looks like class indices but has dtype {t.dtype}: class "
+            "indices must be integers (e.g. target.astype(np.int64))"
+        )
+    if t.shape != x.shape:
+        raise ValueError(
+            f"target must be class indices of shape {reduced} or probabilities of the logits' "
+            f"shape {x.shape}; got shape {t.shape}"
+        )
+    p = as_float_array(t, "target")
+    if validate:
+        check_probabilities(p, ax, "target")
+    with np.errstate(invalid="ignore"):
+        probs = Rows(p.astype(np.float64), ax).rows
+    return Targets(fmt, rows, None, np.ascontiguousarray(probs), np.zeros(R, dtype=bool), eps, lam)
