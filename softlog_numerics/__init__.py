@@ -3,7 +3,7 @@
 Implementations (NumPy only; results in the input's dtype: float16, bfloat16, float32, float64):
 :func:`softlog`, :func:`softlog_inverse`, :func:`logsumexp`, :func:`log_softmax`, :func:`softmax`,
 :func:`softlog_entropy`, :func:`softlog_cross_entropy`, :func:`sld`, :func:`sld_sym`,
-:func:`softlog_softmax`. Each accepts NumPy arrays, and PyTorch, JAX or CuPy arrays too (they are
+:func:`softlog_softmax`, and the fused loss :func:`cross_entropy`. Each accepts NumPy arrays, and PyTorch, JAX or CuPy arrays too (they are
 copied to NumPy exactly and the result is returned in the caller's library, device and dtype).
 
 Verification: :mod:`~softlog_numerics.oracle` (correctly rounded twins of every function),
@@ -27,8 +27,8 @@ Imports are absolute and at the top of each module. The one exception: matplotli
 dask, scipy, array_api_compat and cupy are imported inside the functions that use them, so that
 ``import softlog_numerics`` needs none of them and stays light.
 
-The public module paths of earlier releases (``softlog_numerics.ulp``, ``.strategies``, ``.audit``,
-``.accuracy``, ``.algorithms``, ``.regions``) name the modules of their layer: each is registered
+The public module paths (``softlog_numerics.ulp``, ``.strategies``, ``.audit``, ``.accuracy``,
+``.algorithms``, ``.regions``, and ``.grad``, the backward pass) name the modules of their layer: each is registered
 under its public name below, so ``from softlog_numerics.audit import audit`` keeps working.
 """
 
@@ -37,6 +37,8 @@ import sys as _sys
 from softlog_numerics import oracle
 from softlog_numerics.analysis import algorithms, regions
 from softlog_numerics.functions import (
+    cross_entropy,
+    grad,
     log_softmax,
     logsumexp,
     sld,
@@ -56,6 +58,7 @@ for _name, _module in {
     "accuracy": accuracy,
     "algorithms": algorithms,
     "audit": audit,
+    "grad": grad,
     "regions": regions,
     "strategies": strategies,
     "ulp": ulp,
@@ -68,6 +71,8 @@ __all__ = [
     "accuracy",
     "algorithms",
     "audit",
+    "cross_entropy",
+    "grad",
     "log_softmax",
     "logsumexp",
     "oracle",

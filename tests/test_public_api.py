@@ -10,11 +10,12 @@ import pytest
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
-from softlog_numerics.testing.contract import ULP_BOUNDS
+from softlog_numerics.testing.contract import LOSS_GRAD_BOUNDS, ULP_BOUNDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 FUNCTIONS = [
+    "cross_entropy",
     "log_softmax",
     "logsumexp",
     "sld",
@@ -26,7 +27,8 @@ FUNCTIONS = [
     "softlog_softmax",
     "softmax",
 ]
-MODULES = ["accuracy", "algorithms", "audit", "oracle", "regions", "strategies", "ulp"]
+MODULES = ["accuracy", "algorithms", "audit", "grad", "oracle", "regions", "strategies", "ulp"]
+GRAD = ["cross_entropy", "log_softmax", "logsumexp", "softmax"]
 
 
 def test_all_is_sorted_and_exact():
@@ -55,6 +57,18 @@ def test_every_function_has_an_oracle_twin_with_the_same_parameters(name):
     ref = inspect.signature(getattr(oracle, name)).parameters
     assert list(ref)[: len(impl)] == list(impl)
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(ref.values())[len(impl):])
+
+
+@pytest.mark.parametrize("name", GRAD)
+def test_every_vjp_has_an_oracle_twin_and_a_contract_row(name):
+    """``softlog_numerics.grad.<f>`` and ``oracle.grad.<f>`` take the same parameters; each VJP has
+    a row in the contract and a docstring citing its theorem."""
+    assert sn.grad.__all__ == GRAD
+    impl = inspect.signature(getattr(sn.grad, name)).parameters
+    ref = inspect.signature(getattr(oracle.grad, name)).parameters
+    assert list(ref) == list(impl)
+    assert f"grad.{name}" in LOSS_GRAD_BOUNDS
+    assert re.search(r"proofs/grad\.md, Theorem G3", inspect.getdoc(getattr(sn.grad, name)))
 
 
 def test_contract_covers_the_functions():

@@ -11,7 +11,17 @@ They work elementwise on NumPy arrays (or scalars) of float64 and allocate their
 
 from __future__ import annotations
 
-__all__ = ["fast_two_sum", "mul_split_constant", "split", "split_constant", "two_prod", "two_sum"]
+import numpy as np
+
+__all__ = [
+    "fast_two_sum",
+    "mul_split_constant",
+    "nonnegative_row_sums",
+    "split",
+    "split_constant",
+    "two_prod",
+    "two_sum",
+]
 
 _SPLITTER = 134217729.0  # 2**27 + 1
 
@@ -42,6 +52,42 @@ def two_prod(a, b):
     bh, bl = split(b)
     t = ((ah * bh - p) + ah * bl + al * bh) + al * bl
     return p, t
+
+
+def nonnegative_row_sums(E, chunk: int = 1 << 15):
+    """Row sums of a non-negative finite float64 matrix ``E`` as a double-double ``(h, l)`` with
+    ``|h + l - sum_i E_i| <= 2**-58 sum_i E_i`` (for fewer than ``2**30`` columns).
+
+    Each chunk of at most ``2**15`` columns is split on a power-of-two grid ``sigma >= 2 c max(E)``
+    (Rump, Ogita & Oishi): ``q = fl(sigma + E) - sigma`` and ``r = E - q`` are exact and the ``q``
+    add up exactly, the ``r`` (each ``<= 2**-53 sigma``) in float64 within ``2**-59`` of the chunk
+    sum (proofs/log_softmax.md, Theorems LSE0 (d) and LSE1 (b)); the chunks are accumulated by
+    TwoSum with the low parts added in float64 (``<= 2**-76`` relative for ``n < 2**30``). Rows
+    holding entries above ``2**900`` are summed ``2**-200`` times smaller (the scaling loses only
+    values below ``2**-874``, far below ``2**-58`` of their row) so that no grid overflows.
+    """
+    E = np.asarray(E, dtype=np.float64)
+    R, n = E.shape
+    big = (E.max(axis=1) > 2.0**900) if n else np.zeros(R, dtype=bool)
+    if big.any():
+        E = E.copy()
+        E[big] *= 2.0**-200
+        h, lo = nonnegative_row_sums(E, chunk)
+        h[big] *= 2.0**200
+        lo[big] *= 2.0**200
+        return h, lo
+    h = np.zeros(R)
+    lo = np.zeros(R)
+    for c0 in range(0, n, chunk):
+        t = E[:, c0 : c0 + chunk]
+        c = t.shape[1]
+        mx = t.max(axis=1) * c
+        sigma = np.ldexp(2.0, np.frexp(mx)[1])[:, None]
+        q = (t + sigma) - sigma
+        r = t - q
+        h, e = two_sum(h, q.sum(axis=1))
+        lo += e + r.sum(axis=1)
+    return fast_two_sum(h, lo)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 :func:`softlog`, :func:`softlog_inverse` (in :mod:`._softlog`); :func:`logsumexp`,
 :func:`log_softmax`, :func:`softmax` (:mod:`._log_softmax`); :func:`softlog_entropy`,
 :func:`softlog_cross_entropy`, :func:`sld`, :func:`sld_sym` (:mod:`._divergence`);
-:func:`softlog_softmax` (:mod:`._layer`).
+:func:`softlog_softmax` (:mod:`._layer`); :func:`cross_entropy`, the fused loss (:mod:`._cross_entropy`); the backward pass in
+:mod:`.grad` (implemented in :mod:`._backward`).
 
 The names exported here are the public functions: each NumPy function wrapped by
 :func:`softlog_numerics._core.interop.array_api`, so that PyTorch, JAX and CuPy arrays are accepted
@@ -12,7 +13,15 @@ never the oracle it is measured against.
 """
 
 from softlog_numerics._core.interop import array_api
-from softlog_numerics.functions import _divergence, _layer, _log_softmax, _softlog
+from softlog_numerics.functions import (
+    _cross_entropy,
+    _divergence,
+    _layer,
+    _log_softmax,
+    _softlog,
+)
+
+cross_entropy = array_api(_cross_entropy.cross_entropy)
 
 log_softmax = array_api(_log_softmax.log_softmax)
 logsumexp = array_api(_log_softmax.logsumexp)
@@ -26,6 +35,7 @@ softlog_softmax = array_api(_layer.softlog_softmax)
 softmax = array_api(_log_softmax.softmax)
 
 __all__ = [
+    "cross_entropy",
     "log_softmax",
     "logsumexp",
     "sld",

@@ -855,3 +855,20 @@ def softmax(x, axis=-1) -> np.ndarray:
     Theorem LSE5 there for the narrow formats), under the same hypothesis H_exp.
     """
     return _softmax_common(x, axis, log=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Row statistics for the fused loss and the backward pass
+
+
+def row_statistics(X, fmt: Format):
+    """Yield ``(g0, g1, state)`` over groups of rows of the 2-D ``X`` (``n >= 1`` columns): the
+    row scalars of rows ``g0:g1`` as logsumexp computes them. ``state`` has, per row, the maximum
+    ``a``, an argmax ``k``, ``live`` (a finite maximum: not NaN, no ``+inf``, not all ``-inf``)
+    and ``L = log1p(s) = Lh + Ll`` with ``|Lh + Ll - L| <= 1.28 u L + 2**-1075`` (``u = 2**-53``;
+    proofs/log_softmax.md, Theorem LSE1 (d); exactly 0 for a row with one finite entry).
+    Run it under ``np.errstate(all="ignore")``."""
+    R, n = X.shape
+    plan = _Plan(R, n, narrow=fmt.name != "float64")
+    for g0, g1 in plan.groups():
+        yield g0, g1, _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)

@@ -18,7 +18,7 @@ import numpy as np
 from softlog_numerics._core.formats import format_of
 from softlog_numerics.testing.ulp import ulp_distance
 
-__all__ = ["CANCELLATION", "ULP_BOUNDS", "term_scale", "within_contract"]
+__all__ = ["CANCELLATION", "LOSS_GRAD_BOUNDS", "ULP_BOUNDS", "grad_term_scale", "term_scale", "within_contract"]
 
 ULP_BOUNDS: dict[str, dict[str, int]] = {
     "softlog": {"float16": 0, "bfloat16": 0, "float32": 0, "float64": 2},
@@ -31,10 +31,24 @@ ULP_BOUNDS: dict[str, dict[str, int]] = {
     "sld": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 4},
 }
 
+LOSS_GRAD_BOUNDS: dict[str, dict[str, int]] = {
+    "cross_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
+    "grad.log_softmax": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
+    "grad.softmax": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
+    "grad.logsumexp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 8},
+    "grad.cross_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
+}
+"""The fused loss and the backward pass (proofs/grad.md, Theorems G2 and G3), enforced by
+tests/test_backward.py; ``accuracy`` and ``audit`` measure the forward table :data:`ULP_BOUNDS`."""
+
 CANCELLATION: dict[str, float] = {
     "softlog_entropy": 4.0,
     "softlog_cross_entropy": 4.0,
     "sld": 4.0,
+    "grad.log_softmax": 25.0,
+    "grad.softmax": 25.0,
+    "grad.cross_entropy": 45.0,
+    "grad.logsumexp": 25.0,
 }
 
 _A = math.e - 1.0 / math.e
@@ -62,20 +76,78 @@ def term_scale(function: str, args) -> np.ndarray:
     return np.nansum(np.abs(t), axis=-1)
 
 
+def _softmax64(x):
+    with np.errstate(all="ignore"):
+        z = x - np.max(np.where(np.isnan(x), -np.inf, x), axis=-1, keepdims=True)
+        e = np.exp(z)
+        return np.nan_to_num(e / np.sum(e, axis=-1, keepdims=True))
+
+
+def grad_term_scale(function: str, x, g, t=None, z_loss: float = 0.0) -> np.ndarray:
+    """``tau_j`` of every component of a VJP along the last axis (float64, accurate to a few ULPs):
+    the sum of the magnitudes of the terms the component is formed from (proofs/grad.md, Theorem
+    G3), plus ``2**-1020 sum_i |g_i|`` for the absolute errors of subnormal softmax entries.
+
+    ``grad.log_softmax``: ``|g_j| + p_j sum|g|``, at the argmax ``sum_{i != k}|g_i| + q_k sum|g|``;
+    ``grad.softmax``: ``p_j (|g_j - g_k| + sum_{i != k} |g_k - g_i| p_i)``;
+    ``grad.logsumexp`` (``g`` one cotangent per row): ``|g| p_j``;
+    ``grad.cross_entropy`` (``g`` one cotangent per row, ``t`` the target distribution):
+    ``|g| (p_j + t_j + 2 z_loss |lse| p_j)``, at the argmax with ``t_k >= 1/2`` ``|g| (q_k + (1 -
+    t_k) + 2 z_loss |lse| p_k)``.
+    """
+    x = np.asarray(x).astype(np.float64)
+    p = _softmax64(x)
+    with np.errstate(all="ignore"):
+        k = np.argmax(np.where(np.isnan(x), -np.inf, x), axis=-1)[..., None]
+        onehot = np.zeros_like(p, dtype=bool)
+        np.put_along_axis(onehot, k, True, axis=-1)
+        q = np.sum(np.where(onehot, 0.0, p), axis=-1, keepdims=True)
+        if function == "grad.cross_entropy":
+            gam = np.abs(np.asarray(g, dtype=np.float64))[..., None]
+            lse = np.log(np.sum(np.exp(x - np.max(x, axis=-1, keepdims=True)), axis=-1, keepdims=True)) + np.max(x, axis=-1, keepdims=True)
+            zl = 2.0 * z_loss * np.abs(lse) * p
+            tk = np.take_along_axis(t, k, axis=-1)
+            top = onehot & (tk >= 0.5)
+            tau = gam * (np.where(top, q + (1.0 - t), p + t) + zl)
+            return tau + 2.0**-1020 * gam
+        if function == "grad.logsumexp":  # g: one cotangent per row
+            gam = np.abs(np.asarray(g, dtype=np.float64))[..., None]
+            return gam * p + 2.0**-1020 * gam
+        g = np.asarray(g).astype(np.float64)
+        ag = np.abs(g)
+        total = np.sum(ag, axis=-1, keepdims=True)
+        if function == "grad.log_softmax":
+            tau = np.where(onehot, total - ag + q * total, ag + p * total)
+        elif function == "grad.softmax":
+            gk = np.take_along_axis(g, k, axis=-1)
+            A = np.sum(np.where(onehot, 0.0, np.abs(gk - g) * p), axis=-1, keepdims=True)
+            tau = p * (np.abs(g - gk) + A)
+        else:
+            raise ValueError(f"no term scale for {function!r}")
+        return np.nan_to_num(tau) + 2.0**-1020 * total
+
+
 def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]:
     """(meets the contract, max ULP) for one evaluation of ``function`` on ``args``.
 
-    Met when every result is within ``ULP_BOUNDS[function][dtype]`` ULPs of the oracle's ``want``,
-    or, for a function of ``CANCELLATION``, when each result that is not is within the absolute
-    allowance ``CANCELLATION[function] * 2**-53 * term_scale`` of its row.
+    Met when every result is within ``ULP_BOUNDS[function][dtype]`` (or ``LOSS_GRAD_BOUNDS``) ULPs
+    of the oracle's ``want``, or, for a function of ``CANCELLATION``, when each result that is not
+    is within the absolute allowance ``CANCELLATION[function] * 2**-53 * scale`` (of its row:
+    :func:`term_scale`; of its component for a VJP: :func:`grad_term_scale` with ``args = (x, g)``
+    or ``(x, g, t, z_loss)``).
     """
     fmt = format_of(dtype)
     d = ulp_distance(got, want)
     worst = float(np.max(d)) if d.size else 0.0
-    if worst <= ULP_BOUNDS[function][fmt.name]:
+    bounds = ULP_BOUNDS[function] if function in ULP_BOUNDS else LOSS_GRAD_BOUNDS[function]
+    if worst <= bounds[fmt.name]:
         return True, worst
     if function in CANCELLATION:
-        allowance = CANCELLATION[function] * 2.0**-53 * term_scale(function, args)
+        if function.startswith("grad."):
+            scale = grad_term_scale(function, *args)
+        else:
+            scale = term_scale(function, args)
+        allowance = CANCELLATION[function] * 2.0**-53 * scale
         g, w = np.asarray(got).astype(np.float64), np.asarray(want).astype(np.float64)
         with np.errstate(invalid="ignore"):
             err = np.abs(g - w)

@@ -1,0 +1,210 @@
+"""The fused loss and the backward pass of the production functions against the oracle
+(proofs/grad.md, Theorems G2 and G3): every result within ``LOSS_GRAD_BOUNDS`` ULPs of the
+correctly rounded value, or, for a VJP component whose terms cancel, within the absolute allowance
+``CANCELLATION[f] * 2**-53 * tau_j`` (``testing.contract.within_contract``); the special values of
+the oracle's table, exactly; and the properties the exact derivatives have (a log_softmax VJP
+and an unsmoothed cross-entropy gradient sum to 0), within the bound.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from softlog_numerics.strategies import cotangents, logit_vectors, probability_vectors
+from test_oracle import same
+
+import softlog_numerics as sn
+from softlog_numerics import oracle
+from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.testing.contract import (
+    CANCELLATION,
+    LOSS_GRAD_BOUNDS,
+    grad_term_scale,
+    within_contract,
+)
+from softlog_numerics.testing.ulp import ulp_distance
+
+DTYPES = list(FORMATS)
+MORE = settings(max_examples=max(100, settings.default.max_examples))
+FAMILIES = ("random", "dominant", "near_tie", "masked", "subnormal", "all_equal", "huge")
+
+
+def _rows(dtype, data, n_max=6, rows=3):
+    xs = [data.draw(logit_vectors(dtype, 2, n_max, families=FAMILIES)) for _ in range(1)]
+    x = xs[0]
+    return np.stack([x] + [data.draw(logit_vectors(dtype, x.size, x.size, families=FAMILIES)) for _ in range(rows - 1)])
+
+
+def _check(function, dtype, got, want, args):
+    ok, worst = within_contract(function, dtype, got, want, args)
+    assert ok, (function, dtype, worst, args, got, want)
+    return worst
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@MORE
+@given(data=st.data())
+def test_vjps_within_contract(dtype, data):
+    """log_softmax, softmax and logsumexp VJPs against the oracle on every logit family and
+    every cotangent family (one-hot, ones, scaled, near-softmax and near-constant cancel); the
+    special-value rows (NaN, +inf, all -inf) are equal bit for bit."""
+    x = _rows(dtype, data)
+    g = data.draw(cotangents(dtype, x))
+    for name in ("log_softmax", "softmax"):
+        got = getattr(sn.grad, name)(x, g)
+        want = getattr(oracle.grad, name)(x, g)
+        assert got.dtype == x.dtype and got.shape == x.shape
+        nan = np.isnan(want.astype(np.float64))
+        assert np.array_equal(nan, np.isnan(got.astype(np.float64))), (name, x, g)
+        fin = ~nan.any(axis=1)
+        if fin.any():
+            _check(f"grad.{name}", dtype, got[fin], want[fin], (x[fin], g[fin]))
+    gam = g[:, 0]
+    got, want = sn.grad.logsumexp(x, gam), oracle.grad.logsumexp(x, gam)
+    nan = np.isnan(want.astype(np.float64)).any(axis=1)
+    assert np.array_equal(np.isnan(got.astype(np.float64)).any(axis=1), nan)
+    if (~nan).any():
+        _check("grad.logsumexp", dtype, got[~nan], want[~nan], (x[~nan], gam[~nan]))
+
+
+def _targets(dtype, data, x):
+    n = x.shape[-1]
+    eps = data.draw(st.sampled_from([0.0, 0.1, 1.0]))
+    lam = data.draw(st.sampled_from([0.0, 1e-4]))
+    if data.draw(st.booleans()):
+        target = np.array([data.draw(st.integers(0, n - 1)) for _ in range(x.shape[0])])
+        base = np.eye(n)[target]
+    else:
+        target = np.stack([data.draw(probability_vectors(dtype, n, n)) for _ in range(x.shape[0])])
+        base = target.astype(np.float64)
+    E = Fraction(eps)
+    t = np.array([[float((1 - E) * Fraction(b) + E / n) for b in row] for row in base.tolist()])
+    return target, eps, lam, t
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@MORE
+@given(data=st.data())
+def test_cross_entropy_within_contract(dtype, data):
+    """The loss within LOSS_GRAD_BOUNDS ULPs and its gradient within the contract, for index and
+    probability targets, label smoothing 0, 0.1 and 1, z-loss 0 and 1e-4."""
+    x = _rows(dtype, data, rows=2)
+    target, eps, lam, t = _targets(dtype, data, x)
+    kw = dict(label_smoothing=eps, z_loss=lam, validate=False)
+    got, want = sn.cross_entropy(x, target, **kw), oracle.cross_entropy(x, target, **kw)
+    assert got.dtype == x.dtype and got.shape == want.shape
+    assert same(np.isnan(got.astype(float)), np.isnan(want.astype(float))), (x, target, kw)
+    ok = ~np.isnan(want.astype(np.float64))
+    assert np.max(ulp_distance(got[ok], want[ok]), initial=0) <= LOSS_GRAD_BOUNDS["cross_entropy"][dtype], (x, target, kw, got, want)
+    gam = np.ones(x.shape[0], x.dtype)
+    gg = sn.grad.cross_entropy(x, target, gam, **kw)
+    gw = oracle.grad.cross_entropy(x, target, gam, **kw)
+    nan = np.isnan(gw.astype(np.float64)).any(axis=1)
+    assert np.array_equal(np.isnan(gg.astype(float)).any(axis=1), nan)
+    if (~nan).any():
+        _check("grad.cross_entropy", dtype, gg[~nan], gw[~nan], (x[~nan], gam[~nan], t[~nan], lam))
+
+
+def _allowance(function, dtype, want, args):
+    """The contract's per-component error bound plus the rounding of ``want`` (a bound on
+    ``|got - exact|``)."""
+    fmt = format_of(dtype)
+    w = np.abs(want.astype(np.float64))
+    e = np.clip(np.frexp(w)[1] - 1, fmt.emin, fmt.emax)
+    h = np.ldexp(1.0, e - fmt.precision + 1) * 2  # spacing above |want| (binade crossings)
+    b = LOSS_GRAD_BOUNDS[function][dtype]
+    return np.maximum(b * h, CANCELLATION[function] * 2.0**-53 * grad_term_scale(function, *args)) + h / 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@MORE
+@given(data=st.data())
+def test_log_softmax_vjp_sums_to_zero(dtype, data):
+    """The exact VJP ``g - p sum(g)`` sums to 0 (shift invariance); the production one does within
+    the sum of its components' bounds."""
+    x = data.draw(logit_vectors(dtype, 2, 8, families=("random", "dominant", "near_tie", "all_equal")))[None]
+    g = data.draw(cotangents(dtype, x))
+    got = sn.grad.log_softmax(x, g).astype(np.float64)
+    want = oracle.grad.log_softmax(x, g)
+    bound = _allowance("grad.log_softmax", dtype, want, (x, g)).sum()
+    assert abs(got.sum()) <= bound, (x, g, got)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@MORE
+@given(data=st.data())
+def test_cross_entropy_gradient_sums_to_zero(dtype, data):
+    """Without z-loss the gradient ``p - t`` of a row sums to ``1 - sum(t) = 0``."""
+    x = data.draw(logit_vectors(dtype, 2, 8, families=("random", "dominant", "near_tie", "all_equal")))[None]
+    y = np.array([data.draw(st.integers(0, x.shape[1] - 1))])
+    eps = data.draw(st.sampled_from([0.0, 0.1]))
+    gam = np.ones(1, x.dtype)
+    got = sn.grad.cross_entropy(x, y, gam, label_smoothing=eps).astype(np.float64)
+    want = oracle.grad.cross_entropy(x, y, gam, label_smoothing=eps)
+    n = x.shape[1]
+    t = np.full((1, n), eps / n)
+    t[0, y[0]] += 1 - eps
+    bound = _allowance("grad.cross_entropy", dtype, want, (x, gam, t, 0.0)).sum()
+    assert abs(got.sum()) <= bound, (x, y, got)
+
+
+def test_pytorch_float64_defect_is_right_here():
+    """Field notes section 9: logits [37.43, 0], cotangent [1, 0]. PyTorch returns [0, -5.55e-17];
+    the exact VJP is [5.55e-17, -5.55e-17], which this library returns (correctly rounded)."""
+    x = np.array([37.42994775023705, 0.0])
+    g = np.array([1.0, 0.0])
+    assert same(sn.grad.log_softmax(x, g), oracle.grad.log_softmax(x, g))
+    assert sn.grad.log_softmax(x, g)[0] == 5.551115123125776e-17
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_values_match_the_oracle(dtype):
+    dt = format_of(dtype).dtype
+    x = np.array([[np.nan, 0, 1], [np.inf, 0, 1], [-np.inf] * 3, [0, -np.inf, 1], [-np.inf, 2, -np.inf], [1, 1, 1]], dt)
+    g = np.array([[1, 2, -1]] * 6, dt)
+    exact = [0, 1, 2, 4]  # NaN rows and the one-finite-logit row; row 3's masked entry
+    for name in ("log_softmax", "softmax"):
+        got, want = getattr(sn.grad, name)(x, g), getattr(oracle.grad, name)(x, g)
+        assert same(got[exact], want[exact]) and same(got[3, 1], want[3, 1]), name
+    gam = np.array([1, 2, 3, -1, 0.5, 4], dt)
+    got, want = sn.grad.logsumexp(x, gam), oracle.grad.logsumexp(x, gam)
+    assert same(got[exact], want[exact]) and same(got[3, 1], want[3, 1])
+    bad_g = np.array([[np.nan, 0, 0], [np.inf, 0, 0]], dt)
+    assert same(sn.grad.log_softmax(x[3:5], bad_g), np.full((2, 3), np.nan, dt))
+    z = np.array([[2.0, 1.0, 0.0], [0.0, -np.inf, 1.0], [np.nan, 0.0, 0.0], [5.0, 0.0, 1.0], [1.0, 1.0, 1.0]], dt)
+    y = np.array([0, 2, 1, -100, 1])
+    for eps in (0.0, 0.1, 1.0):
+        got, want = sn.cross_entropy(z, y, label_smoothing=eps), oracle.cross_entropy(z, y, label_smoothing=eps)
+        assert same(got[2:4], want[2:4]) and (eps == 0 or got[1] == np.inf == want[1])
+        assert np.max(ulp_distance(got[[0, 4]], want[[0, 4]])) <= LOSS_GRAD_BOUNDS["cross_entropy"][dtype]
+        gg = sn.grad.cross_entropy(z, y, np.ones(5, dt), label_smoothing=eps)
+        gw = oracle.grad.cross_entropy(z, y, np.ones(5, dt), label_smoothing=eps)
+        assert np.array_equal(np.isnan(gg.astype(float)), np.isnan(gw.astype(float)))
+        assert same(gg[3], np.zeros(3, dt))
+    empty = np.zeros((2, 0), dt)
+    assert sn.grad.log_softmax(empty, empty).shape == (2, 0)
+    assert sn.cross_entropy(np.zeros((0, 4), dt), np.zeros(0, dtype=np.int64)).shape == (0,)
+
+
+def test_bad_input_names_the_argument():
+    z = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"target\[1\] = 3"):
+        sn.cross_entropy(z, np.array([0, 3]))
+    with pytest.raises(TypeError, match="class indices must be integers"):
+        sn.cross_entropy(z, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        sn.cross_entropy(z, np.array([0, 1]), label_smoothing=-0.1)
+    with pytest.raises(ValueError, match="z_loss"):
+        sn.cross_entropy(z, np.array([0, 1]), z_loss=float("nan"))
+    with pytest.raises(ValueError, match="target must sum to 1"):
+        sn.cross_entropy(z, np.full((2, 3), 0.5, np.float32))
+    with pytest.raises(ValueError, match=r"g must have shape \(2, 3\)"):
+        sn.grad.log_softmax(z, np.zeros(3))
+    with pytest.raises(ValueError, match=r"g must have shape \(2,\)"):
+        sn.grad.cross_entropy(z, np.array([0, 1]), np.zeros(3))
+    with pytest.raises(TypeError, match="axis must be an int"):
+        sn.cross_entropy(z, np.array([0, 1]), axis=(0,))
