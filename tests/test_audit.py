@@ -338,3 +338,32 @@ def test_cli_usage_errors_exit_2_and_name_the_package(capsys, monkeypatch):
     with pytest.raises(SystemExit) as e:
         _run(["audit", "scipy", "--dtype", "float128"], capsys)
     assert e.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward pass
+
+
+@pytest.mark.parametrize("function", ["grad.log_softmax", "grad.softmax", "grad.logsumexp"])
+def test_the_library_backward_pass_passes_its_own_contract(function):
+    """softlog_numerics.grad against oracle.grad: within LOSS_GRAD_BOUNDS or the cancellation
+    allowance (proofs/grad.md, Theorem G3) on every cotangent family, in every format."""
+    rep = audit("softlog_numerics", function, n_examples=8)
+    assert rep.passed(), rep.to_markdown()
+    assert {f for _, f in rep.cells} == set(families(function))
+
+
+def test_the_audit_finds_pytorchs_float64_log_softmax_vjp_defect():
+    """Field notes section 9: torch.autograd.grad of log_softmax at [37.43, 0] with cotangent
+    [1, 0] returns 0 where the exact VJP is 5.55e-17 (4.4e18 ULP: 0 against a normal number)."""
+    pytest.importorskip("torch")
+    rep = audit("torch", "grad.log_softmax", dtypes=["float64"], families=["hard"])
+    cell = rep.cells[("float64", "hard")]
+    assert cell.max_ulp > 1e18 and not rep.passed()
+    assert cell.worst.expected == 5.551115123125776e-17 and cell.worst.got == 0.0
+    assert "0x1.2b708872320e2p+5" in reproducer(*cell.worst.args)
+
+
+def test_the_textbook_vjp_control_fails():
+    rep = audit("numpy-naive", "grad.log_softmax", dtypes=["float32"], families=["hard", "one_hot"], n_examples=10)
+    assert not rep.passed() and rep.max_ulp("float32") > 1e6

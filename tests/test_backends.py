@@ -18,6 +18,7 @@ from softlog_numerics import oracle
 from softlog_numerics._core.formats import BFLOAT16, FORMATS, format_of
 from softlog_numerics.testing.backends import (
     BACKENDS,
+    GRAD_FUNCTIONS,
     BackendNotInstalled,
     UnknownBackend,
     array_api,
@@ -147,9 +148,11 @@ def test_array_api_refuses_arrays_of_two_libraries():
 
 def test_every_backend_documents_the_call_for_every_function():
     for b in BACKENDS.values():
-        assert set(b.calls) == set(ULP_BOUNDS), b.name
+        assert set(b.calls) == set(ULP_BOUNDS) | set(GRAD_FUNCTIONS), b.name
         assert all(isinstance(c, str) and c for c in b.calls.values())
         assert set(b.native) <= set(ULP_BOUNDS)
+    assert "torch.autograd.grad" in BACKENDS["torch"].calls["grad.log_softmax"]
+    assert "jax.vjp" in BACKENDS["jax"].calls["grad.softmax"]
     assert "scipy.special.log_softmax" in BACKENDS["scipy"].calls["log_softmax"]
     assert "torch.nn.functional.log_softmax" in BACKENDS["torch"].calls["log_softmax"]
     assert "torch.logsumexp" in BACKENDS["torch"].calls["logsumexp"]

@@ -57,12 +57,13 @@ from softlog_numerics._core.formats import (
 from softlog_numerics.testing import strategies
 from softlog_numerics.testing.accuracy import hard_cases
 from softlog_numerics.testing.backends import (
+    GRAD_FUNCTIONS,
     from_numpy,
     guess_library,
     resolve,
     to_numpy,
 )
-from softlog_numerics.testing.contract import ULP_BOUNDS, within_contract
+from softlog_numerics.testing.contract import ULP_BOUNDS, bound_of, within_contract
 from softlog_numerics.testing.ulp import (
     Comparison,
     compare,
@@ -84,7 +85,7 @@ __all__ = [
     "reproducer",
 ]
 
-FUNCTIONS = tuple(ULP_BOUNDS)
+FUNCTIONS = tuple(ULP_BOUNDS) + GRAD_FUNCTIONS
 DTYPES = tuple(FORMATS)
 
 _KIND = {
@@ -96,6 +97,9 @@ _KIND = {
     "softlog_cross_entropy": "pair",
     "sld": "pair",
     "sld_sym": "pair",
+    "grad.log_softmax": "vjp",
+    "grad.softmax": "vjp",
+    "grad.logsumexp": "vjp_reduce",
 }
 FIXED_FAMILIES = ("hard", "special")
 """Fixed inputs evaluated once per format: ``hard`` (the cases of
@@ -107,10 +111,13 @@ DRAWN_FAMILIES = {
     "logits": strategies.LOGIT_FAMILIES,
     "probability": strategies.PROBABILITY_FAMILIES,
     "pair": strategies.PAIR_KINDS,
+    "vjp": strategies.COTANGENT_FAMILIES,
+    "vjp_reduce": ("ones", "normal", "scaled"),
 }
 """Families drawn by Hypothesis, per kind of function. For the logit functions they are those of
 :func:`softlog_numerics.strategies.logit_vectors`; ``wide`` (32000+ entries, about a second of
-oracle time per input) runs only when named."""
+oracle time per input) runs only when named. For the VJPs (``grad.*``) they are the cotangent
+families of :func:`softlog_numerics.strategies.cotangents`, each at logits of every logit family."""
 
 _X0 = 1.0 / (math.e + 1.0)
 _BRANCH = -0.15651764274966565  # -1/(e**2 - 1): below it the softlog is NaN
@@ -128,7 +135,7 @@ _default_families = families  # audit() and assert_matches_oracle() take a param
 
 
 def _check_function(function: str) -> None:
-    if function not in ULP_BOUNDS:
+    if function not in FUNCTIONS:
         raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS)}")
 
 
@@ -141,7 +148,39 @@ def _cast(fmt: Format, *arrays) -> tuple:
         return tuple(round_from_float64(np.asarray(a, dtype=np.float64), fmt) for a in arrays)
 
 
+_VJP_HARD = [
+    ([37.42994775023705, 0.0], [1.0, 0.0]),  # PyTorch float64: exact VJP [5.55e-17, -5.55e-17]
+    ([16.94, 0.0], [1.0, 0.0]),  # float32 collapse: 1 - p_0 = 4.4e-8
+    ([5.5625, 0.0], [1.0, 0.0]),  # bfloat16 collapse gap
+    ([7.625, 0.0], [1.0, 0.0]),  # float16 collapse gap
+    ([3.0, 1.0, -2.0, 0.5], [1.0, 1.0, 1.0, 1.0]),  # the sum loss: 1 - n p
+    ([1.0, 1.0, 1.0], [0.5, 0.25, 0.25]),  # equal logits: rational
+    ([0.0, -1.0, -2.0], [2.0, 2.0, 2.0]),  # constant cotangent: softmax VJP exactly 0
+]
+
+
+def _vjp_fixed(function: str, family: str, fmt: Format) -> list[tuple]:
+    inf, nan, big = math.inf, math.nan, fmt.max
+    if family == "hard":
+        pairs = _VJP_HARD
+    else:
+        pairs = [([0.0, -inf, 1.0], [1.0, 2.0, -1.0]), ([-inf, -inf], [1.0, 1.0]), ([inf, 0.0], [1.0, 0.0]),
+                 ([nan, 1.0], [1.0, 0.0]), ([5.0], [1.0]), ([big, -big], [1.0, 0.0]), ([0.0, 1.0], [big, -big]),
+                 ([-inf, 3.0], [1.0, 1.0])]
+    out = []
+    for x, g in pairs:
+        if _KIND[function] == "vjp_reduce":
+            g = [g[0]]
+            x_, g_ = _cast(fmt, x, g)
+            out.append((x_, g_.reshape(())))
+        else:
+            out.append(_cast(fmt, x, g))
+    return out
+
+
 def _fixed_inputs(function: str, family: str, fmt: Format) -> list[tuple]:
+    if _KIND[function].startswith("vjp"):
+        return _vjp_fixed(function, family, fmt)
     if family == "hard":
         return hard_cases(function, fmt)
     inf, nan, big, sub = math.inf, math.nan, fmt.max, fmt.min_subnormal
@@ -171,8 +210,23 @@ def _vector(elements, fmt: Format, max_size: int = 16):
     return st.lists(elements, min_size=1, max_size=max_size).map(lambda v: (np.array(v, dtype=fmt.dtype),))
 
 
+def _scalar_cotangent(fmt: Format, family: str):
+    if family == "ones":
+        return st.just(1.0)
+    if family == "normal":
+        return st.floats(-4.0, 4.0)
+    return st.tuples(st.floats(-4.0, 4.0), st.integers(fmt.emin + fmt.precision, fmt.emax - 8)).map(
+        lambda t: math.ldexp(t[0], t[1]))
+
+
 def _strategy(function: str, family: str, fmt: Format):
     kind = _KIND[function]
+    if kind == "vjp":
+        return strategies.logit_vectors(fmt, 1, 48).flatmap(
+            lambda x: strategies.cotangents(fmt, x, families=(family,)).map(lambda g: (x, g)))
+    if kind == "vjp_reduce":
+        return st.tuples(strategies.logit_vectors(fmt, 1, 48), _scalar_cotangent(fmt, family)).map(
+            lambda t: (t[0], _cast(fmt, [t[1]])[0].reshape(())))
     if kind == "elementwise":
         if family == "unit_interval":
             return _vector(strategies.unit_interval(fmt), fmt)
@@ -298,7 +352,7 @@ class CellStats:
     @property
     def bound(self) -> int:
         """The library's own bound for this function and format."""
-        return ULP_BOUNDS[self.function][self.dtype]
+        return bound_of(self.function, self.dtype)
 
     def passed(self, max_ulp: float | None = None, *, signed_zeros: bool = False) -> bool:
         """No errors, and within ``max_ulp`` (default: the library's contract, with its
@@ -382,7 +436,7 @@ class _Evaluator:
 
     def __init__(self, fn: Callable, function: str, library: str):
         self.fn, self.function, self.library = fn, function, library
-        self.ref = getattr(oracle, function)
+        self.ref = getattr(oracle.grad, function[5:]) if function.startswith("grad.") else getattr(oracle, function)
         self.cache: dict = {}
 
     def want(self, args) -> np.ndarray:
@@ -464,7 +518,7 @@ class AuditReport:
 
     def bound(self, dtype) -> int:
         """The library's own ULP bound for this function and ``dtype``."""
-        return ULP_BOUNDS[self.function][format_of(dtype).name]
+        return bound_of(self.function, dtype)
 
     def failures(self, max_ulp: float | None = None, *, signed_zeros: bool = False) -> list[CellStats]:
         """Cells that do not pass (see :meth:`CellStats.passed`)."""
@@ -718,7 +772,7 @@ def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, 
         ok = False
     if ok:
         return worst
-    allowed = f"{max_ulp:g}" if max_ulp is not None else f"{ULP_BOUNDS[function][fmt.name]} (the library's bound)"
+    allowed = f"{max_ulp:g}" if max_ulp is not None else f"{bound_of(function, fmt)} (the library's bound)"
     key = np.where(sign_zero, 0.5, d) if worst == 0 else d
     i = np.unravel_index(int(np.argmax(key)), d.shape) if d.ndim else ()
     raise OracleMismatch(

@@ -15,6 +15,12 @@ wrapper of the production functions (:func:`array_api`) live in
 Every backend function is called positionally with arrays whose last axis is the one reduced:
 ``f(x)`` for ``softlog``, ``logsumexp``, ``log_softmax``, ``softmax``; ``f(p)`` for
 ``softlog_entropy``; ``f(p, q)`` for ``softlog_cross_entropy``, ``sld`` and ``sld_sym``.
+
+The backward pass (:data:`GRAD_FUNCTIONS`): ``f(x, g)`` returns the vector-Jacobian product of
+``log_softmax``, ``softmax`` (``g`` of ``x``'s shape) or ``logsumexp`` (``g`` of the reduction's
+shape) at ``x``: PyTorch's through ``torch.autograd.grad``, JAX's through ``jax.vjp`` (under
+``jax.jit``), SciPy's and the textbook's as the formula ``g - softmax(x) sum(g)`` and kin evaluated
+in the input's dtype, this library's as ``softlog_numerics.grad``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from softlog_numerics import functions
+from softlog_numerics.functions import grad
 from softlog_numerics._core import constants as _c
 from softlog_numerics._core.interop import (
     LIBRARIES,
@@ -47,6 +54,7 @@ from softlog_numerics.testing.contract import ULP_BOUNDS
 
 __all__ = [
     "BACKENDS",
+    "GRAD_FUNCTIONS",
     "LIBRARIES",
     "Backend",
     "BackendError",
@@ -61,7 +69,9 @@ __all__ = [
     "to_numpy",
 ]
 
-FUNCTIONS = tuple(ULP_BOUNDS)
+GRAD_FUNCTIONS = ("grad.log_softmax", "grad.softmax", "grad.logsumexp")
+"""The VJPs an audit can measure (against :mod:`softlog_numerics.oracle.grad`)."""
+FUNCTIONS = tuple(ULP_BOUNDS) + GRAD_FUNCTIONS
 LOGIT_FUNCTIONS = ("logsumexp", "log_softmax", "softmax")
 
 _A = math.e - 1.0 / math.e  # softlog slope, rounded to float64 (used by the textbook formulas only)
@@ -139,6 +149,23 @@ _TEXTBOOK_CALLS = {
 }
 
 
+def _textbook_vjps(softmax: Callable, rowsum: Callable, expand: Callable) -> dict[str, Callable]:
+    """The VJPs as usually written, from a forward softmax, in the input's dtype: ``g - y sum(g)``,
+    ``y (g - sum(g y))``, ``g y``."""
+    return {
+        "grad.log_softmax": lambda x, g: g - softmax(x) * expand(rowsum(g)),
+        "grad.softmax": lambda x, g: (lambda y: y * (g - expand(rowsum(g * y))))(softmax(x)),
+        "grad.logsumexp": lambda x, g: expand(g) * softmax(x),
+    }
+
+
+_GRAD_CALLS = {
+    "grad.log_softmax": "g - y * sum(g)",
+    "grad.softmax": "y * (g - sum(g * y))",
+    "grad.logsumexp": "g * y",
+}
+
+
 def _numpy_ops() -> NativeOps:
     return NativeOps(np.exp, np.log, np.log1p, lambda x: np.max(x, axis=-1), lambda x: np.sum(x, axis=-1))
 
@@ -204,8 +231,14 @@ class Backend:
         return _getter(self.functions())(name)
 
 
+def _np_expand(v):
+    return np.expand_dims(v, -1)
+
+
 def _numpy_naive():
-    return _textbook(_numpy_ops())
+    fns = _textbook(_numpy_ops())
+    fns.update(_textbook_vjps(fns["softmax"], lambda v: np.sum(v, axis=-1), _np_expand))
+    return fns
 
 
 def _scipy():
@@ -215,7 +248,20 @@ def _scipy():
     fns["logsumexp"] = lambda x: sp.logsumexp(x, axis=-1)
     fns["log_softmax"] = lambda x: sp.log_softmax(x, axis=-1)
     fns["softmax"] = lambda x: sp.softmax(x, axis=-1)
+    fns.update(_textbook_vjps(fns["softmax"], lambda v: np.sum(v, axis=-1), _np_expand))
     return fns
+
+
+def _torch_vjp(forward: Callable) -> Callable:
+    """``(x, g) -> torch.autograd.grad(forward(x), x, g)``."""
+    import torch
+
+    def vjp(x, g):
+        xx = x.detach().clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(forward(xx), xx, g)
+        return gx
+
+    return vjp
 
 
 def _torch():
@@ -226,6 +272,8 @@ def _torch():
     fns["logsumexp"] = lambda x: torch.logsumexp(x, dim=-1)
     fns["log_softmax"] = lambda x: F.log_softmax(x, dim=-1)
     fns["softmax"] = lambda x: F.softmax(x, dim=-1)
+    for name in LOGIT_FUNCTIONS:
+        fns[f"grad.{name}"] = _torch_vjp(fns[name])
     return fns
 
 
@@ -237,6 +285,8 @@ def _jax_fns():
     fns["logsumexp"] = lambda x: jss.logsumexp(x, axis=-1)
     fns["log_softmax"] = lambda x: jax.nn.log_softmax(x, axis=-1)
     fns["softmax"] = lambda x: jax.nn.softmax(x, axis=-1)
+    for name in LOGIT_FUNCTIONS:
+        fns[f"grad.{name}"] = (lambda f: lambda x, g: jax.vjp(f, x)[1](g)[0])(fns[name])
     # Under jax.jit, as JAX code usually runs (and one compilation per shape instead of one per
     # operation: eager JAX would take minutes over the audit's many shapes).
     return {name: jax.jit(f) for name, f in fns.items()}
@@ -245,7 +295,9 @@ def _jax_fns():
 
 
 def _library_function(name: str) -> Callable:
-    """``softlog_numerics.<name>`` (the public function)."""
+    """``softlog_numerics.<name>`` (the public function; ``grad.<f>`` from ``softlog_numerics.grad``)."""
+    if name.startswith("grad."):
+        return getattr(grad, name[5:])
     return getattr(functions, name)
 
 
@@ -284,6 +336,8 @@ def _call_text(native: dict[str, str], lib_ops: str) -> dict[str, str]:
     for f in FUNCTIONS:
         if f in native:
             calls[f] = native[f]
+        elif f in _GRAD_CALLS:
+            calls[f] = f"VJP formula in {lib_ops}, y the softmax above: {_GRAD_CALLS[f]}"
         else:
             calls[f] = f"textbook formula in {lib_ops}: {_TEXTBOOK_CALLS[f]}"
     return calls
@@ -298,11 +352,17 @@ _TORCH_NATIVE = {
     "logsumexp": "torch.logsumexp(x, dim=-1)  (same kernel as torch.special.logsumexp), CPU",
     "log_softmax": "torch.nn.functional.log_softmax(x, dim=-1), CPU",
     "softmax": "torch.nn.functional.softmax(x, dim=-1), CPU",
+    "grad.logsumexp": "torch.autograd.grad(torch.logsumexp(x, dim=-1), x, g), CPU",
+    "grad.log_softmax": "torch.autograd.grad(torch.nn.functional.log_softmax(x, dim=-1), x, g), CPU",
+    "grad.softmax": "torch.autograd.grad(torch.nn.functional.softmax(x, dim=-1), x, g), CPU",
 }
 _JAX_NATIVE = {
     "logsumexp": "jax.jit(lambda x: jax.scipy.special.logsumexp(x, axis=-1)), x64 enabled, default device",
     "log_softmax": "jax.jit(lambda x: jax.nn.log_softmax(x, axis=-1)), x64 enabled, default device",
     "softmax": "jax.jit(lambda x: jax.nn.softmax(x, axis=-1)), x64 enabled, default device",
+    "grad.logsumexp": "jax.jit(jax.vjp(lambda x: jax.scipy.special.logsumexp(x, axis=-1), x)[1](g))",
+    "grad.log_softmax": "jax.jit(jax.vjp(lambda x: jax.nn.log_softmax(x, axis=-1), x)[1](g))",
+    "grad.softmax": "jax.jit(jax.vjp(lambda x: jax.nn.softmax(x, axis=-1), x)[1](g))",
 }
 
 BACKENDS: dict[str, Backend] = {
@@ -310,7 +370,7 @@ BACKENDS: dict[str, Backend] = {
     for b in (
         Backend(
             "numpy-naive", "numpy", ("numpy",),
-            {f: f"NumPy, in the input dtype: {_TEXTBOOK_CALLS[f]}" for f in FUNCTIONS},
+            {f: f"NumPy, in the input dtype: {_TEXTBOOK_CALLS.get(f) or _GRAD_CALLS[f]}" for f in FUNCTIONS},
             LOGIT_FUNCTIONS,
             "the textbook formulas in NumPy, no max shift: the control that must fail",
             _numpy_naive,
@@ -332,7 +392,7 @@ BACKENDS: dict[str, Backend] = {
         ),
         Backend(
             "softlog_numerics", "numpy", ("numpy",),
-            {f: f"softlog_numerics.{f}(*args)  (NumPy)" for f in FUNCTIONS}, FUNCTIONS,
+            {f: f"softlog_numerics.{f}(*args)  (NumPy)" for f in FUNCTIONS}, tuple(ULP_BOUNDS),
             "this library's own functions", _softlog_numerics_fns,
         ),
     )

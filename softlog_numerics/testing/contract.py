@@ -18,7 +18,15 @@ import numpy as np
 from softlog_numerics._core.formats import format_of
 from softlog_numerics.testing.ulp import ulp_distance
 
-__all__ = ["CANCELLATION", "LOSS_GRAD_BOUNDS", "ULP_BOUNDS", "grad_term_scale", "term_scale", "within_contract"]
+__all__ = [
+    "CANCELLATION",
+    "LOSS_GRAD_BOUNDS",
+    "ULP_BOUNDS",
+    "bound_of",
+    "grad_term_scale",
+    "term_scale",
+    "within_contract",
+]
 
 ULP_BOUNDS: dict[str, dict[str, int]] = {
     "softlog": {"float16": 0, "bfloat16": 0, "float32": 0, "float64": 2},
@@ -74,6 +82,12 @@ def term_scale(function: str, args) -> np.ndarray:
             diff = np.log1p(_A * (p - q) / (_A * q + 1.0 / math.e))
             t = 0.5 * p * diff if function == "sld" else 0.25 * (p - q) * diff
     return np.nansum(np.abs(t), axis=-1)
+
+
+def bound_of(function: str, dtype) -> int:
+    """The ULP bound of ``function`` (a row of :data:`ULP_BOUNDS` or :data:`LOSS_GRAD_BOUNDS`)."""
+    table = ULP_BOUNDS if function in ULP_BOUNDS else LOSS_GRAD_BOUNDS
+    return table[function][format_of(dtype).name]
 
 
 def _softmax64(x):
@@ -139,8 +153,7 @@ def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]
     fmt = format_of(dtype)
     d = ulp_distance(got, want)
     worst = float(np.max(d)) if d.size else 0.0
-    bounds = ULP_BOUNDS[function] if function in ULP_BOUNDS else LOSS_GRAD_BOUNDS[function]
-    if worst <= bounds[fmt.name]:
+    if worst <= bound_of(function, fmt):
         return True, worst
     if function in CANCELLATION:
         if function.startswith("grad."):
