@@ -35,7 +35,6 @@ from typing import Callable
 import numpy as np
 
 from softlog_numerics import functions
-from softlog_numerics.functions import grad
 from softlog_numerics._core import constants as _c
 from softlog_numerics._core.interop import (
     LIBRARIES,
@@ -49,6 +48,7 @@ from softlog_numerics._core.interop import (
     require,
     to_numpy,
 )
+from softlog_numerics.functions import grad
 from softlog_numerics.testing import textbook
 from softlog_numerics.testing.contract import ULP_BOUNDS
 
