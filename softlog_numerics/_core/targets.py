@@ -23,6 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from softlog_numerics._core.axes import Rows, check_probabilities, normalize_axis
+from softlog_numerics._core.eft import fast_two_sum, two_prod, two_sum
 from softlog_numerics._core.formats import Format, as_float_array, format_of
 
 __all__ = ["IGNORE_INDEX", "Targets", "checked_scalar", "prepared_targets"]
@@ -85,32 +86,36 @@ class Targets:
             return t
         return [(1 - eps) * Fraction(b) + share for b in self.probs[r].tolist()]
 
-    def float64(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(t_hi, t_lo)``, ``rows x K`` float64 with ``|t_hi + t_lo - t| <= 2**-104 t``
-        (``t_hi = RN(t)`` and ``t_lo`` the rounded remainder; exact for unsmoothed targets)."""
+    def float64(self, r0: int = 0, r1: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(t_hi, t_lo)`` of rows ``r0:r1``, float64 with ``|t_hi + t_lo - t| <= 2**-104 t +
+        2**-1074`` (exact for unsmoothed targets): ``1 - eps`` and ``eps / K`` as exact
+        double-doubles, the product by ``b`` by TwoProd, the sum by TwoSum."""
         R, K = self.rows.rows.shape
+        r1 = R if r1 is None else r1
         eps = Fraction(self.smoothing)
         keep = 1 - eps
         share = eps / K if K else Fraction(0)
         s_hi, s_lo = _dd(share)
+        ignored = self.ignored[r0:r1]
         if self.probs is None:
-            hi = np.full((R, K), s_hi)
-            lo = np.full((R, K), s_lo)
-            live = np.flatnonzero(~self.ignored)
+            m = r1 - r0
+            hi = np.full((m, K), s_hi)
+            lo = np.full((m, K), s_lo)
+            index = self.index[r0:r1]
+            live = np.flatnonzero(~ignored)
             on_hi, on_lo = _dd(keep + share)
-            hi[live, self.index[live]] = on_hi
-            lo[live, self.index[live]] = on_lo
-            hi[self.ignored] = 0.0
-            lo[self.ignored] = 0.0
+            hi[live, index[live]] = on_hi
+            lo[live, index[live]] = on_lo
+            hi[ignored] = 0.0
+            lo[ignored] = 0.0
             return hi, lo
+        b = self.probs[r0:r1]
         if eps == 0:
-            return self.probs.copy(), np.zeros_like(self.probs)
-        # (1 - eps) b + eps/K for each b, exactly, then rounded twice: the probabilities are
-        # float64 values, so the exact sum is a rational with a known denominator.
-        flat = [_dd(keep * Fraction(b) + share) for b in self.probs.ravel().tolist()]
-        hi = np.array([h for h, _ in flat], dtype=np.float64).reshape(R, K)
-        lo = np.array([lo_ for _, lo_ in flat], dtype=np.float64).reshape(R, K)
-        return hi, lo
+            return b.copy(), np.zeros_like(b)
+        k_hi, k_lo = _dd(keep)
+        p, e = two_prod(np.full_like(b, k_hi), b)
+        h, f = two_sum(p, np.full_like(b, s_hi))
+        return fast_two_sum(h, f + (e + (k_lo * b + s_lo)))
 
 
 def _dd(q: Fraction) -> tuple[float, float]:

@@ -19,6 +19,8 @@ the magnitudes of the terms it is formed from (:func:`softlog_numerics.testing.c
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from softlog_numerics._core.axes import Rows
@@ -29,6 +31,18 @@ from softlog_numerics.functions._log_softmax import logsumexp as _lse
 from softlog_numerics.functions._log_softmax import softmax as _softmax
 
 __all__ = ["cross_entropy_vjp", "log_softmax_vjp", "logsumexp_vjp", "softmax_vjp"]
+
+
+_BLOCK = 1 << 20  # elements per block of rows: the float64 temporaries stay near 8 MiB each
+
+
+def _blocks(R: int, n: int):
+    """Row ranges of at most ``_BLOCK`` elements (none when a row is empty)."""
+    if n == 0:
+        return
+    step = max(1, _BLOCK // n)
+    for r0 in range(0, R, step):
+        yield r0, min(R, r0 + step)
 
 
 def _cotangent(g, shape, name: str = "g") -> np.ndarray:
@@ -73,21 +87,18 @@ def _probabilities(X64):
     return p, k, qh + ql, bad
 
 
-def _rows_of(x, g, axis, gshape=None):
+def _rows_of(x, axis):
     x = as_float_array(x)
-    fmt = format_of(x.dtype)
-    rows = Rows(x, axis)
-    with np.errstate(invalid="ignore"):
-        X64 = rows.rows.astype(np.float64)
-    return fmt, rows, X64
+    return format_of(x.dtype), Rows(x, axis)
 
 
-def _finish(out64, bad, G, fmt, rows):
-    bad = bad | ~np.isfinite(G).all(axis=1) if G is not None else bad
+def _finish(out64, bad, G, fmt):
+    """NaN on the rows whose derivative is not finite, then one rounding to ``fmt``."""
+    if G is not None:
+        bad = bad | ~np.isfinite(G).all(axis=1)
     out64[bad] = np.nan
     with np.errstate(all="ignore"):
-        out = round_from_float64(out64, fmt)
-    return rows.elementwise(out)
+        return round_from_float64(out64, fmt)
 
 
 def log_softmax_vjp(x, g, axis=-1) -> np.ndarray:
@@ -116,13 +127,20 @@ def log_softmax_vjp(x, g, axis=-1) -> np.ndarray:
     ``CANCELLATION["grad.log_softmax"]`` (proofs/grad.md, Theorem G3): narrow formats 1 ULP
     unless the terms cancel below ``2**-28`` of their sum.
     """
-    fmt, rows, X64 = _rows_of(x, g, axis)
+    fmt, rows = _rows_of(x, axis)
     G = Rows(_cotangent(g, np.shape(x)), axis).rows
-    R, n = X64.shape
-    out = np.zeros((R, n))
-    if R == 0 or n == 0:
-        return rows.elementwise(out.astype(fmt.dtype))
+    X = rows.rows
+    R, n = X.shape
+    out = np.empty((R, n), dtype=fmt.dtype)
+    for r0, r1 in _blocks(R, n):
+        out[r0:r1] = _log_softmax_block(X[r0:r1], G[r0:r1], fmt)
+    return rows.elementwise(out)
+
+
+def _log_softmax_block(X, G, fmt):
     with np.errstate(all="ignore"):
+        X64 = X.astype(np.float64)
+        R = X64.shape[0]
         Gf, back = _scaled(np.where(np.isfinite(G), G, 0.0))
         p, k, qk, bad = _probabilities(X64)
         Sh, Sl = _signed_sums(Gf)
@@ -136,7 +154,7 @@ def log_softmax_vjp(x, g, axis=-1) -> np.ndarray:
         vk_h, vk_e = two_sum(-Rh, qh)
         out[np.arange(R), k] = vk_h + (vk_e + qe + qk * Sl - Rl)
         out *= back
-    return _finish(out, bad, G, fmt, rows)
+    return _finish(out, bad, G, fmt)
 
 
 def softmax_vjp(x, g, axis=-1) -> np.ndarray:
@@ -149,12 +167,20 @@ def softmax_vjp(x, g, axis=-1) -> np.ndarray:
     ``T = sum_{i != k} (g_k - g_i) p_i``, so a constant cotangent gives exactly 0. Accuracy:
     ``ULP_BOUNDS`` and ``CANCELLATION["grad.softmax"]`` (proofs/grad.md, Theorem G3).
     """
-    fmt, rows, X64 = _rows_of(x, g, axis)
+    fmt, rows = _rows_of(x, axis)
     G = Rows(_cotangent(g, np.shape(x)), axis).rows
-    R, n = X64.shape
-    if R == 0 or n == 0:
-        return rows.elementwise(np.zeros((R, n)).astype(fmt.dtype))
+    X = rows.rows
+    R, n = X.shape
+    out = np.empty((R, n), dtype=fmt.dtype)
+    for r0, r1 in _blocks(R, n):
+        out[r0:r1] = _softmax_block(X[r0:r1], G[r0:r1], fmt)
+    return rows.elementwise(out)
+
+
+def _softmax_block(X, G, fmt):
     with np.errstate(all="ignore"):
+        X64 = X.astype(np.float64)
+        R = X64.shape[0]
         Gf, back = _scaled(np.where(np.isfinite(G), G, 0.0))
         p, k, _, bad = _probabilities(X64)
         gk = Gf[np.arange(R), k][:, None]
@@ -166,7 +192,7 @@ def softmax_vjp(x, g, axis=-1) -> np.ndarray:
         sh, se = two_sum(ch, Th[:, None])
         inner = sh + (se + cl + Tl[:, None])
         out = np.where(X64 == -np.inf, 0.0, (p * inner) * back)  # masked: exactly +0
-    return _finish(out, bad, G, fmt, rows)
+    return _finish(out, bad, G, fmt)
 
 
 def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
@@ -174,16 +200,20 @@ def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
     keepdims)`` returns; the result has ``x``'s shape and dtype (special values as
     :func:`softlog_numerics.oracle.grad.logsumexp`). Accuracy: ``ULP_BOUNDS["grad.logsumexp"]``
     (proofs/grad.md, Theorem G3)."""
-    fmt, rows, X64 = _rows_of(x, g, axis)
-    R, n = X64.shape
+    fmt, rows = _rows_of(x, axis)
+    X = rows.rows
+    R, n = X.shape
     reduced = rows.reduced(np.zeros(R), keepdims).shape
     gam = _cotangent(g, reduced).reshape(-1)
-    if R == 0 or n == 0:
-        return rows.elementwise(np.zeros((R, n)).astype(fmt.dtype))
-    with np.errstate(all="ignore"):
-        p, _, _, bad = _probabilities(X64)
-        out = np.where(X64 == -np.inf, 0.0, p * np.where(np.isfinite(gam), gam, 0.0)[:, None])
-    return _finish(out, bad | ~np.isfinite(gam), None, fmt, rows)
+    out = np.empty((R, n), dtype=fmt.dtype)
+    for r0, r1 in _blocks(R, n):
+        with np.errstate(all="ignore"):
+            X64 = X[r0:r1].astype(np.float64)
+            gm = gam[r0:r1]
+            p, _, _, bad = _probabilities(X64)
+            o = np.where(X64 == -np.inf, 0.0, p * np.where(np.isfinite(gm), gm, 0.0)[:, None])
+        out[r0:r1] = _finish(o, bad | ~np.isfinite(gm), None, fmt)
+    return rows.elementwise(out)
 
 
 def cross_entropy_vjp(
@@ -214,27 +244,59 @@ def cross_entropy_vjp(
         ignore_index=ignore_index, validate=validate,
     )
     fmt, rows = tg.fmt, tg.rows
-    R, K = rows.rows.shape
+    X = rows.rows
+    R, K = X.shape
     gam = _cotangent(g, rows.reduced(np.zeros(R), False).shape).reshape(-1)
-    if R == 0 or K == 0:
-        return rows.elementwise(np.zeros((R, K)).astype(fmt.dtype))
-    t_hi, t_lo = tg.float64()
+    out = np.empty((R, K), dtype=fmt.dtype)
+    for r0, r1 in _blocks(R, K):
+        out[r0:r1] = _cross_entropy_block(tg, X[r0:r1], gam[r0:r1], r0, r1)
+    return rows.elementwise(out)
+
+
+def _targets_of_block(tg, R, K, r0, r1):
+    """``(w0, fix)``: for class indices the constant part ``-eps/K`` (a double-double) and the
+    columns to overwrite; for probabilities the full ``t`` arrays."""
+    if tg.probs is not None:
+        return tg.float64(r0, r1)
+    eps = Fraction(tg.smoothing)
+    share = eps / K
+    s_hi = float(share)
+    s_lo = float(share - Fraction(s_hi))
+    on = 1 - eps + share
+    o_hi = float(on)
+    o_lo = float(on - Fraction(o_hi))
+    return (s_hi, s_lo), (o_hi, o_lo)
+
+
+def _cross_entropy_block(tg, X, gam, r0, r1):
     with np.errstate(all="ignore"):
-        X64 = rows.rows.astype(np.float64)
-        p, k, qk, bad = _probabilities(X64)
+        X64 = X.astype(np.float64)
+        R, K = X64.shape
         ar = np.arange(R)
-        w = (p - t_hi) - t_lo
-        tk = t_hi[ar, k]
-        big = tk >= 0.5
-        one_minus = (1.0 - t_hi[ar, k]) - t_lo[ar, k]  # exact for tk in [1/2, 1] (Sterbenz)
+        p, k, qk, bad = _probabilities(X64)
+        if tg.probs is None:
+            (s_hi, s_lo), (o_hi, o_lo) = _targets_of_block(tg, R, K, r0, r1)
+            y = np.where(tg.ignored[r0:r1], 0, tg.index[r0:r1])
+            w = (p - s_hi) - s_lo
+            w[ar, y] = (p[ar, y] - o_hi) - o_lo
+            tk_hi = np.where(k == y, o_hi, s_hi)
+            tk_lo = np.where(k == y, o_lo, s_lo)
+            masked_hit = X64[ar, y] == -np.inf
+            if s_hi > 0:
+                masked_hit |= (X64 == -np.inf).any(axis=1)
+        else:
+            t_hi, t_lo = _targets_of_block(tg, R, K, r0, r1)
+            w = (p - t_hi) - t_lo
+            tk_hi, tk_lo = t_hi[ar, k], t_lo[ar, k]
+            masked_hit = ((X64 == -np.inf) & (t_hi > 0)).any(axis=1)
+        big = tk_hi >= 0.5
+        one_minus = (1.0 - tk_hi) - tk_lo  # 1 - tk_hi exact for tk_hi in [1/2, 1] (Sterbenz)
         w[ar[big], k[big]] = one_minus[big] - qk[big]
         if tg.z_loss:
             lse = _lse(X64, axis=-1)
             w = w + (2.0 * tg.z_loss) * lse[:, None] * p
         out = np.where(X64 == -np.inf, 0.0, w * np.where(np.isfinite(gam), gam, 0.0)[:, None])
-        masked_hit = ((X64 == -np.inf) & (t_hi > 0)).any(axis=1)
         bad = bad | masked_hit | ~np.isfinite(gam)
         out[bad] = np.nan
-        out[tg.ignored] = 0.0
-        res = round_from_float64(out, fmt)
-    return rows.elementwise(res)
+        out[tg.ignored[r0:r1]] = 0.0
+        return round_from_float64(out, tg.fmt)

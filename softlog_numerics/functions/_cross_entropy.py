@@ -12,6 +12,8 @@ no cancellation, every format evaluated in float64 with double-double sums and o
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from softlog_numerics._core.eft import (
@@ -35,6 +37,56 @@ def _dd_add(ah, al, bh, bl):
     return fast_two_sum(s, e + (al + bl))
 
 
+def _dd_scalar(q: Fraction) -> tuple[float, float]:
+    hi = float(q)
+    return hi, float(q - Fraction(hi))
+
+
+def _index_part(tg: Targets, x, a, scale, g0, g1):
+    """``C = sum_k t_k (a - x_k)`` for class indices: ``(1 - eps)(a - x_y) + (eps/K) sum_k (a - x_k)``
+    (the full sum only when ``eps > 0``), ``T = 1``; everything times ``scale``."""
+    R, K = x.shape
+    ar = np.arange(R)
+    y = np.where(tg.ignored[g0:g1], 0, tg.index[g0:g1])
+    xy = x[ar, y]
+    dy_h, dy_l = two_sum(a * scale, -(xy * scale))  # exact
+    eps = Fraction(tg.smoothing)
+    k_hi, k_lo = _dd_scalar(1 - eps)
+    c_h, c_e = two_prod(np.full(R, k_hi), dy_h)
+    c_l = c_e + (k_hi * dy_l + k_lo * dy_h)
+    masked_hit = (xy == -np.inf) & (k_hi > 0)
+    if eps:
+        s_hi, s_lo = _dd_scalar(eps / K)
+        d_hi, d_lo = two_sum((a * scale)[:, None], -(x * scale[:, None]))  # exact
+        masked_hit |= (x == -np.inf).any(axis=1)
+        d_hi = np.where(np.isfinite(d_hi), d_hi, 0.0)
+        D_h, D_l = nonnegative_row_sums(d_hi)
+        D_l = D_l + np.where(np.isfinite(d_lo), d_lo, 0.0).sum(axis=1)
+        e_h, e_e = two_prod(np.full(R, s_hi), D_h)
+        c_h, f = two_sum(c_h, e_h)
+        c_l = c_l + f + e_e + s_hi * D_l + s_lo * D_h
+    c_h = np.where(masked_hit, 0.0, c_h)
+    c_l = np.where(masked_hit | ~np.isfinite(c_l), 0.0, c_l)
+    return c_h, c_l, np.ones(R), np.zeros(R), masked_hit
+
+
+def _probability_part(tg: Targets, x, a, scale, g0, g1):
+    """``C = sum_k t_k (a - x_k)`` and ``T = sum_k t_k`` for probability targets, every product
+    exact (TwoProd) and every sum error-free in its high part."""
+    th_, tl_ = tg.float64(g0, g1)
+    d_hi, d_lo = two_sum((a * scale)[:, None], -(x * scale[:, None]))  # (a - x) scale, exact
+    d_hi = np.where(th_ == 0.0, 0.0, d_hi)  # t = 0: no contribution (masked logits too)
+    d_lo = np.where(np.isfinite(d_hi), np.where(th_ == 0.0, 0.0, d_lo), 0.0)
+    masked_hit = ~np.isfinite(d_hi).all(axis=1)
+    d_hi = np.where(np.isfinite(d_hi), d_hi, 0.0)
+    p, e = two_prod(th_, d_hi)
+    c_h, c_l = nonnegative_row_sums(p)
+    c_l = c_l + (e + th_ * d_lo + tl_ * d_hi).sum(axis=1)
+    T_h, T_l = nonnegative_row_sums(th_)
+    T_l = T_l + tl_.sum(axis=1)
+    return c_h, c_l, T_h, T_l, masked_hit
+
+
 def loss_rows(tg: Targets) -> np.ndarray:
     """The float64 double-double loss of every row, as ``(hi, lo)``, before the final rounding;
     NaN and ``+inf`` where the special-value table says so (ignored rows ``+0``)."""
@@ -47,27 +99,16 @@ def loss_rows(tg: Targets) -> np.ndarray:
     if K == 0:
         hi[~tg.ignored] = np.nan
         return hi, lo
-    t_hi, t_lo = tg.float64()
     lam = tg.z_loss
     with np.errstate(all="ignore"):
-        X64 = X.astype(np.float64)
         for g0, g1, st in row_statistics(X, tg.fmt):
-            x = X64[g0:g1]
-            th_, tl_ = t_hi[g0:g1], t_lo[g0:g1]
+            x = X[g0:g1].astype(np.float64)
             a = st.a
             scale = np.where(np.abs(np.where(np.isfinite(x), x, 0.0)).max(axis=1) > _BIG, 2.0**-64, 1.0)
-            d_hi, d_lo = two_sum((a * scale)[:, None], -(x * scale[:, None]))  # (a - x) scale, exact
-            d_hi = np.where(th_ == 0.0, 0.0, d_hi)  # t = 0: no contribution (masked logits too)
-            d_lo = np.where(np.isfinite(d_hi), np.where(th_ == 0.0, 0.0, d_lo), 0.0)
-            masked_hit = ~np.isfinite(d_hi).all(axis=1)
-            d_hi = np.where(np.isfinite(d_hi), d_hi, 0.0)
-            p, e = two_prod(th_, d_hi)
-            c_h, c_l = nonnegative_row_sums(p)
-            c_l = c_l + (e + th_ * d_lo + tl_ * d_hi).sum(axis=1)
+            part = _index_part if tg.probs is None else _probability_part
+            c_h, c_l, T_h, T_l, masked_hit = part(tg, x, a, scale, g0, g1)
             inv = 1.0 / scale
             c_h, c_l = c_h * inv, c_l * inv
-            T_h, T_l = nonnegative_row_sums(th_)
-            T_l = T_l + tl_.sum(axis=1)
             Lh, Ll = st.Lh, st.Ll
             q, f = two_prod(T_h, Lh)
             tl_prod = f + T_h * Ll + T_l * Lh
