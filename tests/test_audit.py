@@ -23,6 +23,7 @@ from softlog_numerics.audit import (
 )
 
 from softlog_numerics import oracle, strategies
+from softlog_numerics.functions import grad as sn_grad
 from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.cli.audit import register
 from softlog_numerics.testing.contract import ULP_BOUNDS
@@ -367,3 +368,15 @@ def test_the_audit_finds_pytorchs_float64_log_softmax_vjp_defect():
 def test_the_textbook_vjp_control_fails():
     rep = audit("numpy-naive", "grad.log_softmax", dtypes=["float32"], families=["hard", "one_hot"], n_examples=10)
     assert not rep.passed() and rep.max_ulp("float32") > 1e6
+
+
+def test_assert_matches_oracle_takes_a_vjp():
+    """The pytest helper works for backward passes: a correct VJP passes, the textbook one
+    (``g - exp(log_softmax) sum(g)`` in the input's dtype) fails with the evidence."""
+    assert_matches_oracle(sn_grad.log_softmax, "grad.log_softmax", "float32", n_examples=10)
+
+    def textbook_vjp(x, g):
+        return g - np.exp(x - np.log(np.sum(np.exp(x)))) * np.sum(g)
+
+    with pytest.raises(OracleMismatch):
+        assert_matches_oracle(textbook_vjp, "grad.log_softmax", "float32", n_examples=10)

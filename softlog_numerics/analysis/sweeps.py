@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 
+from softlog_numerics import functions
 from softlog_numerics import oracle as _oracle
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.analysis import algorithms
@@ -492,6 +493,68 @@ def gap_sweep(function: str, dtype, sz: Sizes, cache) -> dict:
         d[np.isnan(g64) != np.isnan(w64)] = np.nan
         errors[v.name] = np.max(d, axis=1)
     return {"gap": gap, "errors": errors, "collapse": collapse_gap(fmt), "underflow": -math.log(fmt.min_subnormal)}
+
+
+def _in_format(fmt, f):
+    """``f`` evaluated in NumPy on arrays of ``fmt`` (every operation rounded to the format; for
+    bfloat16 ml_dtypes computes each operation in float32 and rounds it back)."""
+    with np.errstate(all="ignore"):
+        return f()
+
+
+def backward_gap_sweep(function: str, dtype, sz: Sizes) -> dict:
+    """The backward pass against the gap ``g`` of the rows ``[g, 0]`` (``g`` as in
+    :func:`gap_sweep`), dominant class 0.
+
+    ``grad.log_softmax`` with the cotangent ``[1, 0]``: the exact VJP is ``[q, -q]``, ``q =
+    1 - softmax_0 = 1/(1 + e**g)``; ``grad.cross_entropy`` with target class 0: the gradient
+    ``softmax - onehot`` is ``[-q, q]``. Variants: ``production`` (``softlog_numerics.grad``),
+    ``textbook`` (``g - exp(log_softmax) sum(g)`` resp. ``softmax - onehot`` with every operation in
+    the format, the 3-pass log_softmax / the max-shifted softmax), ``float64 then rounded`` (the same
+    formula in float64, rounded once). Returns ``{"gap", "errors": {variant: max ULP over the row},
+    "collapse"}``; the reference is :mod:`softlog_numerics.oracle.grad`."""
+    fmt = format_of(dtype)
+    top = 2.5 * collapse_gap(fmt)
+    if fmt.name in ("float16", "bfloat16"):
+        top = max(top, 1.25 * collapse_gap("float32"))
+    g = np.unique(_round(np.linspace(0.0, top, sz.gap_points), fmt).astype(np.float64)).astype(fmt.dtype)
+    rows = np.stack([g, np.zeros_like(g)], axis=1)
+    gap = rows[:, 0].astype(np.float64)
+    n = rows.shape[0]
+    ones = np.ones(n, fmt.dtype)
+    onehot = np.zeros_like(rows)
+    onehot[:, 0] = 1
+
+    def textbook(x, dt):
+        x = x.astype(dt)
+        m = np.max(x, axis=-1, keepdims=True)
+        ls = (x - m) - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)).astype(dt)
+        p = np.exp(ls).astype(dt)
+        if function == "grad.log_softmax":
+            cot = onehot.astype(dt)
+            return (cot - p * np.sum(cot, axis=-1, keepdims=True).astype(dt)).astype(dt)
+        return (p - onehot.astype(dt)).astype(dt)
+
+    if function == "grad.log_softmax":
+        want = _oracle.grad.log_softmax(rows, onehot)
+        prod = functions.grad.log_softmax(rows, onehot)
+    elif function == "grad.cross_entropy":
+        y = np.zeros(n, dtype=np.int64)
+        want = _oracle.grad.cross_entropy(rows, y, ones)
+        prod = functions.grad.cross_entropy(rows, y, ones)
+    else:
+        raise ValueError("backward_gap_sweep is for grad.log_softmax and grad.cross_entropy")
+    variants = {
+        "production": prod,
+        "textbook": _in_format(fmt, lambda: textbook(rows, fmt.dtype)),
+        "float64 then rounded": round_from_float64(_in_format(fmt, lambda: textbook(rows, np.float64)), fmt),
+    }
+    errors = {}
+    for name, got in variants.items():
+        d = ulp_distance(got, want)
+        d[np.isnan(got.astype(np.float64)) != np.isnan(want.astype(np.float64))] = np.nan
+        errors[name] = np.max(d, axis=1)
+    return {"gap": gap, "errors": errors, "collapse": collapse_gap(fmt)}
 
 
 def width_sweep(dtype, seed: int, sz: Sizes, cache) -> dict:

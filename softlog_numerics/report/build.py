@@ -114,7 +114,7 @@ def _nan_note(c) -> str:
 
 def steps(quick: bool) -> int:
     """How many progress steps :func:`build` reports."""
-    return len(algorithms.FUNCTIONS) * len(DTYPES) + 4 * len(DTYPES) + 11 + 1 + _REGION_STEPS
+    return len(algorithms.FUNCTIONS) * len(DTYPES) + 4 * len(DTYPES) + 13 + 1 + _REGION_STEPS
 
 
 _REGION_STEPS = 7  # region_plots.make_figures reports 4 maps, softlog near x0, 2 (p, q) sweeps
@@ -127,7 +127,7 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
     sz = sweeps.sizes(quick)
     t0 = time.perf_counter()
     cells = sweeps.precision_sweep(seed, sz, cache, step=progress.step)
-    vs_x, lsm_gap, sm_gap, width = {}, {}, {}, {}
+    vs_x, lsm_gap, sm_gap, width, vjp_gap, ce_gap = {}, {}, {}, {}, {}, {}
     for d in DTYPES:
         vs_x[d] = sweeps.softlog_vs_x(d, sz, cache)
         progress.step(f"softlog vs x {d}")
@@ -136,7 +136,9 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
         sm_gap[d] = sweeps.gap_sweep("softmax", d, sz, cache)
         progress.step(f"softmax vs gap {d}")
         width[d] = sweeps.width_sweep(d, seed, sz, cache)
-        progress.step(f"log_softmax vs width {d}")
+        vjp_gap[d] = sweeps.backward_gap_sweep("grad.log_softmax", d, sz)
+        ce_gap[d] = sweeps.backward_gap_sweep("grad.cross_entropy", d, sz)
+        progress.step(f"log_softmax vs width, backward vs gap {d}")
     t_sweeps = time.perf_counter() - t0
 
     figures = []  # (stem, caption)
@@ -182,6 +184,16 @@ def build(out: Path, *, quick: bool, seed: int, cache, progress: Progress) -> di
         "softmax of [10.3, 10.3 - g] (both rounded to the format): largest error of the row against g (the "
         "largest in each of 120 bins of g). "
         "The rounding of x - max is amplified by exp in proportion to g; past the dotted line exp underflows.")
+    fig(plots.gap_figure(vjp_gap, "grad.log_softmax", out, "log_softmax_vjp_error_vs_gap"),
+        "The backward pass of log_softmax at [g, 0] with the cotangent [1, 0] (the gradient of a "
+        "cross-entropy term): the exact VJP is [q, -q] with q = 1/(1 + e^g). The textbook "
+        "g - exp(log_softmax) sum(g), in the format or in float64, returns 0 for the dominant class once "
+        "exp(log_softmax) rounds to 1 (the defect of PyTorch's and JAX's float64 VJP at g = 37.43); the "
+        "production VJP forms -sum_{i != k} g_i + q_k sum(g) with q_k summed from the other probabilities.")
+    fig(plots.gap_figure(ce_gap, "grad.cross_entropy", out, "cross_entropy_grad_error_vs_gap"),
+        "The cross-entropy gradient softmax - onehot at [g, 0] with target class 0: exact [-q, q]. "
+        "softmax - 1 in the format collapses to 0 past the collapse gap; production writes the "
+        "dominant component as (1 - t_k) - q_k.")
     fig(plots.width_figure(width, out),
         "log_softmax of rows of n logits uniform in [-8, 8] (one to eight rows per width): largest error "
         "against the row width n, up to " + f"{int(max(sz.widths)):,}" + " logits. The large errors at small n "

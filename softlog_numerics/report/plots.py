@@ -44,6 +44,8 @@ _STYLE = {
     "ratio": ("#1f77b4", "-", "^"),
     "ratio_compensated": ("#2ca02c", "--", "v"),
     "production": ("#000000", "-", "*"),
+    "textbook": ("#d62728", "-", "o"),
+    "float64 then rounded": ("#1f77b4", "--", "s"),
 }
 _ULP_LABEL = "error (ULPs of the format, symlog scale)"
 
@@ -318,7 +320,7 @@ def gap_figure(data: dict, function: str, out, stem: str, bins: int = 120):
         mids = 0.5 * (edges[1:] + edges[:-1])
         for name, err in r["errors"].items():
             _line(ax, mids, _binned_max(r["gap"], err, edges), name, drawstyle="steps-mid")
-        if function == "log_softmax":
+        if function in ("log_softmax", "grad.log_softmax", "grad.cross_entropy"):
             _vline(ax, r["collapse"], f"collapse gap p ln2 = {r['collapse']:.1f}")
         else:
             _vline(ax, r["underflow"], f"exp(-g) < smallest subnormal: g > {r['underflow']:.0f}", side="right")
@@ -330,6 +332,12 @@ def gap_figure(data: dict, function: str, out, stem: str, bins: int = 120):
     if function == "log_softmax":
         _finish(fig, ax_by, "log_softmax of the row [g, 0]: max error of the row against the gap g "
                 "(largest in each 1/120 of the range)")
+    elif function == "grad.log_softmax":
+        _finish(fig, ax_by, "log_softmax VJP at [g, 0] with cotangent [1, 0] (exact: [q, -q], q = 1/(1 + e^g)): "
+                "max error of the row against g")
+    elif function == "grad.cross_entropy":
+        _finish(fig, ax_by, "cross-entropy gradient softmax - onehot at [g, 0], target 0 (exact: [-q, q]): "
+                "max error of the row against g")
     else:
         _finish(fig, ax_by, "softmax of the row [10.3, 10.3 - g]: max error of the row against the gap g "
                 "(largest in each 1/120 of the range)")
