@@ -63,6 +63,16 @@ class Rows:
         return np.transpose(out, np.argsort(order))
 
 
+def checked_cotangent(g, shape, name: str = "g") -> np.ndarray:
+    """A cotangent (or tangent) ``g`` of the output's ``shape``, as exact float64 (every value of the
+    four formats is a float64); TypeError for unsupported dtypes, ValueError naming both shapes."""
+    g = as_float_array(g, name)
+    if g.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (the output's), got {g.shape}")
+    with np.errstate(invalid="ignore"):  # signalling NaNs stay NaN, quietly
+        return g.astype(np.float64)
+
+
 def check_same_shape(p: np.ndarray, q: np.ndarray, pname: str = "p", qname: str = "q") -> None:
     if p.shape != q.shape:
         raise ValueError(f"{pname} and {qname} must have the same shape, got {p.shape} and {q.shape}")

@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = [
     "fast_two_sum",
+    "fraction_dd",
     "mul_split_constant",
     "nonnegative_row_sums",
     "split",
@@ -52,6 +53,13 @@ def two_prod(a, b):
     bh, bl = split(b)
     t = ((ah * bh - p) + ah * bl + al * bh) + al * bl
     return p, t
+
+
+def fraction_dd(q) -> tuple[float, float]:
+    """A rational (``fractions.Fraction``) as the double-double ``(hi, lo)``: ``hi = RN(q)`` and
+    ``lo = RN(q - hi)``, so ``|hi + lo - q| <= 2**-106 |q|`` barring underflow."""
+    hi = float(q)  # Fraction.__float__ divides the integers exactly, then rounds once
+    return hi, float(q - type(q)(hi))
 
 
 def nonnegative_row_sums(E, chunk: int = 1 << 15):

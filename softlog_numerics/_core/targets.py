@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from softlog_numerics._core.axes import Rows, check_probabilities, normalize_axis
-from softlog_numerics._core.eft import fast_two_sum, two_prod, two_sum
+from softlog_numerics._core.eft import fast_two_sum, fraction_dd, two_prod, two_sum
 from softlog_numerics._core.formats import Format, as_float_array, format_of
 
 __all__ = ["IGNORE_INDEX", "Targets", "checked_scalar", "prepared_targets"]
@@ -95,7 +95,7 @@ class Targets:
         eps = Fraction(self.smoothing)
         keep = 1 - eps
         share = eps / K if K else Fraction(0)
-        s_hi, s_lo = _dd(share)
+        s_hi, s_lo = fraction_dd(share)
         ignored = self.ignored[r0:r1]
         if self.probs is None:
             m = r1 - r0
@@ -103,7 +103,7 @@ class Targets:
             lo = np.full((m, K), s_lo)
             index = self.index[r0:r1]
             live = np.flatnonzero(~ignored)
-            on_hi, on_lo = _dd(keep + share)
+            on_hi, on_lo = fraction_dd(keep + share)
             hi[live, index[live]] = on_hi
             lo[live, index[live]] = on_lo
             hi[ignored] = 0.0
@@ -112,15 +112,12 @@ class Targets:
         b = self.probs[r0:r1]
         if eps == 0:
             return b.copy(), np.zeros_like(b)
-        k_hi, k_lo = _dd(keep)
+        k_hi, k_lo = fraction_dd(keep)
         p, e = two_prod(np.full_like(b, k_hi), b)
         h, f = two_sum(p, np.full_like(b, s_hi))
         return fast_two_sum(h, f + (e + (k_lo * b + s_lo)))
 
 
-def _dd(q: Fraction) -> tuple[float, float]:
-    hi = float(q)  # correctly rounded (Fraction.__float__ divides exactly, then rounds once)
-    return hi, float(q - Fraction(hi))
 
 
 def prepared_targets(

@@ -23,8 +23,13 @@ from fractions import Fraction
 
 import numpy as np
 
-from softlog_numerics._core.axes import Rows
-from softlog_numerics._core.eft import nonnegative_row_sums, two_prod, two_sum
+from softlog_numerics._core.axes import Rows, checked_cotangent
+from softlog_numerics._core.eft import (
+    fraction_dd,
+    nonnegative_row_sums,
+    two_prod,
+    two_sum,
+)
 from softlog_numerics._core.formats import as_float_array, format_of, round_from_float64
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
 from softlog_numerics.functions._log_softmax import logsumexp as _lse
@@ -43,14 +48,6 @@ def _blocks(R: int, n: int):
     step = max(1, _BLOCK // n)
     for r0 in range(0, R, step):
         yield r0, min(R, r0 + step)
-
-
-def _cotangent(g, shape, name: str = "g") -> np.ndarray:
-    g = as_float_array(g, name)
-    if g.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)} (the output's), got {g.shape}")
-    with np.errstate(invalid="ignore"):
-        return g.astype(np.float64)
 
 
 _BIG = 2.0**900  # cotangent rows beyond this are scaled by 2**-100 (linear: exact), so that no
@@ -128,7 +125,7 @@ def log_softmax_vjp(x, g, axis=-1) -> np.ndarray:
     unless the terms cancel below ``2**-28`` of their sum.
     """
     fmt, rows = _rows_of(x, axis)
-    G = Rows(_cotangent(g, np.shape(x)), axis).rows
+    G = Rows(checked_cotangent(g, np.shape(x)), axis).rows
     X = rows.rows
     R, n = X.shape
     out = np.empty((R, n), dtype=fmt.dtype)
@@ -168,7 +165,7 @@ def softmax_vjp(x, g, axis=-1) -> np.ndarray:
     ``ULP_BOUNDS`` and ``CANCELLATION["grad.softmax"]`` (proofs/grad.md, Theorem G3).
     """
     fmt, rows = _rows_of(x, axis)
-    G = Rows(_cotangent(g, np.shape(x)), axis).rows
+    G = Rows(checked_cotangent(g, np.shape(x)), axis).rows
     X = rows.rows
     R, n = X.shape
     out = np.empty((R, n), dtype=fmt.dtype)
@@ -204,7 +201,7 @@ def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
     X = rows.rows
     R, n = X.shape
     reduced = rows.reduced(np.zeros(R), keepdims).shape
-    gam = _cotangent(g, reduced).reshape(-1)
+    gam = checked_cotangent(g, reduced).reshape(-1)
     out = np.empty((R, n), dtype=fmt.dtype)
     for r0, r1 in _blocks(R, n):
         with np.errstate(all="ignore"):
@@ -246,7 +243,7 @@ def cross_entropy_vjp(
     fmt, rows = tg.fmt, tg.rows
     X = rows.rows
     R, K = X.shape
-    gam = _cotangent(g, rows.reduced(np.zeros(R), False).shape).reshape(-1)
+    gam = checked_cotangent(g, rows.reduced(np.zeros(R), False).shape).reshape(-1)
     out = np.empty((R, K), dtype=fmt.dtype)
     for r0, r1 in _blocks(R, K):
         out[r0:r1] = _cross_entropy_block(tg, X[r0:r1], gam[r0:r1], r0, r1)
@@ -260,12 +257,7 @@ def _targets_of_block(tg, R, K, r0, r1):
         return tg.float64(r0, r1)
     eps = Fraction(tg.smoothing)
     share = eps / K
-    s_hi = float(share)
-    s_lo = float(share - Fraction(s_hi))
-    on = 1 - eps + share
-    o_hi = float(on)
-    o_lo = float(on - Fraction(o_hi))
-    return (s_hi, s_lo), (o_hi, o_lo)
+    return fraction_dd(share), fraction_dd(1 - eps + share)
 
 
 def _cross_entropy_block(tg, X, gam, r0, r1):

@@ -18,6 +18,7 @@ import numpy as np
 
 from softlog_numerics._core.eft import (
     fast_two_sum,
+    fraction_dd,
     nonnegative_row_sums,
     two_prod,
     two_sum,
@@ -37,11 +38,6 @@ def _dd_add(ah, al, bh, bl):
     return fast_two_sum(s, e + (al + bl))
 
 
-def _dd_scalar(q: Fraction) -> tuple[float, float]:
-    hi = float(q)
-    return hi, float(q - Fraction(hi))
-
-
 def _index_part(tg: Targets, x, a, scale, g0, g1):
     """``C = sum_k t_k (a - x_k)`` for class indices: ``(1 - eps)(a - x_y) + (eps/K) sum_k (a - x_k)``
     (the full sum only when ``eps > 0``), ``T = 1``; everything times ``scale``."""
@@ -51,12 +47,12 @@ def _index_part(tg: Targets, x, a, scale, g0, g1):
     xy = x[ar, y]
     dy_h, dy_l = two_sum(a * scale, -(xy * scale))  # exact
     eps = Fraction(tg.smoothing)
-    k_hi, k_lo = _dd_scalar(1 - eps)
+    k_hi, k_lo = fraction_dd(1 - eps)
     c_h, c_e = two_prod(np.full(R, k_hi), dy_h)
     c_l = c_e + (k_hi * dy_l + k_lo * dy_h)
     masked_hit = (xy == -np.inf) & (k_hi > 0)
     if eps:
-        s_hi, s_lo = _dd_scalar(eps / K)
+        s_hi, s_lo = fraction_dd(eps / K)
         d_hi, d_lo = two_sum((a * scale)[:, None], -(x * scale[:, None]))  # exact
         masked_hit |= (x == -np.inf).any(axis=1)
         d_hi = np.where(np.isfinite(d_hi), d_hi, 0.0)

@@ -42,7 +42,13 @@ from fractions import Fraction
 import numpy as np
 
 from softlog_numerics._core.axes import Rows
-from softlog_numerics._core.eft import fast_two_sum, split, two_prod, two_sum
+from softlog_numerics._core.eft import (
+    fast_two_sum,
+    fraction_dd,
+    split,
+    two_prod,
+    two_sum,
+)
 from softlog_numerics._core.formats import (
     Format,
     as_float_array,
@@ -79,12 +85,7 @@ _LN2_2 = float.fromhex("-0x1.718432a200000p-35")
 _LN2_3 = float.fromhex("0x1.3c7673007e5edp-69")
 
 
-def _dd_fraction(q: Fraction) -> tuple[float, float]:
-    hi = float(q)
-    return hi, float(q - Fraction(hi))
-
-
-_INV_FACT = [_dd_fraction(Fraction(1, math.factorial(i))) for i in range(11)]
+_INV_FACT = [fraction_dd(Fraction(1, math.factorial(i))) for i in range(11)]
 
 _NORMAL, _SINGLE, _TINY, _NAN, _PINF, _NINF = 0, 1, 2, 3, 4, 5
 

@@ -63,7 +63,6 @@ __all__ = [
     "round_to",
     "softlog_constants",
     "softlog_mpmath",
-    "square",
     "sub",
     "ziv",
 ]
@@ -272,18 +271,6 @@ def exact_plus(c, t, fmt: Format, prec: int):
     if positive or negative:
         return libmp.mpf_add(c, lo, 0), libmp.mpf_add(c, hi, 0)
     return add((c, c), t, prec)
-
-
-def square(s, prec: int):
-    """Enclosure of ``v**2`` over the interval ``s`` (non-negative even when ``s`` holds 0)."""
-    lo, hi = s
-    a, b = libmp.mpf_abs(lo), libmp.mpf_abs(hi)
-    big = b if libmp.mpf_gt(b, a) else a
-    top = libmp.mpf_mul(big, big, prec, _CEIL)
-    if libmp.mpf_le(lo, _ZERO) and libmp.mpf_ge(hi, _ZERO):  # 0 in s
-        return _ZERO, top
-    small = a if libmp.mpf_gt(b, a) else b
-    return libmp.mpf_mul(small, small, prec, _FLOOR), top
 
 
 _CONSTANTS: dict[int, tuple] = {}

@@ -37,7 +37,7 @@ from fractions import Fraction
 import numpy as np
 from mpmath import libmp
 
-from softlog_numerics._core.axes import Rows
+from softlog_numerics._core.axes import Rows, checked_cotangent
 from softlog_numerics._core.formats import as_float_array, format_of, round_rational
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
 from softlog_numerics.oracle.enclosures import (
@@ -75,13 +75,6 @@ _ZERO = libmp.fzero
 
 def _exact(q: Fraction, fmt) -> float:
     return round_rational(q.numerator, q.denominator, fmt)
-
-
-def _cotangent(g, shape, name: str = "g") -> np.ndarray:
-    g = as_float_array(g, name)
-    if g.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)} (the output's), got {g.shape}")
-    return as_float64(g)
 
 
 def _nonfinite_x_row(row: list) -> bool:
@@ -276,7 +269,7 @@ def _scaled_probabilities_row(row: list, scale: float, fmt) -> list:
 def _elementwise(x, g, axis, row_fn):
     x = as_float_array(x)
     fmt = format_of(x.dtype)
-    g64 = _cotangent(g, x.shape)
+    g64 = checked_cotangent(g, x.shape)
     rx, rg = Rows(as_float64(x), axis), Rows(g64, axis)
     out = np.empty(rx.rows.shape, dtype=np.float64)
     for r, (row, gr) in enumerate(zip(rx.rows.tolist(), rg.rows.tolist())):
@@ -303,7 +296,7 @@ def logsumexp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
     fmt = format_of(x.dtype)
     rx = Rows(as_float64(x), axis)
     reduced = rx.reduced(np.zeros(rx.rows.shape[0]), keepdims).shape
-    g64 = _cotangent(g, reduced).reshape(-1)
+    g64 = checked_cotangent(g, reduced).reshape(-1)
     out = np.empty(rx.rows.shape, dtype=np.float64)
     for r, row in enumerate(rx.rows.tolist()):
         out[r] = _scaled_probabilities_row(row, float(g64[r]), fmt)
@@ -381,7 +374,7 @@ def cross_entropy(
     )
     fmt = tg.fmt
     R, K = tg.rows.rows.shape
-    g64 = _cotangent(g, tg.rows.reduced(np.zeros(R), False).shape).reshape(-1)
+    g64 = checked_cotangent(g, tg.rows.reduced(np.zeros(R), False).shape).reshape(-1)
     lam = Fraction(tg.z_loss)
     out = np.zeros((R, K), dtype=np.float64)
     for r, row in enumerate(as_float64(tg.rows.rows).tolist()):
@@ -444,7 +437,7 @@ def logsumexp_jvp(x, dx, axis=-1, keepdims: bool = False) -> np.ndarray:
     ``axis`` (``dx`` of ``x``'s shape), in the dtype of ``x``."""
     x = as_float_array(x)
     fmt = format_of(x.dtype)
-    d64 = _cotangent(dx, x.shape, "dx")
+    d64 = checked_cotangent(dx, x.shape, "dx")
     rx, rd = Rows(as_float64(x), axis), Rows(d64, axis)
     out = [_dot_row(row, dr, fmt) if row else 0.0 for row, dr in zip(rx.rows.tolist(), rd.rows.tolist())]
     return rx.reduced(np.array(out, dtype=np.float64), keepdims).astype(fmt.dtype)
@@ -505,7 +498,7 @@ def cross_entropy_jvp(
         ignore_index=ignore_index, validate=validate,
     )
     fmt = tg.fmt
-    d64 = _cotangent(dx, tg.rows.shape, "dx")
+    d64 = checked_cotangent(dx, tg.rows.shape, "dx")
     rd = Rows(d64, axis)
     lam = Fraction(tg.z_loss)
     out = []
