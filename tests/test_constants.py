@@ -1,20 +1,23 @@
 """The argument-reduction literals of ``softlog_numerics/_core/constants.py`` (``LN2``, ``LOG_TABLE``,
-``LN2_64``, ``EXP2_TABLE``) recomputed with mpmath at 320 bits: each literal must be exactly the
-intended rounding or limb split, bit for bit, and the kernels of ``functions/_divergence.py`` and ``functions/_layer.py``
-must use them unchanged (those modules no longer import mpmath)."""
+``LN2_64``, ``EXP2_TABLE``) recomputed with mpmath at 320 bits, and ``INV_FACTORIALS`` from exact
+rationals: each literal must be exactly the intended rounding or limb split, bit for bit, and the
+kernels of ``functions/_softlog_dd.py``, ``functions/_layer.py`` and ``functions/_log_softmax.py``
+must use them unchanged (those modules import neither mpmath nor build constants at import time)."""
 
 from __future__ import annotations
 
 import ast
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import mpmath
 import numpy as np
 
 from softlog_numerics._core import constants as _c
-from softlog_numerics.functions import _divergence as dv
 from softlog_numerics.functions import _layer as ly
+from softlog_numerics.functions import _log_softmax as lsm
+from softlog_numerics.functions import _softlog_dd as dv
 
 _BITS = 320
 _ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +92,17 @@ def test_exp2_table():
     assert _c.EXP2_TABLE[0] == (1.0, 0.0)
 
 
+def test_inverse_factorials():
+    assert len(_c.INV_FACTORIALS) == 11
+    for i, (hi, lo) in enumerate(_c.INV_FACTORIALS):
+        q = Fraction(1, math.factorial(i))
+        assert _same(hi, float(q)), i  # Fraction.__float__ rounds the exact quotient once
+        assert _same(lo, float(q - Fraction(hi))), i
+        assert abs(Fraction(hi) + Fraction(lo) - q) <= q / 2**106, i
+
+
 def test_kernels_use_the_literals():
+    assert lsm._INV_FACT is _c.INV_FACTORIALS
     assert (_bits(dv._LN2_HI), _bits(dv._LN2_LO)) == tuple(map(_bits, _c.LN2))
     assert (dv._J0, dv._J1) == (_c.LOG_J0, _c.LOG_J1)
     table = np.array(_c.LOG_TABLE, dtype=np.float64)
@@ -104,7 +117,10 @@ def test_kernels_use_the_literals():
 
 
 def test_kernel_modules_do_not_import_mpmath():
-    for name in ("functions/_divergence.py", "functions/_layer.py", "_core/constants.py"):
+    for name in (
+        "functions/_softlog_dd.py", "functions/_divergence.py", "functions/_layer.py",
+        "functions/_log_softmax.py", "_core/constants.py", "_core/dd.py",
+    ):
         tree = ast.parse((_ROOT / "softlog_numerics" / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

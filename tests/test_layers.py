@@ -168,3 +168,36 @@ def test_every_layer_is_a_regular_package_that_says_what_it_holds(layer):
     modules = sorted(p.stem for p in (PACKAGE / layer).glob("*.py") if p.stem != "__init__")
     missing = [m for m in modules if f".{m}`" not in doc and not m.startswith("_")]
     assert doc and not missing, f"{layer}/__init__.py docstring does not name {missing}"
+
+
+def _private_imports(module: str, source: str):
+    """``(line, name, from)`` for each ``from m import _name`` in ``source`` (the code of ``module``)
+    where ``_name`` is not a private module of ``module``'s own subpackage."""
+    own = ".".join(module.split(".")[:2])
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("softlog_numerics")):
+            continue
+        for alias in node.names:
+            is_own_module = f"{node.module}.{alias.name}" in MODULES and node.module == own
+            if alias.name.startswith("_") and not is_own_module:
+                yield node.lineno, alias.name, node.module
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_private_name_crosses_a_module(module):
+    """What another module needs is public in its module: ``from m import _name`` is refused unless
+    ``_name`` is itself a (private) module of the importer's own subpackage."""
+    found = list(_private_imports(module, MODULES[module].read_text()))
+    assert not found, f"{MODULES[module].name} imports private names (line, name, from): {found}"
+
+
+def test_the_private_name_check_can_fail():
+    """The rule above refuses a private function taken from a sibling module, and a private module
+    of another subpackage, and accepts a private module of one's own subpackage."""
+    bad = "from softlog_numerics.functions._divergence import _dot_rows\n"
+    assert list(_private_imports("softlog_numerics.functions._layer", bad)) == [
+        (1, "_dot_rows", "softlog_numerics.functions._divergence")
+    ]
+    other = "from softlog_numerics.functions import _backward\n"
+    assert len(list(_private_imports("softlog_numerics.oracle.grad", other))) == 1
+    assert not list(_private_imports("softlog_numerics.functions.grad", other))

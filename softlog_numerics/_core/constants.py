@@ -269,3 +269,21 @@ EXP2_TABLE: tuple[tuple[float, float], ...] = (
 
 Each entry is ``(hi, lo)`` with ``hi`` the float64 nearest ``2**(i/64)`` and ``lo`` the float64
 nearest ``2**(i/64) - hi``; the entry for ``i = 0`` is ``(1.0, 0.0)``."""
+
+
+INV_FACTORIALS: tuple[tuple[float, float], ...] = (
+    (float.fromhex("0x1.0000000000000p+0"), float.fromhex("0x0.0p+0")),  # 1/0!
+    (float.fromhex("0x1.0000000000000p+0"), float.fromhex("0x0.0p+0")),  # 1/1!
+    (float.fromhex("0x1.0000000000000p-1"), float.fromhex("0x0.0p+0")),  # 1/2!
+    (float.fromhex("0x1.5555555555555p-3"), float.fromhex("0x1.5555555555555p-57")),  # 1/3!
+    (float.fromhex("0x1.5555555555555p-5"), float.fromhex("0x1.5555555555555p-59")),  # 1/4!
+    (float.fromhex("0x1.1111111111111p-7"), float.fromhex("0x1.1111111111111p-63")),  # 1/5!
+    (float.fromhex("0x1.6c16c16c16c17p-10"), float.fromhex("-0x1.f49f49f49f49fp-65")),  # 1/6!
+    (float.fromhex("0x1.a01a01a01a01ap-13"), float.fromhex("0x1.a01a01a01a01ap-73")),  # 1/7!
+    (float.fromhex("0x1.a01a01a01a01ap-16"), float.fromhex("0x1.a01a01a01a01ap-76")),  # 1/8!
+    (float.fromhex("0x1.71de3a556c734p-19"), float.fromhex("-0x1.c154f8ddc6c00p-73")),  # 1/9!
+    (float.fromhex("0x1.27e4fb7789f5cp-22"), float.fromhex("0x1.cbbc05b4fa99ap-76")),  # 1/10!
+)
+"""``1/i!`` as two float64 limbs for ``i = 0 .. 10`` (entry ``i``), the Taylor coefficients of the
+double-double ``expm1`` of log-softmax: ``hi`` the float64 nearest ``1/i!`` and ``lo`` the float64
+nearest ``1/i! - hi``, so ``|hi + lo - 1/i!| <= 2**-106 / i!``."""

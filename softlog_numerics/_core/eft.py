@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "fast_two_sum",
     "fraction_dd",
+    "grid_split_sums",
     "mul_split_constant",
     "nonnegative_row_sums",
     "split",
@@ -87,15 +88,32 @@ def nonnegative_row_sums(E, chunk: int = 1 << 15):
     h = np.zeros(R)
     lo = np.zeros(R)
     for c0 in range(0, n, chunk):
-        t = E[:, c0 : c0 + chunk]
-        c = t.shape[1]
-        mx = t.max(axis=1) * c
-        sigma = np.ldexp(2.0, np.frexp(mx)[1])[:, None]
-        q = (t + sigma) - sigma
-        r = t - q
-        h, e = two_sum(h, q.sum(axis=1))
-        lo += e + r.sum(axis=1)
+        q, r = grid_split_sums(E[:, c0 : c0 + chunk])
+        h, e = two_sum(h, q)
+        lo += e + r
     return fast_two_sum(h, lo)
+
+
+def grid_split_sums(E, out=None):
+    """Per row of a non-negative finite float64 matrix ``E`` of ``c <= 2**15`` columns, ``(q, r)``
+    with ``q + r`` the row sum: the Rump-Ogita-Oishi extraction on the grid ``sigma``, the power of
+    two with ``2 c max(E) < sigma <= 4 c max(E)``. ``q_i = fl(sigma + E_i) - sigma`` and
+    ``r_i = E_i - q_i`` are exact, the ``q_i`` (multiples of ``2**-53 sigma``, at most ``c`` of them)
+    add up exactly, and ``r = fl(sum r_i)`` errs by at most ``c 2**-53 sum r_i`` with
+    ``|r_i| <= 2**-53 sigma`` (proofs/log_softmax.md, Theorem LSE1 (b)). ``out`` (shape
+    ``(2,) + E.shape``, float64) is scratch for ``q_i`` and ``r_i``: both are summed by one reduction.
+    """
+    if out is None:
+        out = np.empty((2,) + E.shape)
+    T, R = out[0], out[1]
+    mx = E.max(axis=1)
+    mx *= E.shape[1]
+    sigma = np.ldexp(2.0, np.frexp(mx)[1])[:, None]
+    np.add(E, sigma, out=T)
+    T -= sigma
+    np.subtract(E, T, out=R)
+    q, r = out.sum(axis=2)
+    return q, r
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-from mpmath import iv
+from mpmath.ctx_iv import MPIntervalContext
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import format_of, round_from_float64
@@ -134,18 +134,18 @@ class SldInfimum:
             return mpmath.nstr(self.value_mid, n)
 
 
-def _prove_sign(lo, hi, K, negative: bool, max_pieces: int = 100000) -> int:
+def _prove_sign(ivc, lo, hi, K, negative: bool, max_pieces: int = 100000) -> int:
     """Prove ``ds_K < 0`` (``negative``) or ``> 0`` on ``[lo, hi]`` by adaptive subdivision and
-    interval evaluation; returns the number of pieces; raises if it cannot."""
+    evaluation in the interval context ``ivc``; returns the number of pieces; raises if it cannot."""
     stack = [(lo, hi)]
     pieces = 0
     while stack:
         a, b = stack.pop()
-        d = ds_K(iv.mpf([a, b]), K, iv)
+        d = ds_K(ivc.mpf([a, b]), K, ivc)
         if (negative and d.b < 0) or (not negative and d.a > 0):
             pieces += 1
             continue
-        if pieces + len(stack) > max_pieces or b - a < mpmath.mpf(2) ** (-iv.prec + 8):
+        if pieces + len(stack) > max_pieces or b - a < mpmath.mpf(2) ** (-ivc.prec + 8):
             raise ArithmeticError(f"could not prove the sign of s_K' on [{a}, {b}] (K={K})")
         m = (a + b) / 2
         stack.extend([(a, m), (m, b)])
@@ -164,25 +164,24 @@ def sld_infimum(K, *, bits: int = 160, half_width_bits: int = 100) -> SldInfimum
     """
     if K != math.inf and (K != int(K) or K < 2):
         raise ValueError("K must be an integer >= 2 or math.inf")
-    saved_iv = iv.prec  # mpmath's interval context has no workprec: set and restore it here
-    try:
-        iv.prec = bits
-        with mpmath.workprec(bits):
-            a_star = mpmath.findroot(lambda a: ds_K(a, K), mpmath.mpf("0.9"))
-            h = mpmath.mpf(2) ** (-half_width_bits)
-            a_lo, a_hi = a_star - h, a_star + h
-            if not (0 < a_lo and a_hi < 1):
-                raise ArithmeticError("root outside (0, 1)")
-            pieces = _prove_sign(mpmath.mpf(0), a_lo, K, negative=True)
-            pieces += _prove_sign(a_hi, mpmath.mpf(1), K, negative=False)
-            v = s_K(iv.mpf([a_lo, a_hi]), K, iv)
-            # a second, tighter enclosure: the value at a point inside is an upper bound; the minimum
-            # over [a_lo, a_hi] is at least the interval lower bound above
-            upper = s_K(iv.mpf(a_star), K, iv).b
-            lo, hi = mpmath.mpf(v.a), min(mpmath.mpf(v.b), mpmath.mpf(upper))
-            return SldInfimum(K, a_lo, a_hi, lo, hi, bits, pieces)
-    finally:
-        iv.prec = saved_iv
+    # mpmath's interval context has no workprec: a private context holds the precision, so the
+    # shared mpmath.iv is never changed
+    ivc = MPIntervalContext()
+    ivc.prec = bits
+    with mpmath.workprec(bits):
+        a_star = mpmath.findroot(lambda a: ds_K(a, K), mpmath.mpf("0.9"))
+        h = mpmath.mpf(2) ** (-half_width_bits)
+        a_lo, a_hi = a_star - h, a_star + h
+        if not (0 < a_lo and a_hi < 1):
+            raise ArithmeticError("root outside (0, 1)")
+        pieces = _prove_sign(ivc, mpmath.mpf(0), a_lo, K, negative=True)
+        pieces += _prove_sign(ivc, a_hi, mpmath.mpf(1), K, negative=False)
+        v = s_K(ivc.mpf([a_lo, a_hi]), K, ivc)
+        # a second, tighter enclosure: the value at a point inside is an upper bound; the minimum
+        # over [a_lo, a_hi] is at least the interval lower bound above
+        upper = s_K(ivc.mpf(a_star), K, ivc).b
+        lo, hi = mpmath.mpf(v.a), min(mpmath.mpf(v.b), mpmath.mpf(upper))
+        return SldInfimum(K, a_lo, a_hi, lo, hi, bits, pieces)
 
 
 def sld_infimum_table(Ks=SLD_KS) -> dict[str, SldInfimum]:

@@ -2,7 +2,8 @@
 
 :func:`softlog`, :func:`softlog_inverse` (in :mod:`._softlog`); :func:`logsumexp`,
 :func:`log_softmax`, :func:`softmax` (:mod:`._log_softmax`); :func:`softlog_entropy`,
-:func:`softlog_cross_entropy`, :func:`sld`, :func:`sld_sym` (:mod:`._divergence`);
+:func:`softlog_cross_entropy`, :func:`sld`, :func:`sld_sym` (:mod:`._divergence`, on the double-double softlog
+kernels of :mod:`._softlog_dd`);
 :func:`softlog_softmax` (:mod:`._layer`); :func:`cross_entropy`, the fused loss (:mod:`._cross_entropy`); the backward pass in
 :mod:`.grad` (implemented in :mod:`._backward`).
 

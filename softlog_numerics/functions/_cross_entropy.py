@@ -16,8 +16,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from softlog_numerics._core.dd import dd_add
 from softlog_numerics._core.eft import (
-    fast_two_sum,
     fraction_dd,
     nonnegative_row_sums,
     two_prod,
@@ -31,11 +31,6 @@ __all__ = ["cross_entropy", "loss_rows"]
 
 _BIG = 2.0**900  # rows with entries beyond this are scaled by 2**-64 before a - x (no overflow,
 #                  and TwoProd's split stays below 2**995)
-
-
-def _dd_add(ah, al, bh, bl):
-    s, e = two_sum(ah, bh)
-    return fast_two_sum(s, e + (al + bl))
 
 
 def _index_part(tg: Targets, x, a, scale, g0, g1):
@@ -108,7 +103,7 @@ def loss_rows(tg: Targets) -> np.ndarray:
             Lh, Ll = st.Lh, st.Ll
             q, f = two_prod(T_h, Lh)
             tl_prod = f + T_h * Ll + T_l * Lh
-            y_h, y_l = _dd_add(c_h, c_l, q, tl_prod)
+            y_h, y_l = dd_add(c_h, c_l, q, tl_prod)
             if lam:
                 A_h, A_l = two_sum(a, Lh)
                 A_l = A_l + Ll
@@ -116,7 +111,7 @@ def loss_rows(tg: Targets) -> np.ndarray:
                 s2l = s2l + 2.0 * A_h * A_l
                 z_h, z_l = two_prod(s2, np.full_like(s2, lam))
                 z_l = z_l + lam * s2l
-                y_h, y_l = _dd_add(y_h, y_l, z_h, z_l)
+                y_h, y_l = dd_add(y_h, y_l, z_h, z_l)
             bad = ~st.live | np.isnan(x).any(axis=1) | (x == np.inf).any(axis=1)
             over = ~np.isfinite(y_h) | ~np.isfinite(y_l)  # inf - inf of an overflowed part:
             y_h = np.where(over, np.inf, y_h)  # every part is >= 0, so the loss overflows

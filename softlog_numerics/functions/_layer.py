@@ -5,7 +5,7 @@
 
 Algorithm (proofs/divergence.md, Theorem D8), in float64 for every format:
 
-1. ``L(P)`` as double-doubles (:func:`softlog_numerics.functions._divergence._softlog_dd`), ``w L`` exactly
+1. ``L(P)`` as double-doubles (:func:`softlog_numerics.functions._softlog_dd.softlog_dd`), ``w L`` exactly
    (TwoProd) and ``z_k`` by an error-free pairwise sum over ``b``: ``z`` carries an absolute error
    of at most ``2**-63.9 Z_k``, ``Z_k = sum_b |w[b, k] L(P[..., b, k])|``.
 2. ``x_j = z_j - z_m`` (``m`` a largest ``z``) in double-double; ``exp(x_j) = 2**k_j E_j`` with
@@ -23,15 +23,10 @@ import numpy as np
 
 from softlog_numerics._core import constants as _c
 from softlog_numerics._core.axes import prepared_layer
+from softlog_numerics._core.dd import dd_div, dd_row_sums
 from softlog_numerics._core.eft import fast_two_sum, two_prod, two_sum
 from softlog_numerics._core.formats import round_from_float64
-from softlog_numerics.functions._divergence import (
-    _below_branch,
-    _div_dd,
-    _log1p_dd,
-    _softlog_dd,
-    _sum_rows,
-)
+from softlog_numerics.functions._softlog_dd import below_branch, log1p_dd, softlog_dd
 
 __all__ = ["softlog_softmax"]
 
@@ -78,13 +73,13 @@ def _logits(P, w2):
     R, B, K = P.shape
     if B == 0:
         return np.zeros((R, K)), np.zeros((R, K))
-    lh, ll = _softlog_dd(P.ravel())
+    lh, ll = softlog_dd(P.ravel())
     lh, ll = lh.reshape(R, B, K), ll.reshape(R, B, K)
     th, tl = two_prod(w2[None], lh)
     tl = tl + w2[None] * ll
     th = np.swapaxes(th, 1, 2).reshape(R * K, B)
     tl = np.swapaxes(tl, 1, 2).reshape(R * K, B)
-    sh, sl = _sum_rows(th, tl)
+    sh, sl = dd_row_sums(th, tl)
     zh, zl = fast_two_sum(sh, sl)
     return zh.reshape(R, K), zl.reshape(R, K)
 
@@ -109,7 +104,7 @@ def _softmax_dd(zh, zl, log: bool):
     kmax = np.where(live.any(axis=1), kmax, 0)
     with np.errstate(under="ignore"):
         shift = (ek - kmax[:, None]).clip(-2000, 0).astype(np.int32)
-        sh_, sl_ = _sum_rows(np.ldexp(eh, shift), np.ldexp(el, shift))
+        sh_, sl_ = dd_row_sums(np.ldexp(eh, shift), np.ldexp(el, shift))
     Sh, Sl = fast_two_sum(sh_, sl_)
     zero = Sh == 0.0  # no x_j (j != m) above _X_MIN (K >= 2 here)
     small = kmax < -1000  # then s < 2**-999: log1p(s) = s to 2**-999 relative, 1 + s = 1
@@ -117,7 +112,7 @@ def _softmax_dd(zh, zl, log: bool):
         uh = np.where(small, 0.0, np.ldexp(Sh, kmax.clip(-1000, 1100).astype(np.int32)))
         ul = np.where(small, 0.0, np.ldexp(Sl, kmax.clip(-1000, 1100).astype(np.int32)))
     if log:
-        lh, ll = _log1p_dd(uh, ul)
+        lh, ll = log1p_dd(uh, ul)
         with np.errstate(under="ignore"):
             tiny = -np.ldexp(Sh + Sl, kmax.clip(-3000, 0).astype(np.int32))
         ym = np.where(small, tiny, -(lh + ll))
@@ -129,7 +124,7 @@ def _softmax_dd(zh, zl, log: bool):
     th, tl = two_sum(1.0, uh)
     th, tl = fast_two_sum(th, tl + ul)
     eh[rows, m], el[rows, m], ek[rows, m] = 1.0, 0.0, 0
-    qh, ql = _div_dd(eh, el, th[:, None], tl[:, None])
+    qh, ql = dd_div(eh, el, th[:, None], tl[:, None])
     with np.errstate(under="ignore"):
         out = np.ldexp(qh + ql, ek.clip(-3000, 10).astype(np.int32))
     return np.where(live | (np.arange(K)[None] == m[:, None]), out, 0.0)
@@ -188,7 +183,7 @@ def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.nda
     if K == 0 or R == 0:
         return out.reshape(lead + (K,)).astype(fmt.dtype)
     ok = np.isfinite(flat).all(axis=(1, 2)) & bool(np.isfinite(w2).all())
-    ok &= ~_below_branch(np.where(np.isfinite(flat), flat, 0.0)).any(axis=(1, 2))
+    ok &= ~below_branch(np.where(np.isfinite(flat), flat, 0.0)).any(axis=(1, 2))
     good = np.flatnonzero(ok)
     if good.size:
         if K == 1:

@@ -41,10 +41,12 @@ from fractions import Fraction
 
 import numpy as np
 
+from softlog_numerics._core import constants as _c
 from softlog_numerics._core.axes import Rows
+from softlog_numerics._core.dd import dd_add, dd_mul
 from softlog_numerics._core.eft import (
     fast_two_sum,
-    fraction_dd,
+    grid_split_sums,
     split,
     two_prod,
     two_sum,
@@ -85,22 +87,12 @@ _LN2_2 = float.fromhex("-0x1.718432a200000p-35")
 _LN2_3 = float.fromhex("0x1.3c7673007e5edp-69")
 
 
-_INV_FACT = [fraction_dd(Fraction(1, math.factorial(i))) for i in range(11)]
+_INV_FACT = _c.INV_FACTORIALS  # 1/i! as double-doubles, i = 0 .. 10
 
 _NORMAL, _SINGLE, _TINY, _NAN, _PINF, _NINF = 0, 1, 2, 3, 4, 5
 
 # ---------------------------------------------------------------------------------------------
 # Double-double arithmetic on float64 arrays (row scalars, and the rare rows of the slow paths).
-
-
-def _dd_add(ah, al, bh, bl):
-    s, e = two_sum(ah, bh)
-    return fast_two_sum(s, e + (al + bl))
-
-
-def _dd_mul(ah, al, bh, bl):
-    p, e = two_prod(ah, bh)
-    return fast_two_sum(p, e + (ah * bl + al * bh))
 
 
 def _expm1_core(rh, rl):
@@ -110,12 +102,12 @@ def _expm1_core(rh, rl):
     rl = rl * 2.0**-8
     ph, pl = _INV_FACT[10]
     for i in range(9, 0, -1):
-        ph, pl = _dd_mul(ph, pl, rh, rl)
-        ph, pl = _dd_add(ph, pl, *_INV_FACT[i])
-    eh, el = _dd_mul(ph, pl, rh, rl)
+        ph, pl = dd_mul(ph, pl, rh, rl)
+        ph, pl = dd_add(ph, pl, *_INV_FACT[i])
+    eh, el = dd_mul(ph, pl, rh, rl)
     for _ in range(8):
-        th, tl = _dd_add(eh, el, 2.0, 0.0)
-        eh, el = _dd_mul(eh, el, th, tl)
+        th, tl = dd_add(eh, el, 2.0, 0.0)
+        eh, el = dd_mul(eh, el, th, tl)
     return eh, el
 
 
@@ -123,8 +115,8 @@ def _reduce_ln2(th, tl):
     """``t = k ln 2 + r`` with ``r`` a double-double, ``|r| <= 0.35`` (``|th| < 2**20``)."""
     k = np.rint(th * _INV_LN2)
     rh, rl = two_sum(th, -k * _LN2_1)  # exact, and so is k * _LN2_1
-    rh, rl = _dd_add(rh, rl, -k * _LN2_2, 0.0)
-    rh, rl = _dd_add(rh, rl, tl, -k * _LN2_3)
+    rh, rl = dd_add(rh, rl, -k * _LN2_2, 0.0)
+    rh, rl = dd_add(rh, rl, tl, -k * _LN2_3)
     return k, rh, rl
 
 
@@ -143,7 +135,7 @@ def _expm1_dd(x):
     eh, el = _expm1_core(rh, rl)
     p = np.ldexp(1.0, k.astype(np.int64))
     ch, cl = two_sum(p, -1.0)
-    return _dd_add(eh * p, el * p, ch, cl)
+    return dd_add(eh * p, el * p, ch, cl)
 
 
 def _log1p_dd(sh, sl):
@@ -151,7 +143,7 @@ def _log1p_dd(sh, sl):
     step ``L = L0 + log1p(d)``, ``d = (s - expm1(L0)) / (1 + expm1(L0))``."""
     L0 = np.log1p(sh)
     mh, ml = _expm1_dd(L0)
-    nh, nl = _dd_add(sh, sl, -mh, -ml)
+    nh, nl = dd_add(sh, sl, -mh, -ml)
     d = (nh + nl) / (1.0 + mh)
     return fast_two_sum(L0, d - 0.5 * d * d)
 
@@ -274,18 +266,11 @@ def _two_sum_tile(xt, a2, T, LO, E):
 
 def _exact_sum_tile(E, QR, LO=None):
     """Per row ``(q, r)``: ``q`` the exact sum of the high parts of ``E`` on a power-of-two grid
-    (Rump-Ogita-Oishi extraction), ``r`` the float64 sum of the low parts, plus ``sum(E * LO)``
+    and ``r`` the float64 sum of the low parts (:func:`grid_split_sums`), plus ``sum(E * LO)``
     (the first-order exp correction) when ``LO`` is given. ``QR`` (shape ``(2,) + E.shape``) is
     scratch and may hold ``LO`` in ``QR[1]``: it is read first (Theorem LSE1 (b))."""
     corr = np.einsum("ij,ij->i", E, LO) if LO is not None else None
-    T, R = QR[0], QR[1]
-    mx = E.max(axis=1)
-    mx *= E.shape[1]
-    sigma = np.ldexp(2.0, np.frexp(mx)[1])[:, None]  # >= 2 c max(E), a power of 2
-    np.add(E, sigma, out=T)
-    T -= sigma  # q_i = fl(sigma + E_i) - sigma, exact
-    np.subtract(E, T, out=R)  # r_i = E_i - q_i, exact
-    q, r = QR.sum(axis=2)
+    q, r = grid_split_sums(E, QR)
     if corr is not None:
         r += corr
     return q, r
@@ -391,7 +376,7 @@ class _RowState:
         d = np.flatnonzero(normal & direct & ~redo)
         if d.size:
             kk, mh, ml = _exp_dd(-a[d], np.zeros(d.size))
-            ph, pl = _dd_mul(sh[d], sl[d], mh, ml)
+            ph, pl = dd_mul(sh[d], sl[d], mh, ml)
             sh[d], sl[d] = np.ldexp(ph, kk), np.ldexp(pl, kk)
         redo |= normal & ~(sh >= _TINY_S)
         recomputed = np.zeros(G, dtype=bool)
@@ -698,7 +683,7 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
     dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX)
     ac = np.where(dir_rows, a_eff, 0.0)
     kk, mh, ml = _exp_dd(-ac, np.zeros_like(ac))
-    Fh, Fl = _dd_mul(mh, ml, qh, ql)
+    Fh, Fl = dd_mul(mh, ml, qh, ql)
     Fs, Fr = _split26(np.ldexp(Fh, kk), np.ldexp(Fl, kk))
     # Everything is computed 2**100 times too large, so that no partial product of a normal result
     # underflows; the final exact scaling by 2**-100 is a second rounding only for subnormal results.
