@@ -7,6 +7,8 @@ flattened. ``Rows`` remembers how to put a per-row result (reduction) or a per-e
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from softlog_numerics._core.formats import (
@@ -15,6 +17,27 @@ from softlog_numerics._core.formats import (
     format_of,
     result_format,
 )
+
+
+def checked_scalar(value, name: str, *, low: float, high: float = math.inf, open_low=False) -> float:
+    """``value`` as a float in ``[low, high]`` (``(low, high]`` with ``open_low``), else a
+    ValueError (TypeError for a non-number) naming the argument."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    below = v <= low if open_low else v < low
+    if not math.isfinite(v) or below or v > high:
+        interval = f"{'(' if open_low else '['}{low}, {high}]"
+        raise ValueError(f"{name} must be finite and in {interval}, got {value!r}")
+    return v
+
+
+def checked_temperature(temperature) -> float | None:
+    """A softmax temperature as a float64 ``T > 0`` (finite), or None for ``T = 1`` (no scaling);
+    a ValueError or TypeError naming ``temperature`` otherwise. The float64 value is the exact
+    temperature: logits are divided by it as real numbers."""
+    t = checked_scalar(temperature, "temperature", low=0.0, open_low=True)
+    return None if t == 1.0 else t
 
 
 def normalize_axis(axis, ndim: int) -> tuple[int, ...]:

@@ -17,31 +17,22 @@ implementation).
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 
-from softlog_numerics._core.axes import Rows, check_probabilities, normalize_axis
+from softlog_numerics._core.axes import (
+    Rows,
+    check_probabilities,
+    checked_scalar,
+    normalize_axis,
+)
 from softlog_numerics._core.eft import fast_two_sum, fraction_dd, two_prod, two_sum
 from softlog_numerics._core.formats import Format, as_float_array, format_of
 
-__all__ = ["IGNORE_INDEX", "Targets", "checked_scalar", "prepared_targets"]
+__all__ = ["IGNORE_INDEX", "Targets", "prepared_targets"]
 
 IGNORE_INDEX = -100
-
-
-def checked_scalar(value, name: str, *, low: float, high: float = math.inf, open_low=False) -> float:
-    """``value`` as a float in ``[low, high]`` (``(low, high]`` with ``open_low``), else a
-    ValueError (TypeError for a non-number) naming the argument."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    below = v <= low if open_low else v < low
-    if not math.isfinite(v) or below or v > high:
-        interval = f"{'(' if open_low else '['}{low}, {high}]"
-        raise ValueError(f"{name} must be finite and in {interval}, got {value!r}")
-    return v
 
 
 class Targets:

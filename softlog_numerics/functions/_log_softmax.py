@@ -42,7 +42,7 @@ from fractions import Fraction
 import numpy as np
 
 from softlog_numerics._core import constants as _c
-from softlog_numerics._core.axes import Rows
+from softlog_numerics._core.axes import Rows, checked_temperature
 from softlog_numerics._core.dd import dd_add, dd_mul
 from softlog_numerics._core.eft import (
     fast_two_sum,
@@ -68,6 +68,8 @@ _U = 2.0**-53  # unit roundoff of float64
 _LAMBDA_EXP = 1.25  # hypothesis H_exp: |np.exp(x) / e**x - 1| <= 1.25 u for normal results
 #                     (measured 1.146 u, i.e. 0.72 ULP at most; Theorem LSE0)
 _C1 = _LAMBDA_EXP + 0.1  # relative error of s in units of u (Theorem LSE1)
+_TAU_TERMS = 2.0**-92  # a temperature: extra relative error of s from the offsets (x_i - a)/T (LSE9)
+_TAU_DIV = 2.0**-102  # ... and of the double-double a/T, relative (Theorem LSE9 (a))
 _DD_REL = 2.0**-97  # relative error bound of the double-double exp/log1p (measured 2**-103.6)
 _TINY_S = 2.0**-900  # below: s is recomputed without float64 underflow (Theorem LSE1 (c))
 _DIRECT_MAX = 650.0  # direct mode (exp(x_i), then times exp(-a)) for row maxima up to this
@@ -164,8 +166,9 @@ def _round_fraction(q: Fraction, fmt: Format) -> float:
 class _Plan:
     """Row groups, row blocks and column chunks of an ``R x n`` array (``n >= 1``)."""
 
-    def __init__(self, R: int, n: int, narrow: bool, extra: int = 0):
+    def __init__(self, R: int, n: int, narrow: bool, extra: int = 0, tau: float | None = None):
         self.R, self.n = R, n
+        self.tau = tau  # the temperature (None: 1); with one, direct mode is never used
         self.cw = min(n, _C_MAX)
         self.single = n <= _C_MAX
         self.rb = max(1, _TILE // self.cw)
@@ -232,6 +235,64 @@ def _argmax_rows(plan: _Plan, X, r0, r1):
 
 
 # ---------------------------------------------------------------------------------------------
+# The temperature: offsets divided by T in double-double.
+
+
+def _divided(th, tl, tau: float):
+    """``(th + tl) / tau`` as a double-double ``(h, l)`` for a double-double ``th + tl`` (``|tl| <=
+    ulp(th)/2``, or ``th`` infinite and ``tl = 0``) and a float64 ``tau > 0`` (Theorem LSE9 (a)).
+
+    With ``tau = m 2**j``, ``m`` in ``[1/2, 1)``: ``h' = RN(th / m)``, the remainder ``th - h' m``
+    is a float, formed exactly by TwoProd (F4), and ``r = RN(RN(th - h' m + tl) / m)``; ``h' + r``
+    errs by at most ``2**-103 |h' + r|``, and ``ldexp(., -j)`` is exact unless the result is
+    subnormal (absolute error ``<= 2**-1075``) or overflows (``+-inf``, with ``l = 0``). Arguments
+    are scaled by ``2**-64`` at and above ``2**990`` (Dekker's split) and by ``2**200`` below
+    ``2**-900`` (no underflow in TwoProd), the scale removed by the same ``ldexp``.
+    """
+    m, j = math.frexp(tau)
+    a = np.abs(th)
+    big, small = a >= 2.0**990, a < 2.0**-900
+    shift = np.full(th.shape, -j, dtype=np.int64)
+    if big.any() or small.any():
+        scale = np.where(big, 2.0**-64, np.where(small, 2.0**200, 1.0))
+        th, tl = th * scale, tl * scale
+        shift += np.where(big, 64, np.where(small, -200, 0))
+    h = th / m
+    p, e = two_prod(h, m)
+    r = (((th - p) - e) + tl) / m
+    hh, ll = fast_two_sum(h, r)
+    hh, ll = np.ldexp(hh, shift), np.ldexp(ll, shift)
+    bad = ~np.isfinite(hh)
+    if bad.any():
+        hh = np.where(bad, np.ldexp(th / m, shift), hh)  # +-inf (th infinite, or an overflow)
+        ll = np.where(bad, 0.0, ll)
+    return hh, ll
+
+
+def _divided_offsets(x, a, th, tl, tau: float):
+    """``(x - a) / tau`` as a double-double from the exact split ``th + tl = x - a`` (``th`` infinite
+    where ``x - a`` overflows float64 though ``x`` and ``a`` are finite: those are recomputed from
+    ``x/2 - a/2``, exact halves, so that ``T > 1`` brings them back into range)."""
+    over = np.isinf(th) & np.isfinite(x)
+    h, l = _divided(th, tl, tau)
+    if over.any():
+        aa = np.broadcast_to(a, x.shape)[over]
+        hh, ll = _divided(*two_sum(0.5 * x[over], -0.5 * aa), tau)
+        hh = 2.0 * hh
+        h[over] = hh
+        l[over] = np.where(np.isinf(hh), 0.0, 2.0 * ll)
+    return h, l
+
+
+def _shift_tile(xt, a2, T, tau):
+    """``T = fl(x - a)``, then divided by the temperature in float64 when there is one (the narrow
+    formats' evaluation, Theorem LSE9 (c))."""
+    np.subtract(xt, a2, out=T)
+    if tau is not None:
+        T /= tau
+
+
+# ---------------------------------------------------------------------------------------------
 # float64 kernels. They run under np.errstate(all="ignore"): rows holding NaN or infinities
 # produce garbage that is overwritten by the special-value table.
 
@@ -292,6 +353,8 @@ def _stats_tile(plan: _Plan, xt, ab, kb, inside, direct: bool):
         np.exp(xt, out=E)
     else:
         _two_sum_tile(xt, ab[:, None], T, LO, E)
+        if plan.tau is not None:
+            T[...], LO[...] = _divided_offsets(xt, ab[:, None], T, LO, plan.tau)
         np.exp(T, out=E)
     if inside is None:
         E[plan.ar(m), kb] = 0.0
@@ -317,11 +380,11 @@ def _stats_accurate(plan: _Plan, X, g0, g1):
             xt = plan.tile(X, r0, r1, 0, plan.n)
             kb = xt.argmax(axis=1)
             ab = xt[plan.ar(m), kb]
-            d = _direct_ok(ab)
+            d = plan.tau is None and _direct_ok(ab)
             sh[i0:i1], sl[i0:i1] = _stats_tile(plan, xt, ab, kb, None, d)
         else:
             ab, kb = _argmax_rows(plan, X, r0, r1)
-            d = _direct_ok(ab)
+            d = plan.tau is None and _direct_ok(ab)
             qh = np.zeros(m)
             ql = np.zeros(m)
             for c0, c1 in plan.chunks():
@@ -338,13 +401,16 @@ def _stats_accurate(plan: _Plan, X, g0, g1):
     return a, k, direct, sh, sl
 
 
-def _scaled_sum_row(row, a: float, k: int):
-    """``sum_{i != k, x_i finite} exp(x_i - a)`` as ``2**K (Sh + Sl)`` with double-double
-    exponentials and an exact sum (math.fsum): no underflow, relative error ``< 2**-100``."""
+def _scaled_sum_row(row, a: float, k: int, tau: float | None = None):
+    """``sum_{i != k, x_i finite} exp((x_i - a) / T)`` as ``2**K (Sh + Sl)`` with double-double
+    exponentials and an exact sum (math.fsum): no underflow, relative error ``< 2**-100``
+    (``< 2**-91`` with a temperature ``T``, Theorem LSE9 (b))."""
     keep = np.isfinite(row)
     keep[k] = False
     xs = row[keep]
     th, tl = two_sum(xs, np.full(xs.shape, -a))
+    if tau is not None:
+        th, tl = _divided_offsets(xs, a, th, tl, tau)
     ok = np.isfinite(th) & (th > -(2.0**20))  # below: exp < 2**-1.5e6, far below every bound
     th, tl = th[ok], tl[ok]
     if th.size == 0:
@@ -386,7 +452,7 @@ class _RowState:
                 kind[i] = _SINGLE
                 sh[i] = sl[i] = 0.0
                 continue
-            K, Sh, Sl = _scaled_sum_row(row, float(a[i]), int(k[i]))
+            K, Sh, Sl = _scaled_sum_row(row, float(a[i]), int(k[i]), plan.tau)
             sh[i], sl[i] = math.ldexp(Sh, K), math.ldexp(Sl, K)
             recomputed[i] = True
             if not sh[i] >= _TINY_S:
@@ -402,8 +468,16 @@ class _RowState:
         self.Lh, self.Ll = Lh, Ll
         live = (kind == _NORMAL) | (kind == _SINGLE) | (kind == _TINY)
         self.a_eff = np.where(live, a, 0.0)
-        Ah, Al = two_sum(self.a_eff, Lh)
-        self.Ah, self.Al = fast_two_sum(Ah, Al + Ll)
+        if plan.tau is None:
+            self.a_hi, self.a_lo = self.a_eff, np.zeros(G)
+            Ah, Al = two_sum(self.a_eff, Lh)
+            self.Ah, self.Al = fast_two_sum(Ah, Al + Ll)
+        else:  # A = a/T + L, a/T as a double-double
+            self.a_hi, self.a_lo = _divided(self.a_eff, np.zeros(G), plan.tau)
+            Ah, Al = two_sum(self.a_hi, Lh)
+            Ah, Al = fast_two_sum(Ah, Al + (Ll + self.a_lo))
+            over = np.isinf(self.a_hi)  # |a/T| beyond float64: so is the result
+            self.Ah, self.Al = np.where(over, self.a_hi, Ah), np.where(over, 0.0, Al)
         self.live = live
 
 
@@ -427,10 +501,12 @@ def _accept(yh, yl, err, fmt: Format, slack: int):
     return (m > 0.0) & (et < slack * h)
 
 
-def _lse_decimal(row, fmt: Format) -> float:
-    """Correctly rounded logsumexp of a row of finite float64 values (at least two), with
-    :mod:`decimal` at increasing precision until the rounding is decided (Ziv)."""
+def _lse_decimal(row, fmt: Format, tau: float | None = None) -> float:
+    """Correctly rounded logsumexp of a row of finite float64 values (at least two), divided by the
+    temperature ``tau`` (None: 1), with :mod:`decimal` at increasing precision until the rounding is
+    decided (Ziv)."""
     vals = [Decimal(v) for v in row]
+    tq = Decimal(1.0 if tau is None else tau)  # exact
     n = len(vals)
     a = max(vals)
     k = vals.index(a)
@@ -440,17 +516,20 @@ def _lse_decimal(row, fmt: Format) -> float:
         ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
         s = Decimal(0)
         for v in others:
-            t = ctx.subtract(v, a)
+            t = ctx.subtract(v, a) if tau is None else ctx.divide(ctx.subtract(v, a), tq)
             if t > -3000:
                 s = ctx.add(s, ctx.exp(t))
         L = ctx.ln(ctx.add(1, s))
-        y = ctx.add(a, L)
-        # each operation errs by at most 10**(1 - prec) relative (half of that, to nearest)
+        y = ctx.add(a if tau is None else ctx.divide(a, tq), L)
+        # each operation errs by at most 10**(1 - prec) relative (half of that, to nearest); the
+        # division by the temperature doubles the error of each exponent t (|t| <= 3000)
         rho = Fraction(1, 10 ** (prec - 1))
-        err = rho * (3010 + n + abs(Fraction(L)) + abs(Fraction(y))) * 2 + n * Fraction(1, 10**1300)
-        # y >= a exactly (s >= 0): the lower end never goes below a (this also settles the sign
+        big = 3010 if tau is None else 6010
+        err = rho * (big + n + abs(Fraction(L)) + abs(Fraction(y))) * 2 + n * Fraction(1, 10**1300)
+        # y >= a/T exactly (s >= 0): the lower end never goes below a/T (this also settles the sign
         # of a zero result when a = 0 and every other term is far below the precision)
-        lo = _round_fraction(max(Fraction(y) - err, Fraction(a)), fmt)
+        floor = Fraction(a) if tau is None else Fraction(a) / Fraction(tau)
+        lo = _round_fraction(max(Fraction(y) - err, floor), fmt)
         hi = _round_fraction(Fraction(y) + err, fmt)
         if lo == hi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
             return lo
@@ -459,13 +538,13 @@ def _lse_decimal(row, fmt: Format) -> float:
             return _round_fraction(Fraction(y), fmt)
 
 
-def _lse_rows(X, fmt: Format) -> np.ndarray:
+def _lse_rows(X, fmt: Format, tau: float | None = None) -> np.ndarray:
     R, n = X.shape
     out = np.empty(R, dtype=np.float64)
     if n == 0:
         out[:] = -np.inf
         return out
-    plan = _Plan(R, n, narrow=fmt.name != "float64")
+    plan = _Plan(R, n, narrow=fmt.name != "float64", tau=tau)
     slack = 2 if fmt.name == "float64" else 1
     for g0, g1 in plan.groups():
         st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
@@ -475,24 +554,37 @@ def _lse_rows(X, fmt: Format) -> np.ndarray:
         # exponentials may also carry up to 2**-1074 of absolute error per subnormal term.
         err1 = _C1 * _U * (st.sh / (1.0 + st.sh)) + _DD_REL * (np.abs(st.Lh) + np.abs(st.Ah)) + 2.0**-1074
         err1 = err1 + np.where(st.recomputed, 0.0, n * 2.0**-1073)
+        if tau is not None:  # Theorem LSE9 (b)
+            err1 = err1 + _TAU_TERMS * (st.sh / (1.0 + st.sh)) + _TAU_DIV * np.abs(st.a_hi) + n * 2.0**-1072
         todo = st.live & (st.kind != _SINGLE)
         acc = _accept(st.Ah, st.Al, err1, fmt, slack)
+        if tau is not None:
+            acc |= ~np.isfinite(st.Ah)  # |a/T| beyond float64's range: the result is that infinity
         retry = np.flatnonzero(todo & ~acc)
         for i in retry:
             row = np.asarray(X[g0 + i], dtype=np.float64)
             # Stage 2: double-double exponentials, exact sum.
-            K, Sh, Sl = _scaled_sum_row(row, float(a[i]), int(k[i]))
+            K, Sh, Sl = _scaled_sum_row(row, float(a[i]), int(k[i]), tau)
             s_h, s_l = math.ldexp(Sh, K), math.ldexp(Sl, K)
             Lh, Ll = _log1p_dd(np.array([s_h]), np.array([s_l]))
-            Ah, Al = two_sum(np.array([a[i]]), Lh)
-            Ah, Al = fast_two_sum(Ah, Al + Ll)
+            if tau is None:
+                Ah, Al = two_sum(np.array([a[i]]), Lh)
+                Ah, Al = fast_two_sum(Ah, Al + Ll)
+            else:
+                Ah, Al = two_sum(st.a_hi[i : i + 1], Lh)
+                Ah, Al = fast_two_sum(Ah, Al + (Ll + st.a_lo[i : i + 1]))
             err2 = _DD_REL * (s_h / (1.0 + s_h) + abs(Lh[0]) + abs(Ah[0])) + 2.0**-1073
+            if tau is not None:
+                err2 += _TAU_TERMS * (s_h / (1.0 + s_h)) + _TAU_DIV * abs(st.a_hi[i]) + n * 2.0**-1072
             if _accept(Ah, Al, np.array([err2]), fmt, slack)[0]:
                 y[i] = Ah[0]
                 continue
             # Stage 3: decimal, correctly rounded.
-            y[i] = _lse_decimal(row[np.isfinite(row)].tolist(), fmt)
+            y[i] = _lse_decimal(row[np.isfinite(row)].tolist(), fmt, tau)
         kind = st.kind
+        if tau is not None:  # one finite entry: x/T, rounded once
+            one = np.flatnonzero(kind == _SINGLE)
+            y[one] = [_round_fraction(Fraction(float(v)) / Fraction(tau), fmt) for v in a[one]]
         y[kind == _NAN] = np.nan
         y[kind == _PINF] = np.inf
         y[kind == _NINF] = -np.inf
@@ -500,7 +592,7 @@ def _lse_rows(X, fmt: Format) -> np.ndarray:
     return out
 
 
-def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
+def logsumexp(x, axis=-1, keepdims: bool = False, *, temperature: float = 1.0) -> np.ndarray:
     """``log(sum(exp(x)))`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -511,6 +603,9 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
         Axes to reduce (default the last; ``None`` reduces all), as in ``scipy.special.logsumexp``.
     keepdims : bool, optional
         Keep the reduced axes with length 1.
+    temperature : float, optional
+        ``T > 0`` (finite): the function of ``x / T``, the division done exactly (as in the reals),
+        not ``x / T`` rounded first. The float64 value of ``T`` is the temperature. Default 1.
 
     Returns
     -------
@@ -520,7 +615,10 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
     Raises
     ------
     TypeError
-        For complex, string, object or other unsupported dtypes.
+        For complex, string, object or other unsupported dtypes, or a temperature that is not a
+        real number.
+    ValueError
+        For a temperature that is not positive and finite.
 
     Notes
     -----
@@ -539,13 +637,16 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
     (``LSE ~ 0``) always do (about 20 µs per entry); float32 ones practically never.
 
     Accuracy: at most 1 ULP (float16, bfloat16, float32) and 2 ULP (float64) from the correctly
-    rounded result (``ULP_BOUNDS["logsumexp"]``), proofs/log_softmax.md, Theorem LSE2.
+    rounded result (``ULP_BOUNDS["logsumexp"]``), proofs/log_softmax.md, Theorem LSE2; the same
+    with a temperature (proofs/log_softmax.md, Theorem LSE9: the offsets ``(x_i - a)/T`` and
+    ``a/T`` in double-double).
     """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
+    tau = checked_temperature(temperature)
     rows = Rows(x, axis)
     with np.errstate(all="ignore"):
-        y = _lse_rows(rows.rows, fmt)
+        y = _lse_rows(rows.rows, fmt, tau)
         res = round_from_float64(y, fmt)
     return rows.reduced(res, keepdims)
 
@@ -574,10 +675,11 @@ def _store(dst, src64, fmt: Format):
         np.copyto(dst, src64, casting="unsafe")
 
 
-def _softmax_narrow(X, fmt: Format, out2d, log: bool):
-    """float16/bfloat16/float32: float64 evaluation, plain sum, one final rounding (Theorem LSE5)."""
+def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
+    """float16/bfloat16/float32: float64 evaluation, plain sum, one final rounding (Theorem LSE5;
+    with a temperature, LSE9 (c))."""
     R, n = X.shape
-    plan = _Plan(R, n, narrow=True)
+    plan = _Plan(R, n, narrow=True, tau=tau)
     direct = fmt.name != "bfloat16"
     for g0, g1 in plan.groups():
         for r0, r1 in plan.blocks(g0, g1):
@@ -588,7 +690,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool):
                 xt = plan.tile(X, r0, r1, 0, n)
                 kb = xt.argmax(axis=1)
                 ab = xt[ar, kb]
-                np.subtract(xt, ab[:, None], out=T)
+                _shift_tile(xt, ab[:, None], T, tau)
                 np.exp(T, out=E)
                 E[ar, kb] = 0.0
                 s = E.sum(axis=1)
@@ -598,7 +700,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool):
                 for c0, c1 in plan.chunks():
                     T, _, E = plan.bufs(m, c1 - c0)[:3]
                     xt = plan.tile(X, r0, r1, c0, c1)
-                    np.subtract(xt, ab[:, None], out=T)
+                    _shift_tile(xt, ab[:, None], T, tau)
                     np.exp(T, out=E)
                     inside = (kb >= c0) & (kb < c1)
                     E[ar[inside], kb[inside] - c0] = 0.0
@@ -633,7 +735,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool):
                 else:
                     T, _, E = plan.bufs(m, c1 - c0)[:3]
                     xt = plan.tile(X, r0, r1, c0, c1)
-                    np.subtract(xt, ab[:, None], out=T)
+                    _shift_tile(xt, ab[:, None], T, tau)
                     if not log:
                         np.exp(T, out=E)
                 if log:
@@ -680,7 +782,7 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
     ql = (((1.0 - p) - e) - qh * Dl) * qh
     qs, qr = _split26(qh, ql)
     # exp(-a) q for the direct mode (rows with 0 <= a <= _DIRECT_MAX; others unused)
-    dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX)
+    dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX) & (plan.tau is None)
     ac = np.where(dir_rows, a_eff, 0.0)
     kk, mh, ml = _exp_dd(-ac, np.zeros_like(ac))
     Fh, Fl = dd_mul(mh, ml, qh, ql)
@@ -702,6 +804,9 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
                 np.multiply(E, fr, out=LO)  # E Fr
             else:
                 _two_sum_tile(xt, a_eff[i0:i1, None], T, LO, E)
+                if plan.tau is not None:
+                    T[...], LO[...] = _divided_offsets(xt, a_eff[i0:i1, None], T, LO, plan.tau)
+                    np.copyto(LO, 0.0, where=T < -2048.0)  # exp(T) = 0: lo is not needed
                 np.exp(T, out=E)
                 LO *= fs
                 LO += fr
@@ -718,12 +823,12 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
             dst *= 1.0 / _SOFTMAX_SCALE
 
 
-def _softmax_float64(X, out2d, log: bool):
+def _softmax_float64(X, out2d, log: bool, tau: float | None = None):
     """float64: double-double row scalars, error-free sums, single or double final rounding
-    (Theorems LSE3, LSE4)."""
+    (Theorems LSE3, LSE4; with a temperature, LSE9 (d))."""
     R, n = X.shape
     fmt = format_of("float64")
-    plan = _Plan(R, n, narrow=False, extra=0 if log else 1)
+    plan = _Plan(R, n, narrow=False, extra=0 if log else 1, tau=tau)
     for g0, g1 in plan.groups():
         st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
         k = st.k
@@ -733,8 +838,18 @@ def _softmax_float64(X, out2d, log: bool):
                 Al = st.Al[r0 - g0 : r1 - g0, None]
                 for c0, c1 in plan.chunks():
                     dst = out2d[r0:r1, c0:c1]
-                    np.subtract(X[r0:r1, c0:c1], Ah, out=dst)
-                    np.subtract(dst, Al, out=dst)
+                    if tau is None:
+                        np.subtract(X[r0:r1, c0:c1], Ah, out=dst)
+                        np.subtract(dst, Al, out=dst)
+                        continue
+                    # (x - a)/T - L = (h - L_h) + (l - L_l) with (x - a)/T = h + l (two roundings)
+                    T, LO, E = plan.bufs(r1 - r0, c1 - c0)[:3]
+                    xt, a2 = X[r0:r1, c0:c1], st.a_eff[r0 - g0 : r1 - g0, None]
+                    _two_sum_tile(xt, a2, T, LO, E)
+                    h, lo = _divided_offsets(xt, a2, T, LO, tau)
+                    Lh = st.Lh[r0 - g0 : r1 - g0, None]
+                    Ll = st.Ll[r0 - g0 : r1 - g0, None]
+                    np.add(h - Lh, lo - Ll, out=dst)
             rows_fix = np.flatnonzero((st.kind == _NORMAL) | (st.kind == _TINY))
             out2d[g0 + rows_fix, k[rows_fix]] = -st.Lh[rows_fix]  # one rounding; -0.0 if s underflows
             rows_one = np.flatnonzero(st.kind == _SINGLE)
@@ -746,22 +861,23 @@ def _softmax_float64(X, out2d, log: bool):
         _special_rows(out2d, X, g0, st.kind, log)
 
 
-def _softmax_common(x, axis, log: bool) -> np.ndarray:
+def _softmax_common(x, axis, log: bool, temperature=1.0) -> np.ndarray:
     x = as_float_array(x)
     fmt = format_of(x.dtype)
+    tau = checked_temperature(temperature)
     rows = Rows(x, axis)
     X = rows.rows
     out2d = np.empty(X.shape, dtype=fmt.dtype)
     if X.size:
         with np.errstate(all="ignore"):
             if fmt.name == "float64":
-                _softmax_float64(X, out2d, log)
+                _softmax_float64(X, out2d, log, tau)
             else:
-                _softmax_narrow(X, fmt, out2d, log)
+                _softmax_narrow(X, fmt, out2d, log, tau)
     return rows.elementwise(out2d)
 
 
-def log_softmax(x, axis=-1) -> np.ndarray:
+def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
     """``x - logsumexp(x)`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -771,6 +887,9 @@ def log_softmax(x, axis=-1) -> np.ndarray:
     axis : int, tuple of ints or None, optional
         Axes over which the normalisation runs (default the last; ``None``: all), as in
         ``scipy.special.log_softmax``.
+    temperature : float, optional
+        ``T > 0`` (finite): the function of ``x / T``, the division done exactly (as in the reals),
+        not ``x / T`` rounded first. The float64 value of ``T`` is the temperature. Default 1.
 
     Returns
     -------
@@ -780,7 +899,10 @@ def log_softmax(x, axis=-1) -> np.ndarray:
     Raises
     ------
     TypeError
-        For complex, string, object or other unsupported dtypes.
+        For complex, string, object or other unsupported dtypes, or a temperature that is not a
+        real number.
+    ValueError
+        For a temperature that is not positive and finite.
 
     Notes
     -----
@@ -799,12 +921,14 @@ def log_softmax(x, axis=-1) -> np.ndarray:
     Accuracy: at most 1 ULP (float16, bfloat16, float32) and 2 ULP (float64) from the correctly
     rounded result (``ULP_BOUNDS["log_softmax"]``), proofs/log_softmax.md, Theorem LSE3 (float64;
     Theorem LSE5 there for the narrow formats). The float64 bound rests on NumPy's ``exp`` being
-    within 1.25 u relative (measured 1.15 u; hypothesis H_exp, checked by the tests).
+    within 1.25 u relative (measured 1.15 u; hypothesis H_exp, checked by the tests). The same
+    bounds hold with a temperature (Theorem LSE9): the offsets ``(x_j - a)/T`` are formed from the
+    exact split of ``x_j - a`` by a double-double division (float64), or in float64 (narrow).
     """
-    return _softmax_common(x, axis, log=True)
+    return _softmax_common(x, axis, True, temperature)
 
 
-def softmax(x, axis=-1) -> np.ndarray:
+def softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
     """``exp(x - logsumexp(x))`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -814,6 +938,9 @@ def softmax(x, axis=-1) -> np.ndarray:
     axis : int, tuple of ints or None, optional
         Axes over which the normalisation runs (default the last; ``None``: all), as in
         ``scipy.special.softmax``.
+    temperature : float, optional
+        ``T > 0`` (finite): the function of ``x / T``, the division done exactly (as in the reals),
+        not ``x / T`` rounded first. The float64 value of ``T`` is the temperature. Default 1.
 
     Returns
     -------
@@ -823,7 +950,10 @@ def softmax(x, axis=-1) -> np.ndarray:
     Raises
     ------
     TypeError
-        For complex, string, object or other unsupported dtypes.
+        For complex, string, object or other unsupported dtypes, or a temperature that is not a
+        real number.
+    ValueError
+        For a temperature that is not positive and finite.
 
     Notes
     -----
@@ -838,9 +968,10 @@ def softmax(x, axis=-1) -> np.ndarray:
 
     Accuracy: at most 1 ULP (float16, bfloat16, float32) and 3 ULP (float64) from the correctly
     rounded result (``ULP_BOUNDS["softmax"]``), proofs/log_softmax.md, Theorem LSE4 (float64;
-    Theorem LSE5 there for the narrow formats), under the same hypothesis H_exp.
+    Theorem LSE5 there for the narrow formats), under the same hypothesis H_exp; the same with a
+    temperature (Theorem LSE9).
     """
-    return _softmax_common(x, axis, log=False)
+    return _softmax_common(x, axis, False, temperature)
 
 
 # ---------------------------------------------------------------------------------------------

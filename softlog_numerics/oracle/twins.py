@@ -33,7 +33,12 @@ from fractions import Fraction
 import numpy as np
 from mpmath import libmp
 
-from softlog_numerics._core.axes import Rows, prepared_distributions, prepared_layer
+from softlog_numerics._core.axes import (
+    Rows,
+    checked_temperature,
+    prepared_distributions,
+    prepared_layer,
+)
 from softlog_numerics._core.formats import Format, as_float_array, format_of
 from softlog_numerics.oracle import fast
 from softlog_numerics.oracle.enclosures import (
@@ -49,6 +54,7 @@ from softlog_numerics.oracle.enclosures import (
     dyadic,
     enclose_exp,
     enclose_log1p,
+    enclose_rational,
     enclose_softlog,
     mul,
     round_rational,
@@ -108,21 +114,36 @@ def _lse_row_special(row: list):
 
 
 class ShiftedRow:
-    """A row of finite logits as exact offsets ``d_i = x_i - x_k`` from one largest entry ``x_k``.
+    """A row of finite logits as exact offsets ``d_i = (x_i - x_k) / T`` from one largest entry
+    ``x_k``, for a temperature ``T`` (None: 1, and every ``d_i`` is a float-exact raw mpf).
 
-    ``sum_i exp(x_i) = exp(x_k) (1 + s)`` with ``s = sum_{i != k} exp(d_i)``; every result is then
-    written with ``log1p(s)``, which stays tight when ``s`` is far below ``2**-P``.
+    ``sum_i exp(x_i / T) = exp(x_k / T) (1 + s)`` with ``s = sum_{i != k} exp(d_i)``; every result
+    is then written with ``log1p(s)``, which stays tight when ``s`` is far below ``2**-P``. With a
+    temperature the offsets are exact rationals (``q``), enclosed at each precision (``d``, pairs).
     """
 
-    def __init__(self, finite: list):
+    def __init__(self, finite: list, temperature: float | None = None):
         self.k = max(range(len(finite)), key=finite.__getitem__)
         self.m = libmp.from_float(finite[self.k])
-        self.d = [libmp.mpf_sub(libmp.from_float(v), self.m, 0) for v in finite]  # exact
+        self.temperature = temperature
+        if temperature is None:
+            self.d = [libmp.mpf_sub(libmp.from_float(v), self.m, 0) for v in finite]  # exact
+        else:
+            t, m = Fraction(temperature), Fraction(finite[self.k])
+            self.q = [(Fraction(v) - m) / t for v in finite]
+            self.mq = m / t
         self.prec = None
+
+    def offsets(self, prec: int) -> list:
+        """Enclosures (pairs) of the offsets ``d_i`` at ``prec`` bits (points without a temperature)."""
+        if self.temperature is None:
+            return [(v, v) for v in self.d]
+        return [enclose_rational(q, prec) for q in self.q]
 
     def at(self, prec: int):
         if self.prec != prec:
-            self.e = [I_ONE if i == self.k else enclose_exp((d, d), prec) for i, d in enumerate(self.d)]
+            self.ds = self.offsets(prec)
+            self.e = [I_ONE if i == self.k else enclose_exp(d, prec) for i, d in enumerate(self.ds)]
             s = I_ZERO
             for i, e in enumerate(self.e):
                 if i != self.k:
@@ -153,40 +174,68 @@ def _offset_plus(c, t, sign: int, fmt: Format, prec: int):
     return libmp.mpf_sub(c, hi, 0), libmp.mpf_sub(c, lo, 0)
 
 
-def logsumexp(x, axis=-1, keepdims: bool = False) -> np.ndarray:
-    """Correctly rounded ``ln(sum(exp(x)))`` along ``axis`` (int, tuple or None).
+def _rational_plus(q: Fraction, t, sign: int, fmt: Format, prec: int):
+    """Enclosure of ``q + sign * t`` for an exact rational ``q`` (an offset divided by a
+    temperature) and an enclosure ``t >= 0``: a dyadic ``q`` is added exactly (by
+    :func:`_offset_plus` when ``q`` is a multiple of ``2**(emin - p)``, the grid of the rounding
+    boundaries, so that ``q`` on a boundary minus a tiny ``t`` is decided), any other ``q`` is no
+    rounding boundary and is enclosed at ``prec`` bits."""
+    if not q.denominator & (q.denominator - 1):
+        c = dyadic(q)
+        if (q * 2 ** (fmt.precision - fmt.emin)).denominator == 1:
+            return _offset_plus(c, t, sign, fmt, prec)
+        lo, hi = t
+        if sign > 0:
+            return libmp.mpf_add(c, lo, 0), libmp.mpf_add(c, hi, 0)
+        return libmp.mpf_sub(c, hi, 0), libmp.mpf_sub(c, lo, 0)
+    r = enclose_rational(q, prec)
+    return add(r, t, prec) if sign > 0 else sub(r, t, prec)
+
+
+def logsumexp(x, axis=-1, keepdims: bool = False, *, temperature: float = 1.0) -> np.ndarray:
+    """Correctly rounded ``ln(sum(exp(x / T)))`` along ``axis`` (int, tuple or None), ``T`` the
+    ``temperature`` (a positive finite float, exact: the logits are divided as real numbers).
 
     Special values: a NaN in the row gives NaN; else a ``+inf`` gives ``+inf``; ``-inf`` entries
     are masked out (they contribute ``exp(-inf) = 0``); an empty or all ``-inf`` row gives ``-inf``;
-    a row with one finite entry returns it exactly (``-0`` gives ``+0``). A finite result beyond the
-    format's range is ``+inf`` (correct rounding of an overflow).
+    a row with one finite entry returns it exactly (``-0`` gives ``+0``), divided by ``T`` and
+    rounded once. A finite result beyond the format's range is ``+inf`` (correct rounding of an
+    overflow).
     """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
+    tau = checked_temperature(temperature)
     rows = Rows(as_float64(x), axis)
     out = []
     for row in rows.rows.tolist():
         settled, finite = _lse_row_special(row)
         if settled is not None:
+            if tau is not None and math.isfinite(settled):
+                q = Fraction(settled) / Fraction(tau)
+                settled = round_rational(q.numerator, q.denominator, fmt)
             out.append(settled)
             continue
-        sh = ShiftedRow(finite)
+        sh = ShiftedRow(finite, tau)
 
         def enclose(todo, prec, sh=sh):
             t = sh.at(prec)
-            return {0: _offset_plus(t.m, enclose_log1p(t.s, prec), 1, fmt, prec)}
+            if tau is None:
+                return {0: _offset_plus(t.m, enclose_log1p(t.s, prec), 1, fmt, prec)}
+            # m/T + log1p(s) is irrational (s > 0; Lindemann-Weierstrass, proofs/log_softmax.md, Theorem LSE9 (e))
+            return {0: _rational_plus(t.mq, enclose_log1p(t.s, prec), 1, fmt, prec)}
 
         out.extend(ziv(fmt, 1, enclose, {}))
     return rows.reduced(np.array(out, dtype=np.float64), keepdims).astype(fmt.dtype)
 
 
-def _softmax_rows(x, axis, log: bool) -> np.ndarray:
+def _softmax_rows(x, axis, log: bool, temperature) -> np.ndarray:
     x = as_float_array(x)
     fmt = format_of(x.dtype)
+    tau = checked_temperature(temperature)
     rows = Rows(as_float64(x), axis)
     result = np.empty(rows.rows.shape, dtype=np.float64)
     for r, row in enumerate(rows.rows.tolist()):
-        result[r] = _softmax_row(row, fmt, log)
+        result[r] = _softmax_row(row, fmt, log, tau)
     return rows.elementwise(result).astype(fmt.dtype)
 
 
@@ -211,7 +260,7 @@ def _softmax_enclosures(d: list, k: int, e: list, s, todo, prec, log: bool, fmt=
     return out
 
 
-def _softmax_row(row: list, fmt: Format, log: bool) -> list:
+def _softmax_row(row: list, fmt: Format, log: bool, tau: float | None = None) -> list:
     n = len(row)
     if n == 0:
         return []
@@ -230,12 +279,14 @@ def _softmax_row(row: list, fmt: Format, log: bool) -> list:
         for i in index:
             out[i] = share
         return out
-    sh = ShiftedRow(finite)
+    sh = ShiftedRow(finite, tau)
 
     def enclose(todo, prec):
         t = sh.at(prec)
-        d = [(v, v) for v in t.d]
-        return _softmax_enclosures(d, t.k, t.e, t.s, todo, prec, log, fmt)
+        if tau is None or not log:
+            return _softmax_enclosures(t.ds, t.k, t.e, t.s, todo, prec, log, fmt if tau is None else None)
+        l1p = enclose_log1p(t.s, prec)
+        return {i: _rational_plus(sh.q[i], l1p, -1, fmt, prec) for i in todo}
 
     values = ziv(fmt, len(finite), enclose, {})
     for i, v in zip(index, values):
@@ -243,23 +294,25 @@ def _softmax_row(row: list, fmt: Format, log: bool) -> list:
     return out
 
 
-def log_softmax(x, axis=-1) -> np.ndarray:
-    """Correctly rounded ``x - logsumexp(x)`` along ``axis``, in the dtype of ``x``.
+def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
+    """Correctly rounded ``x/T - logsumexp(x/T)`` along ``axis``, in the dtype of ``x`` (``T`` the
+    ``temperature``, exact, as in :func:`logsumexp`).
 
     Special values: a row holding NaN, or only ``-inf``, is all NaN; in a row holding ``+inf`` the
     ``+inf`` entries are NaN and the others ``-inf``; ``-inf`` entries of other rows give ``-inf``;
     the only finite entry of a row gives ``+0``.
     """
-    return _softmax_rows(x, axis, log=True)
+    return _softmax_rows(x, axis, True, temperature)
 
 
-def softmax(x, axis=-1) -> np.ndarray:
-    """Correctly rounded ``exp(x - logsumexp(x))`` along ``axis``, in the dtype of ``x``.
+def softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
+    """Correctly rounded ``exp(x/T - logsumexp(x/T))`` along ``axis``, in the dtype of ``x`` (``T``
+    the ``temperature``, exact, as in :func:`logsumexp`).
 
     Special values: as :func:`log_softmax`, with ``0`` in place of ``-inf`` and ``1`` in place of
     ``0``. ``n`` equal finite entries give ``1/n`` each, rounded once.
     """
-    return _softmax_rows(x, axis, log=False)
+    return _softmax_rows(x, axis, False, temperature)
 
 
 # ---------------------------------------------------------------------------------------------
