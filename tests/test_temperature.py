@@ -28,7 +28,7 @@ from test_oracle import exact_round, mpf_exact, same
 import softlog_numerics as sn
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
-from softlog_numerics.testing.contract import ULP_BOUNDS
+from softlog_numerics.testing.contract import LOSS_GRAD_BOUNDS, ULP_BOUNDS
 
 DTYPES = list(FORMATS)
 NAMES = ("logsumexp", "log_softmax", "softmax")
@@ -212,3 +212,64 @@ def test_non_number_temperature_raises_type_error(bad):
     for mod in (sn, oracle):
         with pytest.raises(TypeError, match="temperature"):
             mod.log_softmax(np.ones(3), temperature=bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# cross_entropy with a temperature (proofs/grad.md, Theorem G2, step 7)
+
+
+def _ce_check(x, target, tau, **kw):
+    got = sn.cross_entropy(x, target, temperature=tau, **kw)
+    want = oracle.cross_entropy(x, target, temperature=tau, **kw)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    bound = LOSS_GRAD_BOUNDS["cross_entropy"][format_of(x.dtype).name]
+    d = ulp_distance(got, want)
+    assert d.size == 0 or d.max() <= bound, (x, target, tau, kw, got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_cross_entropy_temperature_within_the_contract(dtype, data):
+    x = np.stack(data.draw(st.lists(logit_vectors(dtype, 6, 6), min_size=1, max_size=4)))
+    tau = data.draw(TEMPERATURES)
+    y = np.array(data.draw(st.lists(st.integers(0, 5), min_size=len(x), max_size=len(x))))
+    eps = data.draw(st.sampled_from([0.0, 0.1, 1.0]))
+    lam = data.draw(st.sampled_from([0.0, 1e-4]))
+    _ce_check(x, y, tau, label_smoothing=eps, z_loss=lam)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_oracle_cross_entropy_is_minus_log_softmax(dtype, data):
+    """Two correctly rounded values of one real number: the oracle's loss of a class index (no
+    smoothing, no z-loss) equals minus its log_softmax entry bit for bit, with any temperature."""
+    x = data.draw(logit_vectors(dtype, 2, 8))
+    tau = data.draw(TEMPERATURES)
+    j = data.draw(st.integers(0, len(x) - 1))
+    lsm = oracle.log_softmax(x, temperature=tau)[j]
+    ce = oracle.cross_entropy(x[None, :], np.array([j]), temperature=tau)[0]
+    if np.isnan(lsm.astype(np.float64)):
+        assert np.isnan(ce.astype(np.float64))
+    else:  # a zero loss is +0 (a single finite logit: log_softmax +0 too)
+        want = -lsm if lsm != 0 else lsm.dtype.type(0.0)
+        assert same(np.asarray(ce), np.asarray(want)), (x, tau, j, ce, lsm)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_temperature_special_values(dtype):
+    fmt = format_of(dtype)
+    x = np.array([[1.0, 2.0, -INF], [NAN, 1.0, 0.0], [3.0, 3.0, 3.0], [0.5, 1.0, 2.0]]).astype(fmt.dtype)
+    y = np.array([1, 0, -100, 2])
+    for tau in (3.0, 1e-30, 1e30):
+        got = sn.cross_entropy(x, y, temperature=tau)
+        assert same(got, oracle.cross_entropy(x, y, temperature=tau)), tau
+        assert np.isnan(got[1].astype(np.float64)) and same(got[2], fmt.dtype.type(0.0))
+    masked = sn.cross_entropy(x[:1], np.array([2]), temperature=3.0)
+    assert masked.astype(np.float64)[0] == INF
+    # argmax collapse: the loss of the largest logit tends to 0, of another to (a - x_y)/T
+    got = sn.cross_entropy(x[3:], np.array([0]), temperature=1e-30)
+    assert same(got, np.array([exact_round(Fraction(3, 2) / Fraction(1e-30), fmt.name)]).astype(fmt.dtype))
+    with pytest.raises(ValueError, match="temperature"):
+        sn.cross_entropy(x, y, temperature=0.0)
+    with pytest.raises(ValueError, match="temperature"):
+        oracle.cross_entropy(x, y, temperature=-2.0)

@@ -16,8 +16,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from softlog_numerics._core.dd import dd_add
+from softlog_numerics._core.axes import checked_temperature
+from softlog_numerics._core.dd import dd_add, dd_div_scalar
 from softlog_numerics._core.eft import (
+    fast_two_sum,
     fraction_dd,
     nonnegative_row_sums,
     two_prod,
@@ -78,9 +80,10 @@ def _probability_part(tg: Targets, x, a, scale, g0, g1):
     return c_h, c_l, T_h, T_l, masked_hit
 
 
-def loss_rows(tg: Targets) -> np.ndarray:
+def loss_rows(tg: Targets, tau: float | None = None) -> np.ndarray:
     """The float64 double-double loss of every row, as ``(hi, lo)``, before the final rounding;
-    NaN and ``+inf`` where the special-value table says so (ignored rows ``+0``)."""
+    NaN and ``+inf`` where the special-value table says so (ignored rows ``+0``). ``tau``: the
+    loss of the logits divided by that temperature."""
     X = tg.rows.rows
     R, K = X.shape
     hi = np.zeros(R)
@@ -92,7 +95,7 @@ def loss_rows(tg: Targets) -> np.ndarray:
         return hi, lo
     lam = tg.z_loss
     with np.errstate(all="ignore"):
-        for g0, g1, st in row_statistics(X, tg.fmt):
+        for g0, g1, st in row_statistics(X, tg.fmt, tau):
             x = X[g0:g1].astype(np.float64)
             a = st.a
             scale = np.where(np.abs(np.where(np.isfinite(x), x, 0.0)).max(axis=1) > _BIG, 2.0**-64, 1.0)
@@ -100,13 +103,15 @@ def loss_rows(tg: Targets) -> np.ndarray:
             c_h, c_l, T_h, T_l, masked_hit = part(tg, x, a, scale, g0, g1)
             inv = 1.0 / scale
             c_h, c_l = c_h * inv, c_l * inv
+            if tau is not None:  # sum_k t_k (a - x_k) / T
+                c_h, c_l = dd_div_scalar(*fast_two_sum(c_h, np.where(np.isfinite(c_h), c_l, 0.0)), tau)
             Lh, Ll = st.Lh, st.Ll
             q, f = two_prod(T_h, Lh)
             tl_prod = f + T_h * Ll + T_l * Lh
             y_h, y_l = dd_add(c_h, c_l, q, tl_prod)
             if lam:
-                A_h, A_l = two_sum(a, Lh)
-                A_l = A_l + Ll
+                A_h, A_l = two_sum(a if tau is None else st.a_hi, Lh)
+                A_l = A_l + Ll if tau is None else A_l + (Ll + st.a_lo)
                 s2, s2l = two_prod(A_h, A_h)
                 s2l = s2l + 2.0 * A_h * A_l
                 z_h, z_l = two_prod(s2, np.full_like(s2, lam))
@@ -134,6 +139,7 @@ def cross_entropy(
     z_loss: float = 0.0,
     ignore_index: int = IGNORE_INDEX,
     validate: bool = True,
+    temperature: float = 1.0,
 ) -> np.ndarray:
     """Per-example cross-entropy from logits, ``-sum_k t_k log_softmax(logits)_k + z_loss lse**2``.
 
@@ -154,6 +160,9 @@ def cross_entropy(
         A class index marking a row that takes no part (default ``-100``, as PyTorch).
     validate : bool, optional
         Check that probability targets are distributions (default True).
+    temperature : float, optional
+        ``T > 0`` (finite): the loss of ``logits / T``, the division exact (not rounded first), as
+        in :func:`softlog_numerics.log_softmax`; ``lse`` is then ``logsumexp(logits / T)``.
 
     Returns
     -------
@@ -167,8 +176,9 @@ def cross_entropy(
         For unsupported dtypes, float class indices, a non-integer ``axis``.
     ValueError
         For class indices out of range, probability targets that are not distributions,
-        ``label_smoothing`` outside ``[0, 1]``, a negative or non-finite ``z_loss``, shapes that
-        do not match; the message names the argument and the first offending index.
+        ``label_smoothing`` outside ``[0, 1]``, a negative or non-finite ``z_loss``, a
+        temperature that is not positive and finite, shapes that do not match; the message names
+        the argument and the first offending index.
 
     Notes
     -----
@@ -186,12 +196,16 @@ def cross_entropy(
     Accuracy: at most 1 ULP (float16, bfloat16, float32) and 2 ULP (float64) from the correctly
     rounded loss (``ULP_BOUNDS["cross_entropy"]``), for ``z_loss * ln(K) <= 1/4`` (float64; every
     practical z-loss weight) and rows of fewer than ``2**30`` classes; proofs/grad.md, Theorem G2.
+    With a temperature: ``sum_k t_k (a - x_k)`` is divided by ``T`` in double-double and ``s``,
+    ``a/T`` come from the row statistics of Theorem LSE9: the same bounds (proofs/grad.md,
+    Theorem G2, step 7).
     """
+    tau = checked_temperature(temperature)
     tg = prepared_targets(
         logits, target, label_smoothing=label_smoothing, z_loss=z_loss, axis=axis,
         ignore_index=ignore_index, validate=validate,
     )
-    hi, lo = loss_rows(tg)
+    hi, lo = loss_rows(tg, tau)
     with np.errstate(all="ignore"):
         y = hi + lo
         y = np.where(np.isnan(hi) | np.isinf(hi), hi, y)

@@ -43,7 +43,7 @@ import numpy as np
 
 from softlog_numerics._core import constants as _c
 from softlog_numerics._core.axes import Rows, checked_temperature
-from softlog_numerics._core.dd import dd_add, dd_mul
+from softlog_numerics._core.dd import dd_add, dd_div_scalar, dd_mul
 from softlog_numerics._core.eft import (
     fast_two_sum,
     grid_split_sums,
@@ -235,38 +235,7 @@ def _argmax_rows(plan: _Plan, X, r0, r1):
 
 
 # ---------------------------------------------------------------------------------------------
-# The temperature: offsets divided by T in double-double.
-
-
-def _divided(th, tl, tau: float):
-    """``(th + tl) / tau`` as a double-double ``(h, l)`` for a double-double ``th + tl`` (``|tl| <=
-    ulp(th)/2``, or ``th`` infinite and ``tl = 0``) and a float64 ``tau > 0`` (Theorem LSE9 (a)).
-
-    With ``tau = m 2**j``, ``m`` in ``[1/2, 1)``: ``h' = RN(th / m)``, the remainder ``th - h' m``
-    is a float, formed exactly by TwoProd (F4), and ``r = RN(RN(th - h' m + tl) / m)``; ``h' + r``
-    errs by at most ``2**-103 |h' + r|``, and ``ldexp(., -j)`` is exact unless the result is
-    subnormal (absolute error ``<= 2**-1075``) or overflows (``+-inf``, with ``l = 0``). Arguments
-    are scaled by ``2**-64`` at and above ``2**990`` (Dekker's split) and by ``2**200`` below
-    ``2**-900`` (no underflow in TwoProd), the scale removed by the same ``ldexp``.
-    """
-    m, j = math.frexp(tau)
-    a = np.abs(th)
-    big, small = a >= 2.0**990, a < 2.0**-900
-    shift = np.full(th.shape, -j, dtype=np.int64)
-    if big.any() or small.any():
-        scale = np.where(big, 2.0**-64, np.where(small, 2.0**200, 1.0))
-        th, tl = th * scale, tl * scale
-        shift += np.where(big, 64, np.where(small, -200, 0))
-    h = th / m
-    p, e = two_prod(h, m)
-    r = (((th - p) - e) + tl) / m
-    hh, ll = fast_two_sum(h, r)
-    hh, ll = np.ldexp(hh, shift), np.ldexp(ll, shift)
-    bad = ~np.isfinite(hh)
-    if bad.any():
-        hh = np.where(bad, np.ldexp(th / m, shift), hh)  # +-inf (th infinite, or an overflow)
-        ll = np.where(bad, 0.0, ll)
-    return hh, ll
+# The temperature: offsets divided by T in double-double (_core.dd.dd_div_scalar).
 
 
 def _divided_offsets(x, a, th, tl, tau: float):
@@ -274,10 +243,10 @@ def _divided_offsets(x, a, th, tl, tau: float):
     where ``x - a`` overflows float64 though ``x`` and ``a`` are finite: those are recomputed from
     ``x/2 - a/2``, exact halves, so that ``T > 1`` brings them back into range)."""
     over = np.isinf(th) & np.isfinite(x)
-    h, l = _divided(th, tl, tau)
+    h, l = dd_div_scalar(th, tl, tau)
     if over.any():
         aa = np.broadcast_to(a, x.shape)[over]
-        hh, ll = _divided(*two_sum(0.5 * x[over], -0.5 * aa), tau)
+        hh, ll = dd_div_scalar(*two_sum(0.5 * x[over], -0.5 * aa), tau)
         hh = 2.0 * hh
         h[over] = hh
         l[over] = np.where(np.isinf(hh), 0.0, 2.0 * ll)
@@ -473,7 +442,7 @@ class _RowState:
             Ah, Al = two_sum(self.a_eff, Lh)
             self.Ah, self.Al = fast_two_sum(Ah, Al + Ll)
         else:  # A = a/T + L, a/T as a double-double
-            self.a_hi, self.a_lo = _divided(self.a_eff, np.zeros(G), plan.tau)
+            self.a_hi, self.a_lo = dd_div_scalar(self.a_eff, np.zeros(G), plan.tau)
             Ah, Al = two_sum(self.a_hi, Lh)
             Ah, Al = fast_two_sum(Ah, Al + (Ll + self.a_lo))
             over = np.isinf(self.a_hi)  # |a/T| beyond float64: so is the result
@@ -978,14 +947,16 @@ def softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
 # Row statistics for the fused loss and the backward pass
 
 
-def row_statistics(X, fmt: Format):
+def row_statistics(X, fmt: Format, tau: float | None = None):
     """Yield ``(g0, g1, state)`` over groups of rows of the 2-D ``X`` (``n >= 1`` columns): the
     row scalars of rows ``g0:g1`` as logsumexp computes them. ``state`` has, per row, the maximum
     ``a``, an argmax ``k``, ``live`` (a finite maximum: not NaN, no ``+inf``, not all ``-inf``)
     and ``L = log1p(s) = Lh + Ll`` with ``|Lh + Ll - L| <= 1.28 u L + 2**-1075`` (``u = 2**-53``;
-    proofs/log_softmax.md, Theorem LSE1 (d); exactly 0 for a row with one finite entry).
+    proofs/log_softmax.md, Theorem LSE1 (d); exactly 0 for a row with one finite entry). With a
+    temperature ``tau`` the statistics are those of ``X / tau`` (``s`` of the offsets
+    ``(x_i - a)/tau``, relative error ``2**-92`` more, and ``a/tau = a_hi + a_lo``; Theorem LSE9).
     Run it under ``np.errstate(all="ignore")``."""
     R, n = X.shape
-    plan = _Plan(R, n, narrow=fmt.name != "float64")
+    plan = _Plan(R, n, narrow=fmt.name != "float64", tau=tau)
     for g0, g1 in plan.groups():
         yield g0, g1, _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)

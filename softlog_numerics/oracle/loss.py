@@ -22,6 +22,7 @@ from fractions import Fraction
 import numpy as np
 from mpmath import libmp
 
+from softlog_numerics._core.axes import checked_temperature
 from softlog_numerics._core.formats import round_rational
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
 from softlog_numerics.oracle.enclosures import (
@@ -59,27 +60,29 @@ def settled_loss_row(row: list, t: list):
     return None, finite
 
 
-def _row_loss(row: list, t: list, lam: Fraction, fmt) -> float:
+def _row_loss(row: list, t: list, lam: Fraction, fmt, tau: float | None = None) -> float:
     settled, finite = settled_loss_row(row, t)
     if settled is not None:
         return settled
     m = max(row[i] for i in finite)
-    fm = Fraction(m)
+    tq = Fraction(1) if tau is None else Fraction(tau)
+    fm = Fraction(m) / tq  # the logits divided by the temperature, exactly
     T = sum((t[i] for i in finite), Fraction(0))
-    C = sum((t[i] * (fm - Fraction(row[i])) for i in finite), Fraction(0))
+    C = sum((t[i] * (fm - Fraction(row[i]) / tq) for i in finite), Fraction(0))
     if len(finite) == 1 or (T == 0 and lam == 0):
         exact = C + lam * fm * fm  # L = 0, or the only term left is C = 0
         return round_rational(exact.numerator, exact.denominator, fmt)
-    sh = ShiftedRow([row[i] for i in finite])
+    sh = ShiftedRow([row[i] for i in finite], tau)
     c = C + lam * fm * fm  # the rational part: loss = c + L (T + lam (2 m + L))
-    two_m = (libmp.mpf_shift(libmp.from_float(m), 1),) * 2
+    two_m = (libmp.mpf_shift(libmp.from_float(m), 1),) * 2 if tau is None else None
     zl = point(float(lam))
 
     def enclose(todo, prec):
         L = enclose_log1p(sh.at(prec).s, prec)
         w = enclose_rational(T, prec)
         if lam:
-            w = add(w, mul(zl, add(two_m, L, prec), prec), prec)
+            tm = two_m if tau is None else enclose_rational(2 * fm, prec)
+            w = add(w, mul(zl, add(tm, L, prec), prec), prec)
         w = mul(L, w, prec)
         if c.denominator & (c.denominator - 1):  # not dyadic: not a rounding boundary
             return {0: add(enclose_rational(c, prec), w, prec)}
@@ -97,17 +100,21 @@ def cross_entropy(
     z_loss: float = 0.0,
     ignore_index: int = IGNORE_INDEX,
     validate: bool = True,
+    temperature: float = 1.0,
 ) -> np.ndarray:
     """Correctly rounded per-example cross-entropy from logits, in the logits' dtype.
 
     ``loss = -sum_k t_k log_softmax(x)_k + z_loss * logsumexp(x)**2`` along ``axis`` with
     ``t = (1 - label_smoothing) b + label_smoothing / K`` (``b`` the one-hot class index or the
-    given probabilities); the arguments are those of :func:`softlog_numerics.cross_entropy`.
+    given probabilities); the arguments are those of :func:`softlog_numerics.cross_entropy`. With
+    a ``temperature`` ``T`` it is the loss of ``x / T``, divided exactly (the rationals above are
+    formed from ``x_k / T``; proofs/grad.md, Theorem G2, step 7).
 
     Special values: an ignored row (class index ``ignore_index``) gives ``+0``; a row holding NaN
     or ``+inf``, or no finite logit, gives NaN; a ``-inf`` logit with a positive target gives
     ``+inf`` (and contributes 0 where its target is 0).
     """
+    tau = checked_temperature(temperature)
     tg = prepared_targets(
         logits, target, label_smoothing=label_smoothing, z_loss=z_loss, axis=axis,
         ignore_index=ignore_index, validate=validate,
@@ -117,5 +124,5 @@ def cross_entropy(
     X = as_float64(tg.rows.rows)
     out = []
     for r, row in enumerate(X.tolist()):
-        out.append(0.0 if tg.ignored[r] else _row_loss(row, tg.exact(r), lam, fmt))
+        out.append(0.0 if tg.ignored[r] else _row_loss(row, tg.exact(r), lam, fmt, tau))
     return tg.rows.reduced(np.array(out, dtype=np.float64), False).astype(fmt.dtype)
