@@ -12,6 +12,8 @@ NumPy and mpmath; never the production functions):
 * :mod:`~softlog_numerics.oracle.fast`: the certified fast softlog (float16, bfloat16, float32);
 * :mod:`~softlog_numerics.oracle.twins`: the twins of the production functions;
 * :mod:`~softlog_numerics.oracle.loss`: the fused loss, :func:`cross_entropy`;
+* :mod:`~softlog_numerics.oracle.softlog_grad`: VJPs of the softlog, the entropies and the
+  divergences (proofs/grad.md, Theorem G5);
 * :mod:`~softlog_numerics.oracle.grad`: derivatives (VJPs and JVPs) of the log-softmax family and
   of the loss, the exact derivative at the exact inputs rounded once (proofs/grad.md, Theorem G1);
 * :mod:`~softlog_numerics.oracle.cache`: an on-disk cache of oracle calls (for the report).

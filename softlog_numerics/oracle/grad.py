@@ -24,6 +24,10 @@ group of equal logits (softmax), ``g = 0``. Everything else is transcendental an
 Ziv's loop; with ``z_loss > 0`` the cross-entropy gradient is not covered by that argument, and
 an undecided value raises :class:`~softlog_numerics.oracle.enclosures.OracleUndecided`.
 
+The VJPs of the softlog family (``softlog``, ``softlog_entropy``, ``softlog_cross_entropy``,
+``sld``, ``sld_sym``) are those of :mod:`~softlog_numerics.oracle.softlog_grad`, re-exported here
+(proofs/grad.md, Theorem G5).
+
 Special values: a row of ``x`` holding NaN or ``+inf``, or no finite entry, and a cotangent row
 holding NaN or an infinity, give a NaN row (the derivative is not a finite number there). A
 ``-inf`` (masked) logit has ``p_j = 0`` exactly: its log_softmax VJP is ``g_j``, its softmax and
@@ -57,6 +61,13 @@ from softlog_numerics.oracle.enclosures import (
     ziv,
 )
 from softlog_numerics.oracle.loss import settled_loss_row
+from softlog_numerics.oracle.softlog_grad import (
+    sld,
+    sld_sym,
+    softlog,
+    softlog_cross_entropy,
+    softlog_entropy,
+)
 from softlog_numerics.oracle.twins import ShiftedRow
 
 __all__ = [
@@ -66,6 +77,11 @@ __all__ = [
     "log_softmax_jvp",
     "logsumexp",
     "logsumexp_jvp",
+    "sld",
+    "sld_sym",
+    "softlog",
+    "softlog_cross_entropy",
+    "softlog_entropy",
     "softmax",
     "softmax_jvp",
 ]
