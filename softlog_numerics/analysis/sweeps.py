@@ -32,6 +32,7 @@ from softlog_numerics import oracle as _oracle
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.analysis import algorithms
 from softlog_numerics.testing.contract import ULP_BOUNDS, term_scale, within_contract
+from softlog_numerics.testing.record import ErrorStats
 from softlog_numerics.testing.strategies import LOGIT_FAMILIES, PROBABILITY_FAMILIES
 from softlog_numerics.testing.ulp import compare as ulp_compare
 from softlog_numerics.testing.ulp import from_ordinal, ordinal, ulp_distance
@@ -289,7 +290,12 @@ def inputs(function: str, dtype, seed: int, sz: Sizes) -> list[tuple[str, tuple]
 
 @dataclass
 class Cell:
-    """One variant on one format: what the precision sweep measured."""
+    """One variant on one format: what the precision sweep measured, from the
+    :class:`~softlog_numerics.testing.record.ErrorStats` of its inputs (``numbers_only``: ``nan``
+    counts the NaN mismatches of both directions, left out of the distances; ``inf`` the infinite
+    results where the oracle is finite; ``outputs`` every element compared), with the family of
+    the worst input, the largest scaled error of a divergence (:func:`scaled_error`) and, for the
+    production variant, the contract violations (:func:`contract_violations`; -1 otherwise)."""
 
     function: str
     variant: str
@@ -351,26 +357,19 @@ def contract_violations(function: str, fmt, args, got, want) -> int:
     return bad
 
 
-def _summarise(function, variant, dtype, parts, scaled=None) -> Cell:
-    """parts: [(family, distances, nan, inf)]"""
-    dists = [d for _, d, _, _ in parts if d.size]
-    d = np.concatenate(dists) if dists else np.zeros(0)
-    outputs = int(sum(x.size for _, x, _, _ in parts) + sum(n for _, _, n, _ in parts))
-    worst_family, worst = "", -1.0
-    for fam, dd, _, _ in parts:
-        if dd.size and float(dd.max()) > worst:
-            worst, worst_family = float(dd.max()), fam
-    if d.size == 0:
-        return Cell(function, variant, dtype, outputs, 0.0, 0.0, 0.0, 0.0,
-                    sum(n for _, _, n, _ in parts), sum(i for _, _, _, i in parts), worst_family)
-    bits = np.log2(1.0 + d)
+def _cell(function: str, variant: str, dtype: str, stats: ErrorStats, worst_family: str, scaled) -> Cell:
+    """The :class:`Cell` of a finished :class:`~softlog_numerics.testing.record.ErrorStats`
+    (``numbers_only``: NaN mismatches counted, not in the distances)."""
+    nan = stats.nan + stats.number_where_nan
+    if stats.compared == 0:
+        return Cell(function, variant, dtype, stats.values, 0.0, 0.0, 0.0, 0.0, nan, stats.inf_where_finite,
+                    worst_family)
     ms = math.nan
     if scaled:
         allsc = np.concatenate(scaled)
         ms = float(allsc.max()) if allsc.size else 0.0
-    return Cell(function, variant, dtype, outputs, float(d.max()), float(np.quantile(d, 0.99, method="higher")),
-                float(bits.mean()), float(bits.max()), sum(n for _, _, n, _ in parts),
-                sum(i for _, _, _, i in parts), worst_family, max_scaled=ms)
+    return Cell(function, variant, dtype, stats.values, stats.max_ulp, stats.p99_ulp, stats.mean_bits,
+                stats.max_bits, nan, stats.inf_where_finite, worst_family, max_scaled=ms)
 
 
 def precision_cells(function: str, dtype, seed: int, sz: Sizes, cache) -> list[Cell]:
@@ -384,11 +383,15 @@ def precision_cells(function: str, dtype, seed: int, sz: Sizes, cache) -> list[C
             cells.append(Cell(function, v.name, fmt.name, 0, math.nan, math.nan, math.nan, math.nan, 0, 0, "",
                               error="not available (module not importable)"))
             continue
-        parts, scaled, violations = [], [], 0
+        stats, scaled, violations = ErrorStats(numbers_only=True), [], 0
+        worst_family, worst = "", -1.0
         try:
             for (fam, args), want in zip(blocks, wants):
                 got = v(*args)
-                parts.append((fam, *compare(got, want)))
+                compared = stats.compared
+                d = stats.add(got, want)
+                if stats.compared > compared and d > worst:
+                    worst, worst_family = d, fam
                 if function in _DIVERGENCES:
                     scaled.append(scaled_error(function, args, got, want))
                 if v.name == "production":
@@ -397,7 +400,8 @@ def precision_cells(function: str, dtype, seed: int, sz: Sizes, cache) -> list[C
             cells.append(Cell(function, v.name, fmt.name, 0, math.nan, math.nan, math.nan, math.nan, 0, 0, "",
                               error=f"{type(exc).__name__}: {exc}"))
             continue
-        cell = _summarise(function, v.name, fmt.name, parts, scaled)
+        stats.finish()
+        cell = _cell(function, v.name, fmt.name, stats, worst_family, scaled)
         if v.name == "production":
             cell.violations = violations
         cells.append(cell)
