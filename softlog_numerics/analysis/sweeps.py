@@ -327,6 +327,13 @@ def compare(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, int, int]:
     return c.distance[~mismatch], int(np.count_nonzero(mismatch)), int(np.count_nonzero(c.inf_where_finite))
 
 
+def _pointwise_ulp(got, want) -> np.ndarray:
+    """The ULP distance of every element (float64), NaN where ``got`` and ``want`` disagree on
+    NaN-ness: the error curves of the error-vs-input sweeps."""
+    c = ulp_compare(got, want)
+    return np.where(c.nan_mismatch, np.nan, c.distance)
+
+
 def scaled_error(function: str, args, got, want) -> np.ndarray:
     """``|got - want| / (u * sum_k |term_k|)`` per row, ``u`` the unit roundoff of the format: the
     error measure of a sum that may cancel (0 where equal; ``inf`` where the scale is 0 but the
@@ -450,10 +457,7 @@ def softlog_vs_x(dtype, sz: Sizes, cache) -> dict:
     for v in algorithms.variants("softlog", fmt):
         if not v.available():
             continue
-        got = v(x)
-        g, w = got.astype(np.float64), want.astype(np.float64)
-        d = ulp_distance(got, want)
-        d[np.isnan(g) != np.isnan(w)] = np.nan
+        d = _pointwise_ulp(v(x), want)
         errors[v.name] = d
         nans[v.name] = int(np.count_nonzero(np.isnan(d)))
     return {"x": x.astype(np.float64), "offset": (ordinal(x) - c).astype(np.float64), "errors": errors, "nan": nans}
@@ -491,11 +495,7 @@ def gap_sweep(function: str, dtype, sz: Sizes, cache) -> dict:
     for v in algorithms.variants(function, fmt):
         if not v.available():
             continue
-        got = v(rows)
-        g64, w64 = got.astype(np.float64), want.astype(np.float64)
-        d = ulp_distance(got, want)
-        d[np.isnan(g64) != np.isnan(w64)] = np.nan
-        errors[v.name] = np.max(d, axis=1)
+        errors[v.name] = np.max(_pointwise_ulp(v(rows), want), axis=1)
     return {"gap": gap, "errors": errors, "collapse": collapse_gap(fmt), "underflow": -math.log(fmt.min_subnormal)}
 
 
@@ -555,9 +555,7 @@ def backward_gap_sweep(function: str, dtype, sz: Sizes) -> dict:
     }
     errors = {}
     for name, got in variants.items():
-        d = ulp_distance(got, want)
-        d[np.isnan(got.astype(np.float64)) != np.isnan(want.astype(np.float64))] = np.nan
-        errors[name] = np.max(d, axis=1)
+        errors[name] = np.max(_pointwise_ulp(got, want), axis=1)
     return {"gap": gap, "errors": errors, "collapse": collapse_gap(fmt)}
 
 
