@@ -32,6 +32,7 @@ from softlog_numerics import oracle as _oracle
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.analysis import algorithms
 from softlog_numerics.testing.contract import ULP_BOUNDS, term_scale, within_contract
+from softlog_numerics.testing.record import ErrorStats
 from softlog_numerics.testing.strategies import LOGIT_FAMILIES, PROBABILITY_FAMILIES
 from softlog_numerics.testing.ulp import compare as ulp_compare
 from softlog_numerics.testing.ulp import from_ordinal, ordinal, ulp_distance
@@ -289,7 +290,12 @@ def inputs(function: str, dtype, seed: int, sz: Sizes) -> list[tuple[str, tuple]
 
 @dataclass
 class Cell:
-    """One variant on one format: what the precision sweep measured."""
+    """One variant on one format: what the precision sweep measured, from the
+    :class:`~softlog_numerics.testing.record.ErrorStats` of its inputs (``numbers_only``: ``nan``
+    counts the NaN mismatches of both directions, left out of the distances; ``inf`` the infinite
+    results where the oracle is finite; ``outputs`` every element compared), with the family of
+    the worst input, the largest scaled error of a divergence (:func:`scaled_error`) and, for the
+    production variant, the contract violations (:func:`contract_violations`; -1 otherwise)."""
 
     function: str
     variant: str
@@ -319,6 +325,13 @@ def compare(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, int, int]:
     c = ulp_compare(got, want)
     mismatch = c.nan_mismatch
     return c.distance[~mismatch], int(np.count_nonzero(mismatch)), int(np.count_nonzero(c.inf_where_finite))
+
+
+def _pointwise_ulp(got, want) -> np.ndarray:
+    """The ULP distance of every element (float64), NaN where ``got`` and ``want`` disagree on
+    NaN-ness: the error curves of the error-vs-input sweeps."""
+    c = ulp_compare(got, want)
+    return np.where(c.nan_mismatch, np.nan, c.distance)
 
 
 def scaled_error(function: str, args, got, want) -> np.ndarray:
@@ -351,26 +364,19 @@ def contract_violations(function: str, fmt, args, got, want) -> int:
     return bad
 
 
-def _summarise(function, variant, dtype, parts, scaled=None) -> Cell:
-    """parts: [(family, distances, nan, inf)]"""
-    dists = [d for _, d, _, _ in parts if d.size]
-    d = np.concatenate(dists) if dists else np.zeros(0)
-    outputs = int(sum(x.size for _, x, _, _ in parts) + sum(n for _, _, n, _ in parts))
-    worst_family, worst = "", -1.0
-    for fam, dd, _, _ in parts:
-        if dd.size and float(dd.max()) > worst:
-            worst, worst_family = float(dd.max()), fam
-    if d.size == 0:
-        return Cell(function, variant, dtype, outputs, 0.0, 0.0, 0.0, 0.0,
-                    sum(n for _, _, n, _ in parts), sum(i for _, _, _, i in parts), worst_family)
-    bits = np.log2(1.0 + d)
+def _cell(function: str, variant: str, dtype: str, stats: ErrorStats, worst_family: str, scaled) -> Cell:
+    """The :class:`Cell` of a finished :class:`~softlog_numerics.testing.record.ErrorStats`
+    (``numbers_only``: NaN mismatches counted, not in the distances)."""
+    nan = stats.nan + stats.number_where_nan
+    if stats.compared == 0:
+        return Cell(function, variant, dtype, stats.values, 0.0, 0.0, 0.0, 0.0, nan, stats.inf_where_finite,
+                    worst_family)
     ms = math.nan
     if scaled:
         allsc = np.concatenate(scaled)
         ms = float(allsc.max()) if allsc.size else 0.0
-    return Cell(function, variant, dtype, outputs, float(d.max()), float(np.quantile(d, 0.99, method="higher")),
-                float(bits.mean()), float(bits.max()), sum(n for _, _, n, _ in parts),
-                sum(i for _, _, _, i in parts), worst_family, max_scaled=ms)
+    return Cell(function, variant, dtype, stats.values, stats.max_ulp, stats.p99_ulp, stats.mean_bits,
+                stats.max_bits, nan, stats.inf_where_finite, worst_family, max_scaled=ms)
 
 
 def precision_cells(function: str, dtype, seed: int, sz: Sizes, cache) -> list[Cell]:
@@ -384,11 +390,15 @@ def precision_cells(function: str, dtype, seed: int, sz: Sizes, cache) -> list[C
             cells.append(Cell(function, v.name, fmt.name, 0, math.nan, math.nan, math.nan, math.nan, 0, 0, "",
                               error="not available (module not importable)"))
             continue
-        parts, scaled, violations = [], [], 0
+        stats, scaled, violations = ErrorStats(numbers_only=True), [], 0
+        worst_family, worst = "", -1.0
         try:
             for (fam, args), want in zip(blocks, wants):
                 got = v(*args)
-                parts.append((fam, *compare(got, want)))
+                compared = stats.compared
+                d = stats.add(got, want)
+                if stats.compared > compared and d > worst:
+                    worst, worst_family = d, fam
                 if function in _DIVERGENCES:
                     scaled.append(scaled_error(function, args, got, want))
                 if v.name == "production":
@@ -397,7 +407,8 @@ def precision_cells(function: str, dtype, seed: int, sz: Sizes, cache) -> list[C
             cells.append(Cell(function, v.name, fmt.name, 0, math.nan, math.nan, math.nan, math.nan, 0, 0, "",
                               error=f"{type(exc).__name__}: {exc}"))
             continue
-        cell = _summarise(function, v.name, fmt.name, parts, scaled)
+        stats.finish()
+        cell = _cell(function, v.name, fmt.name, stats, worst_family, scaled)
         if v.name == "production":
             cell.violations = violations
         cells.append(cell)
@@ -446,10 +457,7 @@ def softlog_vs_x(dtype, sz: Sizes, cache) -> dict:
     for v in algorithms.variants("softlog", fmt):
         if not v.available():
             continue
-        got = v(x)
-        g, w = got.astype(np.float64), want.astype(np.float64)
-        d = ulp_distance(got, want)
-        d[np.isnan(g) != np.isnan(w)] = np.nan
+        d = _pointwise_ulp(v(x), want)
         errors[v.name] = d
         nans[v.name] = int(np.count_nonzero(np.isnan(d)))
     return {"x": x.astype(np.float64), "offset": (ordinal(x) - c).astype(np.float64), "errors": errors, "nan": nans}
@@ -487,11 +495,7 @@ def gap_sweep(function: str, dtype, sz: Sizes, cache) -> dict:
     for v in algorithms.variants(function, fmt):
         if not v.available():
             continue
-        got = v(rows)
-        g64, w64 = got.astype(np.float64), want.astype(np.float64)
-        d = ulp_distance(got, want)
-        d[np.isnan(g64) != np.isnan(w64)] = np.nan
-        errors[v.name] = np.max(d, axis=1)
+        errors[v.name] = np.max(_pointwise_ulp(v(rows), want), axis=1)
     return {"gap": gap, "errors": errors, "collapse": collapse_gap(fmt), "underflow": -math.log(fmt.min_subnormal)}
 
 
@@ -551,9 +555,7 @@ def backward_gap_sweep(function: str, dtype, sz: Sizes) -> dict:
     }
     errors = {}
     for name, got in variants.items():
-        d = ulp_distance(got, want)
-        d[np.isnan(got.astype(np.float64)) != np.isnan(want.astype(np.float64))] = np.nan
-        errors[name] = np.max(d, axis=1)
+        errors[name] = np.max(_pointwise_ulp(got, want), axis=1)
     return {"gap": gap, "errors": errors, "collapse": collapse_gap(fmt)}
 
 

@@ -30,6 +30,7 @@ from softlog_numerics import functions, oracle
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.testing import strategies
 from softlog_numerics.testing.contract import ULP_BOUNDS, within_contract
+from softlog_numerics.testing.record import ErrorStats
 
 __all__ = ["FUNCTIONS", "HARD_CASES", "Measurement", "hard_cases", "measure", "within_contract"]
 
@@ -79,7 +80,10 @@ def _strategy(function: str, fmt):
 
 @dataclass
 class Measurement:
-    """What :func:`measure` found for one function and format."""
+    """What :func:`measure` found for one function and format: the fields of its
+    :class:`~softlog_numerics.testing.record.ErrorStats` that ``softlog-numerics accuracy`` prints
+    (``max_ulp``; ``examples`` the inputs evaluated; ``passed`` no contract failure; the worst
+    input as exact hex floats), the first failing inputs, and the time taken."""
 
     function: str
     dtype: str
@@ -107,21 +111,23 @@ def measure(function: str, dtype, examples: int = 200) -> Measurement:
     fmt = format_of(dtype)
     impl = getattr(functions, function)
     ref = getattr(oracle, function)
-    state = {"max": 0.0, "worst": "", "n": 0, "failures": [], "cancelling": 0}
     bound = ULP_BOUNDS[function][fmt.name]
+    stats = ErrorStats(keep_latest=True)
+    failures: list[str] = []
+    cancelling = 0
 
     def check(args):
+        nonlocal cancelling
         with np.errstate(all="ignore"):
             got = impl(*args)
         want = ref(*args)
         ok, worst = within_contract(function, fmt, np.asarray(got), np.asarray(want), args)
-        state["n"] += 1
         if ok and worst > bound:  # met through the cancellation allowance, not the ULP bound
-            state["cancelling"] += 1
-        elif worst >= state["max"]:
-            state["max"], state["worst"] = worst, " ; ".join(_hex(a) for a in args)
-        if not ok and len(state["failures"]) < 5:
-            state["failures"].append(" ; ".join(_hex(a) for a in args))
+            cancelling += 1
+        else:
+            stats.add(got, want, args, in_contract=ok)
+        if not ok and len(failures) < 5:
+            failures.append(" ; ".join(_hex(a) for a in args))
         return worst
 
     start = time.perf_counter()
@@ -137,8 +143,10 @@ def measure(function: str, dtype, examples: int = 200) -> Measurement:
 
     if examples > 0:
         search()
+    stats.finish()
     return Measurement(
-        function=function, dtype=fmt.name, bound=ULP_BOUNDS[function][fmt.name], max_ulp=state["max"],
-        examples=state["n"], passed=not state["failures"], worst_input=state["worst"],
-        seconds=time.perf_counter() - start, failures=state["failures"], cancelling=state["cancelling"],
+        function=function, dtype=fmt.name, bound=bound, max_ulp=stats.max_ulp,
+        examples=stats.inputs + cancelling, passed=stats.contract_failures == 0,
+        worst_input=" ; ".join(_hex(a) for a in stats.worst.args) if stats.worst else "",
+        seconds=time.perf_counter() - start, failures=failures, cancelling=cancelling,
     )

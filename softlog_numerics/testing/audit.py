@@ -64,14 +64,8 @@ from softlog_numerics.testing.backends import (
     to_numpy,
 )
 from softlog_numerics.testing.contract import ULP_BOUNDS, bound_of, within_contract
-from softlog_numerics.testing.ulp import (
-    Comparison,
-    compare,
-    format_ulp,
-    from_ordinal,
-    ordinal,
-    ulp_distance,
-)
+from softlog_numerics.testing.record import ErrorStats, Worst
+from softlog_numerics.testing.ulp import compare, format_ulp, from_ordinal, ordinal
 
 __all__ = [
     "FUNCTIONS",
@@ -291,63 +285,40 @@ def _number(v: float):
 # Statistics of one cell (function x dtype x family)
 
 
-@dataclass
-class Worst:
-    """The input with the largest ULP distance in a cell, and its worst element."""
-
-    args: tuple
-    index: tuple
-    expected: float
-    got: float
-    ulp: float
-
-    def to_dict(self, fmt: Format) -> dict:
-        return {
-            "input": reproducer(*self.args),
-            "index": list(self.index),
-            "expected": str(fmt.dtype.type(self.expected)),
-            "expected_hex": float(self.expected).hex(),
-            "got": str(fmt.dtype.type(self.got)),
-            "got_hex": float(self.got).hex(),
-            "ulp": _number(self.ulp),
-        }
+def _worst_dict(w: Worst, fmt: Format) -> dict:
+    """The worst input of a cell as the JSON report writes it."""
+    return {
+        "input": reproducer(*w.args),
+        "index": list(w.index),
+        "expected": str(fmt.dtype.type(w.expected)),
+        "expected_hex": float(w.expected).hex(),
+        "got": str(fmt.dtype.type(w.got)),
+        "got_hex": float(w.got).hex(),
+        "ulp": _number(w.ulp),
+    }
 
 
 @dataclass
-class CellStats:
-    """What the audit measured for one function, format and input family.
+class CellStats(ErrorStats):
+    """What the audit measured for one function, format and input family: an
+    :class:`~softlog_numerics.testing.record.ErrorStats` (max and p99 ULP, share not correctly
+    rounded, NaN and infinity mismatches, wrong signs of zero, contract failures, the worst input)
+    and what only an audit meets.
 
-    ``max_ulp`` and ``p99_ulp`` are over every element compared (NaN against NaN is 0, NaN against
-    a number is ``inf``); ``not_correctly_rounded`` is the share of elements at a distance > 0 or
-    with the wrong sign of zero. ``nan`` counts NaN results where the oracle's is a number,
-    ``number_where_nan`` the reverse; ``inf_where_finite`` / ``finite_where_inf`` compare
-    infinities with finite results; ``wrong_sign_zero`` counts ``-0`` for ``+0`` and vice versa.
     ``contract_failures`` counts inputs outside the library's own contract (its ULP bound, or for
-    sums that may cancel, the allowance of :mod:`softlog_numerics.testing.contract`).
+    sums that may cancel, the allowance of :mod:`softlog_numerics.testing.contract`); ``errors``
+    counts inputs on which the implementation raised or returned another shape (``first_error``
+    the first of them), ``skipped`` inputs the oracle refused (outside the function's domain);
+    ``output_dtype`` names the dtype of a result of another format than the input's.
     """
 
     function: str
     dtype: str
     family: str
-    inputs: int = 0
-    values: int = 0
-    max_ulp: float = 0.0
-    p99_ulp: float = 0.0
-    not_correctly_rounded: float = 0.0
-    nan: int = 0
-    number_where_nan: int = 0
-    inf_where_finite: int = 0
-    finite_where_inf: int = 0
-    wrong_sign_zero: int = 0
-    contract_failures: int = 0
     errors: int = 0
     first_error: str | None = None
     skipped: int = 0
     output_dtype: str | None = None
-    worst: Worst | None = None
-    _distances: list = field(default_factory=list, repr=False)
-    _incorrect: int = field(default=0, repr=False)
-    _worst_score: float = field(default=0.0, repr=False)
 
     @property
     def bound(self) -> int:
@@ -365,39 +336,6 @@ class CellStats:
             return self.contract_failures == 0
         return self.max_ulp <= max_ulp
 
-    # -- accumulation ---------------------------------------------------------------------
-    def _add(self, args, got: np.ndarray, want: np.ndarray, c: Comparison, in_contract: bool) -> float:
-        self.inputs += 1
-        d, sign_zero = c.distance, c.wrong_sign_zero
-        self.values += d.size
-        g, w = got.astype(np.float64), want.astype(np.float64)
-        self.nan += int(np.sum(c.nan))
-        self.number_where_nan += int(np.sum(c.number_where_nan))
-        self.inf_where_finite += int(np.sum(c.inf_where_finite))
-        self.finite_where_inf += int(np.sum(c.finite_where_inf))
-        self.wrong_sign_zero += int(np.sum(sign_zero))
-        self.contract_failures += not in_contract
-        self._incorrect += int(np.sum(c.incorrect))
-        self._distances.append(d.ravel())
-        worst = float(d.max()) if d.size else 0.0
-        score = worst if worst > 0 else (0.5 if sign_zero.any() else 0.0)
-        if score > self._worst_score:
-            self._worst_score = score
-            key = np.where(sign_zero, 0.5, d) if worst == 0 else d
-            i = np.unravel_index(int(np.argmax(key)), d.shape) if d.ndim else ()
-            self.worst = Worst(tuple(np.array(a, copy=True) for a in args), tuple(int(j) for j in i),
-                               float(w[i]), float(g[i]), worst)
-        return worst
-
-    def _finish(self) -> None:
-        if self._distances:
-            d = np.concatenate(self._distances)
-            if d.size:
-                self.max_ulp = float(d.max())
-                self.p99_ulp = float(np.quantile(d, 0.99, method="higher"))
-                self.not_correctly_rounded = self._incorrect / d.size
-        self._distances = []
-
     def to_dict(self) -> dict:
         fmt = format_of(self.dtype)
         return {
@@ -410,7 +348,7 @@ class CellStats:
             "wrong_sign_zero": self.wrong_sign_zero,
             "number_where_nan": self.number_where_nan,
             "worst_input": reproducer(*self.worst.args) if self.worst else None,
-            "worst": self.worst.to_dict(fmt) if self.worst else None,
+            "worst": _worst_dict(self.worst, fmt) if self.worst else None,
             "inputs": self.inputs,
             "values": self.values,
             "errors": self.errors,
@@ -484,7 +422,7 @@ def _evaluate(ev: _Evaluator, cell: CellStats, args, fmt: Format) -> float:
         return math.inf
     if other is not None:
         cell.output_dtype = other
-    return cell._add(args, got, want, compare(got, want), _within(ev.function, fmt, got, want, args))
+    return cell.add(got, want, args, in_contract=_within(ev.function, fmt, got, want, args))
 
 
 def _bits(d: float) -> float:
@@ -675,7 +613,7 @@ def audit(
             elif n_examples > 0:
                 _search(_strategy(function, fam, fmt), n_examples, seed,
                         lambda args, c=cell, f=fmt: _evaluate(ev, c, args, f))
-            cell._finish()
+            cell.finish()
             report.cells[(fmt.name, fam)] = cell
     report.seconds = time.perf_counter() - start
     return report
@@ -763,11 +701,11 @@ def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, 
         raise OracleMismatch(math.inf, f"{where} returned {other} for {fmt.name} input; input: {reproducer(*args)}")
     if got.shape != want.shape:
         raise OracleMismatch(math.inf, f"{where} returned shape {got.shape}, expected {want.shape}; input: {reproducer(*args)}")
-    d = ulp_distance(got, want)
+    c = compare(got, want)
+    d, sign_zero = c.distance, c.wrong_sign_zero
     worst = float(d.max()) if d.size else 0.0
     ok = _within(function, fmt, got, want, args) if max_ulp is None else worst <= max_ulp
     g, w = got.astype(np.float64), want.astype(np.float64)
-    sign_zero = (g == 0) & (w == 0) & (np.signbit(g) != np.signbit(w))
     if signed_zeros and sign_zero.any():
         ok = False
     if ok:
