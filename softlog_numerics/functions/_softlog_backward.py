@@ -95,8 +95,8 @@ def softlog_vjp(x, g) -> np.ndarray:
     Notes
     -----
     Domain: ``x`` above the branch point (``L(x)`` finite); below it, and for NaN, the result is
-    NaN. ``x = +inf`` gives ``g * 0`` (a signed zero, NaN for an infinite ``g``); an infinite ``g``
-    gives an infinity of its sign. ``L' > 0``, so the result has the sign of ``g``.
+    NaN. ``x = +inf`` gives ``+0`` (``L'(+inf) = 0``; NaN for an infinite ``g``); an infinite ``g``
+    gives an infinity of its sign; exact zeros are ``+0``. ``L' > 0``, so the result has the sign of ``g``.
 
     Algorithm: ``x - x_b`` as a double-double (exact split, then the low part of ``x_b``), ``g``
     divided by it in double-double on normalised operands, one rounding to float64 and, for a
@@ -121,7 +121,7 @@ def softlog_vjp(x, g) -> np.ndarray:
         ginf = live & np.isinf(G)
         out[ginf] = G[ginf]
         top = X == np.inf
-        out[top] = G[top] * 0.0
+        out[top] = np.where(np.isfinite(G[top]), 0.0, np.nan)  # L'(+inf) = 0: +0 (NaN for g = +-inf)
     return round_from_float64(out, fmt).reshape(x.shape)
 
 

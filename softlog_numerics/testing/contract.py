@@ -24,6 +24,7 @@ __all__ = [
     "ULP_BOUNDS",
     "bound_of",
     "grad_term_scale",
+    "softlog_grad_term_scale",
     "term_scale",
     "within_contract",
 ]
@@ -45,9 +46,14 @@ LOSS_GRAD_BOUNDS: dict[str, dict[str, int]] = {
     "grad.softmax": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "grad.logsumexp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 8},
     "grad.cross_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
+    "grad.softlog": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
+    "grad.softlog_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
+    "grad.softlog_cross_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
+    "grad.sld": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
+    "grad.sld_sym": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
 }
-"""The fused loss and the backward pass (proofs/grad.md, Theorems G2 and G3), enforced by
-tests/test_backward.py; ``accuracy`` and ``audit`` measure the forward table :data:`ULP_BOUNDS`."""
+"""The fused loss and the backward pass (proofs/grad.md, Theorems G2, G3 and G5), enforced by
+tests/test_backward.py and tests/test_softlog_backward.py; ``accuracy`` and ``audit`` measure the forward table :data:`ULP_BOUNDS`."""
 
 CANCELLATION: dict[str, float] = {
     "softlog_entropy": 4.0,
@@ -57,6 +63,9 @@ CANCELLATION: dict[str, float] = {
     "grad.softmax": 25.0,
     "grad.cross_entropy": 45.0,
     "grad.logsumexp": 25.0,
+    "grad.softlog_entropy": 1.0,
+    "grad.sld": 1.0,
+    "grad.sld_sym": 1.0,
 }
 
 _A = math.e - 1.0 / math.e
@@ -139,6 +148,38 @@ def grad_term_scale(function: str, x, g, t=None, z_loss: float = 0.0) -> np.ndar
         else:
             raise ValueError(f"no term scale for {function!r}")
         return np.nan_to_num(tau) + 2.0**-1020 * total
+
+
+_XB = -0.15651764274966565  # the branch point -1/(e**2 - 1), to float64
+
+
+def softlog_grad_term_scale(function: str, wrt: str, p, q, g) -> np.ndarray:
+    """``tau`` of every component of a softlog-family VJP (float64, accurate to a few ULPs): ``|g|``
+    (broadcast along the last axis) times the sum of the magnitudes of the double-double terms the
+    component is formed from (proofs/grad.md, Theorem G5): ``grad.softlog_entropy``
+    ``|L(p)| + p/(p - x_b)``; ``grad.sld`` (``p``) ``(|L(p) - L(q)| + p/(p - x_b))/2``;
+    ``grad.sld_sym`` ``(|L(p) - L(q)| + |p - q|/(w - x_b))/4`` with ``w`` the argument ``wrt``;
+    the others (no cancellation) the magnitude of the component itself; plus ``2**-1015 |g|``
+    for the absolute errors of subnormal intermediate terms (``L(p) - L(q)`` for entries within
+    ``2**-1000`` of each other errs by up to ``2**-1071`` absolutely)."""
+    p = np.asarray(p).astype(np.float64)
+    q = np.asarray(q).astype(np.float64)
+    gam = np.abs(np.asarray(g, dtype=np.float64))[..., None]
+    a, b = math.e - 1.0 / math.e, 1.0 / math.e
+    with np.errstate(all="ignore"):
+        Lp, Lq = np.log(a * p + b), np.log(a * q + b)
+        D = np.abs(np.log1p(a * (p - q) / (a * q + b)))
+        if function == "grad.softlog_entropy":
+            tau = np.abs(Lp) + p / (p - _XB)
+        elif function == "grad.softlog_cross_entropy":
+            tau = np.abs(Lq) if wrt == "p" else p / (q - _XB)
+        elif function == "grad.sld":
+            tau = (D + p / (p - _XB)) / 2 if wrt == "p" else p / (q - _XB) / 2
+        elif function == "grad.sld_sym":
+            tau = (D + np.abs(p - q) / ((p if wrt == "p" else q) - _XB)) / 4
+        else:
+            raise ValueError(f"no term scale for {function!r}")
+        return gam * (np.nan_to_num(tau) + 2.0**-1015)
 
 
 def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]:
