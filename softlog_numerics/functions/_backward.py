@@ -89,6 +89,19 @@ def _rows_of(x, axis):
     return format_of(x.dtype), Rows(x, axis)
 
 
+def _per_element(x, g, axis, block, name: str = "g"):
+    """A derivative of ``x``'s shape and dtype from ``block(X, G, fmt)`` on blocks of rows, ``g``
+    (the cotangent, or the tangent ``dx``) checked to have ``x``'s shape."""
+    fmt, rows = _rows_of(x, axis)
+    G = Rows(checked_cotangent(g, np.shape(x), name), axis).rows
+    X = rows.rows
+    R, n = X.shape
+    out = np.empty((R, n), dtype=fmt.dtype)
+    for r0, r1 in _blocks(R, n):
+        out[r0:r1] = block(X[r0:r1], G[r0:r1], fmt)
+    return rows.elementwise(out)
+
+
 def _finish(out64, bad, G, fmt):
     """NaN on the rows whose derivative is not finite, then one rounding to ``fmt``."""
     if G is not None:
@@ -124,14 +137,7 @@ def log_softmax_vjp(x, g, axis=-1) -> np.ndarray:
     ``CANCELLATION["grad.log_softmax"]`` (proofs/grad.md, Theorem G3): narrow formats 1 ULP
     unless the terms cancel below ``2**-28`` of their sum.
     """
-    fmt, rows = _rows_of(x, axis)
-    G = Rows(checked_cotangent(g, np.shape(x)), axis).rows
-    X = rows.rows
-    R, n = X.shape
-    out = np.empty((R, n), dtype=fmt.dtype)
-    for r0, r1 in _blocks(R, n):
-        out[r0:r1] = _log_softmax_block(X[r0:r1], G[r0:r1], fmt)
-    return rows.elementwise(out)
+    return _per_element(x, g, axis, _log_softmax_block)
 
 
 def _log_softmax_block(X, G, fmt):
@@ -164,30 +170,41 @@ def softmax_vjp(x, g, axis=-1) -> np.ndarray:
     ``T = sum_{i != k} (g_k - g_i) p_i``, so a constant cotangent gives exactly 0. Accuracy:
     ``ULP_BOUNDS`` and ``CANCELLATION["grad.softmax"]`` (proofs/grad.md, Theorem G3).
     """
-    fmt, rows = _rows_of(x, axis)
-    G = Rows(checked_cotangent(g, np.shape(x)), axis).rows
-    X = rows.rows
-    R, n = X.shape
-    out = np.empty((R, n), dtype=fmt.dtype)
-    for r0, r1 in _blocks(R, n):
-        out[r0:r1] = _softmax_block(X[r0:r1], G[r0:r1], fmt)
-    return rows.elementwise(out)
+    return _per_element(x, g, axis, _softmax_block)
+
+
+def _spread(X64, Gf):
+    """``(p, bad, g_k, T)`` of a block of rows: the float64 softmax, the rows whose derivative is
+    NaN, the entry of ``Gf`` at each row's argmax ``k`` and ``T = sum_{i != k} (g_k - g_i) p_i`` as
+    a double-double ``(T_h, T_l)`` (columns), so that ``u - sum_i p_i g_i = (u - g_k) + T`` for
+    any ``u``. The differences are exact (TwoSum) and the products exact (TwoProd): a row of
+    equal ``g`` gives ``T = 0`` exactly. ``Gf`` finite and below ``2**901`` (:func:`_scaled`)."""
+    R = X64.shape[0]
+    p, k, _, bad = _probabilities(X64)
+    gk = Gf[np.arange(R), k][:, None]
+    dh, dl = two_sum(gk, -Gf)  # g_k - g_i, exact
+    th, te = two_prod(dh, p)
+    Th, Tl = _signed_sums(th)
+    Tl = Tl + (te + dl * p).sum(axis=1)
+    return p, bad, gk, (Th[:, None], Tl[:, None])
+
+
+def _centred(X64, Gf):
+    """``(p, bad, c)`` with ``c_j = g_j - sum_i p_i g_i``, evaluated as ``(g_j - g_k) + T``
+    (:func:`_spread`; one float64 rounding of a double-double): the softmax VJP is ``p c``, the
+    log_softmax JVP is ``c`` with ``g = dx``."""
+    p, bad, gk, (Th, Tl) = _spread(X64, Gf)
+    ch, cl = two_sum(Gf, -gk)  # g_j - g_k, exact
+    sh, se = two_sum(ch, Th)
+    return p, bad, sh + (se + cl + Tl)
 
 
 def _softmax_block(X, G, fmt):
+    """The softmax VJP of a block of rows (``G`` the cotangent rows), rounded to ``fmt``."""
     with np.errstate(all="ignore"):
         X64 = X.astype(np.float64)
-        R = X64.shape[0]
         Gf, back = _scaled(np.where(np.isfinite(G), G, 0.0))
-        p, k, _, bad = _probabilities(X64)
-        gk = Gf[np.arange(R), k][:, None]
-        dh, dl = two_sum(gk, -Gf)  # g_k - g_i, exact
-        th, te = two_prod(dh, p)
-        Th, Tl = _signed_sums(th)
-        Tl = Tl + (te + dl * p).sum(axis=1)
-        ch, cl = two_sum(Gf, -gk)  # g_j - g_k, exact
-        sh, se = two_sum(ch, Th[:, None])
-        inner = sh + (se + cl + Tl[:, None])
+        p, bad, inner = _centred(X64, Gf)
         out = np.where(X64 == -np.inf, 0.0, (p * inner) * back)  # masked: exactly +0
     return _finish(out, bad, G, fmt)
 
@@ -260,35 +277,42 @@ def _targets_of_block(tg, R, K, r0, r1):
     return fraction_dd(share), fraction_dd(1 - eps + share)
 
 
+def _loss_weights(tg, X64, r0, r1):
+    """``(w, bad)`` for rows ``r0:r1`` of the logits (``X64`` in float64): ``w_j = p_j (1 + 2
+    z_loss lse) - t_j`` in float64 (``+0`` on a ``-inf`` logit) and the rows whose loss is NaN or
+    ``+inf`` (a NaN or ``+inf`` logit, no finite one, a positive target on a ``-inf`` logit)."""
+    R, K = X64.shape
+    ar = np.arange(R)
+    p, k, qk, bad = _probabilities(X64)
+    if tg.probs is None:
+        (s_hi, s_lo), (o_hi, o_lo) = _targets_of_block(tg, R, K, r0, r1)
+        y = np.where(tg.ignored[r0:r1], 0, tg.index[r0:r1])
+        w = (p - s_hi) - s_lo
+        w[ar, y] = (p[ar, y] - o_hi) - o_lo
+        tk_hi = np.where(k == y, o_hi, s_hi)
+        tk_lo = np.where(k == y, o_lo, s_lo)
+        masked_hit = X64[ar, y] == -np.inf
+        if s_hi > 0:
+            masked_hit |= (X64 == -np.inf).any(axis=1)
+    else:
+        t_hi, t_lo = _targets_of_block(tg, R, K, r0, r1)
+        w = (p - t_hi) - t_lo
+        tk_hi, tk_lo = t_hi[ar, k], t_lo[ar, k]
+        masked_hit = ((X64 == -np.inf) & (t_hi > 0)).any(axis=1)
+    big = tk_hi >= 0.5
+    one_minus = (1.0 - tk_hi) - tk_lo  # 1 - tk_hi exact for tk_hi in [1/2, 1] (Sterbenz)
+    w[ar[big], k[big]] = one_minus[big] - qk[big]
+    if tg.z_loss:
+        lse = _lse(X64, axis=-1)
+        w = w + (2.0 * tg.z_loss) * lse[:, None] * p
+    return np.where(X64 == -np.inf, 0.0, w), bad | masked_hit
+
+
 def _cross_entropy_block(tg, X, gam, r0, r1):
     with np.errstate(all="ignore"):
         X64 = X.astype(np.float64)
-        R, K = X64.shape
-        ar = np.arange(R)
-        p, k, qk, bad = _probabilities(X64)
-        if tg.probs is None:
-            (s_hi, s_lo), (o_hi, o_lo) = _targets_of_block(tg, R, K, r0, r1)
-            y = np.where(tg.ignored[r0:r1], 0, tg.index[r0:r1])
-            w = (p - s_hi) - s_lo
-            w[ar, y] = (p[ar, y] - o_hi) - o_lo
-            tk_hi = np.where(k == y, o_hi, s_hi)
-            tk_lo = np.where(k == y, o_lo, s_lo)
-            masked_hit = X64[ar, y] == -np.inf
-            if s_hi > 0:
-                masked_hit |= (X64 == -np.inf).any(axis=1)
-        else:
-            t_hi, t_lo = _targets_of_block(tg, R, K, r0, r1)
-            w = (p - t_hi) - t_lo
-            tk_hi, tk_lo = t_hi[ar, k], t_lo[ar, k]
-            masked_hit = ((X64 == -np.inf) & (t_hi > 0)).any(axis=1)
-        big = tk_hi >= 0.5
-        one_minus = (1.0 - tk_hi) - tk_lo  # 1 - tk_hi exact for tk_hi in [1/2, 1] (Sterbenz)
-        w[ar[big], k[big]] = one_minus[big] - qk[big]
-        if tg.z_loss:
-            lse = _lse(X64, axis=-1)
-            w = w + (2.0 * tg.z_loss) * lse[:, None] * p
+        w, bad = _loss_weights(tg, X64, r0, r1)
         out = np.where(X64 == -np.inf, 0.0, w * np.where(np.isfinite(gam), gam, 0.0)[:, None])
-        bad = bad | masked_hit | ~np.isfinite(gam)
-        out[bad] = np.nan
+        out[bad | ~np.isfinite(gam)] = np.nan
         out[tg.ignored[r0:r1]] = 0.0
         return round_from_float64(out, tg.fmt)
