@@ -3,8 +3,8 @@
 :func:`softlog`, :func:`softlog_inverse` (in :mod:`._softlog`); :func:`logsumexp`,
 :func:`log_softmax`, :func:`softmax` (:mod:`._log_softmax`); :func:`softlog_entropy`,
 :func:`softlog_cross_entropy`, :func:`sld`, :func:`sld_sym` (:mod:`._divergence`);
-:func:`softlog_softmax` (:mod:`._layer`); :func:`cross_entropy`, the fused loss (:mod:`._cross_entropy`); the backward pass in
-:mod:`.grad` (implemented in :mod:`._backward`).
+:func:`softlog_softmax` (:mod:`._layer`); :func:`cross_entropy`, the fused loss (:mod:`._cross_entropy`); the backward pass
+and the forward mode in :mod:`.grad` (implemented in :mod:`._backward` and :mod:`._forward_mode`).
 
 The names exported here are the public functions: each NumPy function wrapped by
 :func:`softlog_numerics._core.interop.array_api`, so that PyTorch, JAX and CuPy arrays are accepted

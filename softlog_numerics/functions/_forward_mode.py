@@ -68,7 +68,7 @@ def logsumexp_jvp(x, dx, axis=-1, keepdims: bool = False) -> np.ndarray:
     ``T = sum_{i != k} (dx_k - dx_i) p_i`` (``k`` the argmax; exact differences and products, a
     double-double sum), so a constant tangent gives it exactly. Accuracy: ``LOSS_GRAD_BOUNDS`` and
     ``CANCELLATION["grad.logsumexp_jvp"]`` (proofs/grad.md, Theorem G4): narrow formats 1 ULP
-    unless the terms cancel below about ``2**-25`` of their sum.
+    unless the terms cancel below about ``2**-26`` of their sum.
     """
     fmt, rows = _rows_of(x, axis)
     D = Rows(checked_cotangent(dx, np.shape(x), "dx"), axis).rows
