@@ -17,6 +17,7 @@ from test_oracle import same
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
+from softlog_numerics._core.axes import Rows
 from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.oracle.enclosures import OracleUndecided
 from softlog_numerics.testing.contract import within_contract
@@ -183,3 +184,39 @@ def test_oracle_cannot_yet_split_the_cross_entropy_jvp():
     got = sn.grad.cross_entropy_jvp(x, target, dx, validate=False)
     t = target.astype(np.float64)
     _check("grad.cross_entropy_jvp", "float16", got, want, (x, dx, t, 0.0))
+
+
+def test_axes_shapes_and_row_blocks():
+    """Any ``axis`` (and ``keepdims``) gives the bits of the same rows laid along the last axis,
+    which are within the contract; more than ``2**20`` elements are evaluated in row blocks with
+    the same bits as smaller calls."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    dx = rng.normal(size=x.shape).astype(np.float32)
+    for axis in (0, 1, -1, (0, 2), None):
+        r, rd = Rows(x, axis), Rows(dx, axis)
+        for name in ("log_softmax_jvp", "softmax_jvp"):
+            f = getattr(sn.grad, name)
+            flat = f(r.rows, rd.rows)
+            assert same(f(x, dx, axis=axis), r.elementwise(flat)), (name, axis)
+            _check(f"grad.{name}", "float32", flat, getattr(oracle.grad, name)(r.rows, rd.rows), (r.rows, rd.rows))
+        flat = sn.grad.logsumexp_jvp(r.rows, rd.rows)
+        _check("grad.logsumexp_jvp", "float32", flat, oracle.grad.logsumexp_jvp(r.rows, rd.rows), (r.rows, rd.rows))
+        for keepdims in (False, True):
+            got = sn.grad.logsumexp_jvp(x, dx, axis=axis, keepdims=keepdims)
+            assert got.shape == oracle.grad.logsumexp_jvp(x, dx, axis=axis, keepdims=keepdims).shape
+            assert same(got, r.reduced(flat, keepdims)), (axis, keepdims)
+    y = rng.integers(0, 4, (3, 5))
+    r, rd = Rows(x, 1), Rows(dx, 1)
+    got = sn.grad.cross_entropy_jvp(x, y, dx, axis=1)
+    assert got.shape == (3, 5)
+    assert same(got, sn.grad.cross_entropy_jvp(r.rows, y.reshape(-1), rd.rows).reshape(3, 5))
+    X = rng.normal(size=(4000, 300))
+    D = rng.normal(size=X.shape)
+    Y = rng.integers(0, 300, 4000)
+    for name in ("log_softmax_jvp", "softmax_jvp", "logsumexp_jvp"):
+        f = getattr(sn.grad, name)
+        assert same(f(X, D), np.concatenate([f(X[i:i + 700], D[i:i + 700]) for i in range(0, 4000, 700)])), name
+    f = sn.grad.cross_entropy_jvp
+    parts = [f(X[i:i + 700], Y[i:i + 700], D[i:i + 700], label_smoothing=0.1) for i in range(0, 4000, 700)]
+    assert same(f(X, Y, D, label_smoothing=0.1), np.concatenate(parts))
