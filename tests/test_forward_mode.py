@@ -85,7 +85,6 @@ def test_cross_entropy_jvp_within_contract(dtype, data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@EXAMPLES
 @given(data=st.data())
 def test_softmax_jvp_is_the_softmax_vjp(dtype, data):
     """The softmax Jacobian is symmetric: ``softmax_jvp(x, dx) == softmax_vjp(x, dx)`` bit for bit."""
@@ -95,7 +94,6 @@ def test_softmax_jvp_is_the_softmax_vjp(dtype, data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@EXAMPLES
 @given(data=st.data())
 def test_constant_tangent_leaves_log_softmax_still(dtype, data):
     """Shift invariance: ``log_softmax(x + c)`` does not depend on ``c``, so along ``dx = c`` the
