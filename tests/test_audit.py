@@ -23,9 +23,9 @@ from softlog_numerics.audit import (
 )
 
 from softlog_numerics import oracle, strategies
-from softlog_numerics.functions import grad as sn_grad
 from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.cli.audit import register
+from softlog_numerics.functions import grad as sn_grad
 from softlog_numerics.testing.contract import ULP_BOUNDS
 
 DTYPES = list(FORMATS)

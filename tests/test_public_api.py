@@ -28,17 +28,10 @@ FUNCTIONS = [
     "softmax",
 ]
 MODULES = ["accuracy", "algorithms", "audit", "grad", "oracle", "regions", "strategies", "ulp"]
-GRAD = [
-    "cross_entropy",
-    "log_softmax",
-    "logsumexp",
-    "sld",
-    "sld_sym",
-    "softlog",
-    "softlog_cross_entropy",
-    "softlog_entropy",
-    "softmax",
-]
+VJPS = ["cross_entropy", "log_softmax", "logsumexp", "softmax"]
+SOFTLOG_VJPS = ["sld", "sld_sym", "softlog", "softlog_cross_entropy", "softlog_entropy"]
+JVPS = ["cross_entropy_jvp", "log_softmax_jvp", "logsumexp_jvp", "softmax_jvp"]
+GRAD = sorted(VJPS + SOFTLOG_VJPS + JVPS)
 
 
 def test_all_is_sorted_and_exact():
@@ -70,15 +63,17 @@ def test_every_function_has_an_oracle_twin_with_the_same_parameters(name):
 
 
 @pytest.mark.parametrize("name", GRAD)
-def test_every_vjp_has_an_oracle_twin_and_a_contract_row(name):
-    """``softlog_numerics.grad.<f>`` and ``oracle.grad.<f>`` take the same parameters; each VJP has
-    a row in the contract and a docstring citing its theorem."""
+def test_every_derivative_has_an_oracle_twin_and_a_contract_row(name):
+    """``softlog_numerics.grad.<f>`` and ``oracle.grad.<f>`` take the same parameters; each VJP and
+    JVP has a row in the contract and a docstring citing its theorem (G3 for the VJPs, G4 for the
+    JVPs)."""
     assert sn.grad.__all__ == GRAD
     impl = inspect.signature(getattr(sn.grad, name)).parameters
     ref = inspect.signature(getattr(oracle.grad, name)).parameters
     assert list(ref) == list(impl)
     assert f"grad.{name}" in LOSS_GRAD_BOUNDS
-    assert re.search(r"proofs/grad\.md, Theorem G[35]", inspect.getdoc(getattr(sn.grad, name)))
+    theorem = "G4" if name in JVPS else "G5" if name in SOFTLOG_VJPS else "G3"
+    assert re.search(rf"proofs/grad\.md, Theorem {theorem}", inspect.getdoc(getattr(sn.grad, name)))
 
 
 def test_contract_covers_the_functions():

@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from softlog_numerics.analysis.algorithms import Arith
-from softlog_numerics.analysis.format_arithmetic import ExactOps, VectorOps, log_softmax_variant
+from softlog_numerics.analysis.format_arithmetic import (
+    ExactOps,
+    VectorOps,
+    log_softmax_variant,
+)
 from softlog_numerics.testing import textbook
 from softlog_numerics.testing.backends import _numpy_ops
 

@@ -4,8 +4,8 @@
 :func:`log_softmax`, :func:`softmax` (:mod:`._log_softmax`); :func:`softlog_entropy`,
 :func:`softlog_cross_entropy`, :func:`sld`, :func:`sld_sym` (:mod:`._divergence`, on the double-double softlog
 kernels of :mod:`._softlog_dd`);
-:func:`softlog_softmax` (:mod:`._layer`); :func:`cross_entropy`, the fused loss (:mod:`._cross_entropy`); the backward pass in
-:mod:`.grad` (implemented in :mod:`._backward`).
+:func:`softlog_softmax` (:mod:`._layer`); :func:`cross_entropy`, the fused loss (:mod:`._cross_entropy`); the backward pass
+and the forward mode in :mod:`.grad` (implemented in :mod:`._backward`, :mod:`._softlog_backward` and :mod:`._forward_mode`).
 
 The names exported here are the public functions: each NumPy function wrapped by
 :func:`softlog_numerics._core.interop.array_api`, so that PyTorch, JAX and CuPy arrays are accepted

@@ -35,13 +35,29 @@ from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
 from softlog_numerics.functions._log_softmax import logsumexp as _lse
 from softlog_numerics.functions._log_softmax import softmax as _softmax
 
-__all__ = ["cross_entropy_vjp", "log_softmax_vjp", "logsumexp_vjp", "softmax_vjp"]
+__all__ = [
+    "centred",
+    "cross_entropy_vjp",
+    "finish",
+    "log_softmax_vjp",
+    "logsumexp_vjp",
+    "loss_weights",
+    "per_element",
+    "row_blocks",
+    "rows_of",
+    "scaled_rows",
+    "signed_sums",
+    "softmax_block",
+    "softmax_vjp",
+    "spread",
+]
+"""The VJPs, and the row machinery the forward mode (:mod:`._forward_mode`) shares."""
 
 
 _BLOCK = 1 << 20  # elements per block of rows: the float64 temporaries stay near 8 MiB each
 
 
-def _blocks(R: int, n: int):
+def row_blocks(R: int, n: int):
     """Row ranges of at most ``_BLOCK`` elements (none when a row is empty)."""
     if n == 0:
         return
@@ -54,7 +70,7 @@ _BIG = 2.0**900  # cotangent rows beyond this are scaled by 2**-100 (linear: exa
 #                  TwoProd argument reaches 2**995 and no sum overflows
 
 
-def _scaled(G):
+def scaled_rows(G):
     """``(G * f, 1 / f)`` with ``f = 2**-100`` on rows holding an entry above ``2**900``."""
     with np.errstate(invalid="ignore"):
         big = (np.abs(np.where(np.isfinite(G), G, 0.0)).max(axis=1, initial=0.0) > _BIG)
@@ -62,7 +78,7 @@ def _scaled(G):
     return G * f[:, None], (1.0 / f)[:, None]
 
 
-def _signed_sums(G):
+def signed_sums(G):
     """Row sums of a finite float64 matrix as a double-double (positive and negative parts
     summed error-free, then subtracted): within ``2**-57 sum |G|``."""
     ph, pl = nonnegative_row_sums(np.maximum(G, 0.0))
@@ -84,12 +100,25 @@ def _probabilities(X64):
     return p, k, qh + ql, bad
 
 
-def _rows_of(x, axis):
+def rows_of(x, axis):
     x = as_float_array(x)
     return format_of(x.dtype), Rows(x, axis)
 
 
-def _finish(out64, bad, G, fmt):
+def per_element(x, g, axis, block, name: str = "g"):
+    """A derivative of ``x``'s shape and dtype from ``block(X, G, fmt)`` on blocks of rows, ``g``
+    (the cotangent, or the tangent ``dx``) checked to have ``x``'s shape."""
+    fmt, rows = rows_of(x, axis)
+    G = Rows(checked_cotangent(g, np.shape(x), name), axis).rows
+    X = rows.rows
+    R, n = X.shape
+    out = np.empty((R, n), dtype=fmt.dtype)
+    for r0, r1 in row_blocks(R, n):
+        out[r0:r1] = block(X[r0:r1], G[r0:r1], fmt)
+    return rows.elementwise(out)
+
+
+def finish(out64, bad, G, fmt):
     """NaN on the rows whose derivative is not finite, then one rounding to ``fmt``."""
     if G is not None:
         bad = bad | ~np.isfinite(G).all(axis=1)
@@ -124,26 +153,19 @@ def log_softmax_vjp(x, g, axis=-1) -> np.ndarray:
     ``CANCELLATION["grad.log_softmax"]`` (proofs/grad.md, Theorem G3): narrow formats 1 ULP
     unless the terms cancel below ``2**-28`` of their sum.
     """
-    fmt, rows = _rows_of(x, axis)
-    G = Rows(checked_cotangent(g, np.shape(x)), axis).rows
-    X = rows.rows
-    R, n = X.shape
-    out = np.empty((R, n), dtype=fmt.dtype)
-    for r0, r1 in _blocks(R, n):
-        out[r0:r1] = _log_softmax_block(X[r0:r1], G[r0:r1], fmt)
-    return rows.elementwise(out)
+    return per_element(x, g, axis, _log_softmax_block)
 
 
 def _log_softmax_block(X, G, fmt):
     with np.errstate(all="ignore"):
         X64 = X.astype(np.float64)
         R = X64.shape[0]
-        Gf, back = _scaled(np.where(np.isfinite(G), G, 0.0))
+        Gf, back = scaled_rows(np.where(np.isfinite(G), G, 0.0))
         p, k, qk, bad = _probabilities(X64)
-        Sh, Sl = _signed_sums(Gf)
+        Sh, Sl = signed_sums(Gf)
         rest = Gf.copy()
         rest[np.arange(R), k] = 0.0
-        Rh, Rl = _signed_sums(rest)
+        Rh, Rl = signed_sums(rest)
         S = Sh + Sl
         ph, pe = two_prod(p, S[:, None])
         out = (Gf - ph) - (pe + p * Sl[:, None])
@@ -151,7 +173,7 @@ def _log_softmax_block(X, G, fmt):
         vk_h, vk_e = two_sum(-Rh, qh)
         out[np.arange(R), k] = vk_h + (vk_e + qe + qk * Sl - Rl)
         out *= back
-    return _finish(out, bad, G, fmt)
+    return finish(out, bad, G, fmt)
 
 
 def softmax_vjp(x, g, axis=-1) -> np.ndarray:
@@ -164,32 +186,43 @@ def softmax_vjp(x, g, axis=-1) -> np.ndarray:
     ``T = sum_{i != k} (g_k - g_i) p_i``, so a constant cotangent gives exactly 0. Accuracy:
     ``ULP_BOUNDS`` and ``CANCELLATION["grad.softmax"]`` (proofs/grad.md, Theorem G3).
     """
-    fmt, rows = _rows_of(x, axis)
-    G = Rows(checked_cotangent(g, np.shape(x)), axis).rows
-    X = rows.rows
-    R, n = X.shape
-    out = np.empty((R, n), dtype=fmt.dtype)
-    for r0, r1 in _blocks(R, n):
-        out[r0:r1] = _softmax_block(X[r0:r1], G[r0:r1], fmt)
-    return rows.elementwise(out)
+    return per_element(x, g, axis, softmax_block)
 
 
-def _softmax_block(X, G, fmt):
+def spread(X64, Gf):
+    """``(p, bad, g_k, T)`` of a block of rows: the float64 softmax, the rows whose derivative is
+    NaN, the entry of ``Gf`` at each row's argmax ``k`` and ``T = sum_{i != k} (g_k - g_i) p_i`` as
+    a double-double ``(T_h, T_l)`` (columns), so that ``u - sum_i p_i g_i = (u - g_k) + T`` for
+    any ``u``. The differences are exact (TwoSum) and the products exact (TwoProd): a row of
+    equal ``g`` gives ``T = 0`` exactly. ``Gf`` finite and below ``2**901`` (:func:`scaled_rows`)."""
+    R = X64.shape[0]
+    p, k, _, bad = _probabilities(X64)
+    gk = Gf[np.arange(R), k][:, None]
+    dh, dl = two_sum(gk, -Gf)  # g_k - g_i, exact
+    th, te = two_prod(dh, p)
+    Th, Tl = signed_sums(th)
+    Tl = Tl + (te + dl * p).sum(axis=1)
+    return p, bad, gk, (Th[:, None], Tl[:, None])
+
+
+def centred(X64, Gf):
+    """``(p, bad, c)`` with ``c_j = g_j - sum_i p_i g_i``, evaluated as ``(g_j - g_k) + T``
+    (:func:`spread`; one float64 rounding of a double-double): the softmax VJP is ``p c``, the
+    log_softmax JVP is ``c`` with ``g = dx``."""
+    p, bad, gk, (Th, Tl) = spread(X64, Gf)
+    ch, cl = two_sum(Gf, -gk)  # g_j - g_k, exact
+    sh, se = two_sum(ch, Th)
+    return p, bad, sh + (se + cl + Tl)
+
+
+def softmax_block(X, G, fmt):
+    """The softmax VJP of a block of rows (``G`` the cotangent rows), rounded to ``fmt``."""
     with np.errstate(all="ignore"):
         X64 = X.astype(np.float64)
-        R = X64.shape[0]
-        Gf, back = _scaled(np.where(np.isfinite(G), G, 0.0))
-        p, k, _, bad = _probabilities(X64)
-        gk = Gf[np.arange(R), k][:, None]
-        dh, dl = two_sum(gk, -Gf)  # g_k - g_i, exact
-        th, te = two_prod(dh, p)
-        Th, Tl = _signed_sums(th)
-        Tl = Tl + (te + dl * p).sum(axis=1)
-        ch, cl = two_sum(Gf, -gk)  # g_j - g_k, exact
-        sh, se = two_sum(ch, Th[:, None])
-        inner = sh + (se + cl + Tl[:, None])
+        Gf, back = scaled_rows(np.where(np.isfinite(G), G, 0.0))
+        p, bad, inner = centred(X64, Gf)
         out = np.where(X64 == -np.inf, 0.0, (p * inner) * back)  # masked: exactly +0
-    return _finish(out, bad, G, fmt)
+    return finish(out, bad, G, fmt)
 
 
 def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
@@ -197,19 +230,19 @@ def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
     keepdims)`` returns; the result has ``x``'s shape and dtype (special values as
     :func:`softlog_numerics.oracle.grad.logsumexp`). Accuracy: ``ULP_BOUNDS["grad.logsumexp"]``
     (proofs/grad.md, Theorem G3)."""
-    fmt, rows = _rows_of(x, axis)
+    fmt, rows = rows_of(x, axis)
     X = rows.rows
     R, n = X.shape
     reduced = rows.reduced(np.zeros(R), keepdims).shape
     gam = checked_cotangent(g, reduced).reshape(-1)
     out = np.empty((R, n), dtype=fmt.dtype)
-    for r0, r1 in _blocks(R, n):
+    for r0, r1 in row_blocks(R, n):
         with np.errstate(all="ignore"):
             X64 = X[r0:r1].astype(np.float64)
             gm = gam[r0:r1]
             p, _, _, bad = _probabilities(X64)
             o = np.where(X64 == -np.inf, 0.0, p * np.where(np.isfinite(gm), gm, 0.0)[:, None])
-        out[r0:r1] = _finish(o, bad | ~np.isfinite(gm), None, fmt)
+        out[r0:r1] = finish(o, bad | ~np.isfinite(gm), None, fmt)
     return rows.elementwise(out)
 
 
@@ -245,7 +278,7 @@ def cross_entropy_vjp(
     R, K = X.shape
     gam = checked_cotangent(g, rows.reduced(np.zeros(R), False).shape).reshape(-1)
     out = np.empty((R, K), dtype=fmt.dtype)
-    for r0, r1 in _blocks(R, K):
+    for r0, r1 in row_blocks(R, K):
         out[r0:r1] = _cross_entropy_block(tg, X[r0:r1], gam[r0:r1], r0, r1)
     return rows.elementwise(out)
 
@@ -260,35 +293,42 @@ def _targets_of_block(tg, R, K, r0, r1):
     return fraction_dd(share), fraction_dd(1 - eps + share)
 
 
+def loss_weights(tg, X64, r0, r1):
+    """``(w, bad)`` for rows ``r0:r1`` of the logits (``X64`` in float64): ``w_j = p_j (1 + 2
+    z_loss lse) - t_j`` in float64 (``+0`` on a ``-inf`` logit) and the rows whose loss is NaN or
+    ``+inf`` (a NaN or ``+inf`` logit, no finite one, a positive target on a ``-inf`` logit)."""
+    R, K = X64.shape
+    ar = np.arange(R)
+    p, k, qk, bad = _probabilities(X64)
+    if tg.probs is None:
+        (s_hi, s_lo), (o_hi, o_lo) = _targets_of_block(tg, R, K, r0, r1)
+        y = np.where(tg.ignored[r0:r1], 0, tg.index[r0:r1])
+        w = (p - s_hi) - s_lo
+        w[ar, y] = (p[ar, y] - o_hi) - o_lo
+        tk_hi = np.where(k == y, o_hi, s_hi)
+        tk_lo = np.where(k == y, o_lo, s_lo)
+        masked_hit = X64[ar, y] == -np.inf
+        if s_hi > 0:
+            masked_hit |= (X64 == -np.inf).any(axis=1)
+    else:
+        t_hi, t_lo = _targets_of_block(tg, R, K, r0, r1)
+        w = (p - t_hi) - t_lo
+        tk_hi, tk_lo = t_hi[ar, k], t_lo[ar, k]
+        masked_hit = ((X64 == -np.inf) & (t_hi > 0)).any(axis=1)
+    big = tk_hi >= 0.5
+    one_minus = (1.0 - tk_hi) - tk_lo  # 1 - tk_hi exact for tk_hi in [1/2, 1] (Sterbenz)
+    w[ar[big], k[big]] = one_minus[big] - qk[big]
+    if tg.z_loss:
+        lse = _lse(X64, axis=-1)
+        w = w + (2.0 * tg.z_loss) * lse[:, None] * p
+    return np.where(X64 == -np.inf, 0.0, w), bad | masked_hit
+
+
 def _cross_entropy_block(tg, X, gam, r0, r1):
     with np.errstate(all="ignore"):
         X64 = X.astype(np.float64)
-        R, K = X64.shape
-        ar = np.arange(R)
-        p, k, qk, bad = _probabilities(X64)
-        if tg.probs is None:
-            (s_hi, s_lo), (o_hi, o_lo) = _targets_of_block(tg, R, K, r0, r1)
-            y = np.where(tg.ignored[r0:r1], 0, tg.index[r0:r1])
-            w = (p - s_hi) - s_lo
-            w[ar, y] = (p[ar, y] - o_hi) - o_lo
-            tk_hi = np.where(k == y, o_hi, s_hi)
-            tk_lo = np.where(k == y, o_lo, s_lo)
-            masked_hit = X64[ar, y] == -np.inf
-            if s_hi > 0:
-                masked_hit |= (X64 == -np.inf).any(axis=1)
-        else:
-            t_hi, t_lo = _targets_of_block(tg, R, K, r0, r1)
-            w = (p - t_hi) - t_lo
-            tk_hi, tk_lo = t_hi[ar, k], t_lo[ar, k]
-            masked_hit = ((X64 == -np.inf) & (t_hi > 0)).any(axis=1)
-        big = tk_hi >= 0.5
-        one_minus = (1.0 - tk_hi) - tk_lo  # 1 - tk_hi exact for tk_hi in [1/2, 1] (Sterbenz)
-        w[ar[big], k[big]] = one_minus[big] - qk[big]
-        if tg.z_loss:
-            lse = _lse(X64, axis=-1)
-            w = w + (2.0 * tg.z_loss) * lse[:, None] * p
+        w, bad = loss_weights(tg, X64, r0, r1)
         out = np.where(X64 == -np.inf, 0.0, w * np.where(np.isfinite(gam), gam, 0.0)[:, None])
-        bad = bad | masked_hit | ~np.isfinite(gam)
-        out[bad] = np.nan
+        out[bad | ~np.isfinite(gam)] = np.nan
         out[tg.ignored[r0:r1]] = 0.0
         return round_from_float64(out, tg.fmt)
