@@ -345,7 +345,7 @@ def test_cli_usage_errors_exit_2_and_name_the_package(capsys, monkeypatch):
 # The backward pass
 
 
-@pytest.mark.parametrize("function", ["grad.log_softmax", "grad.softmax", "grad.logsumexp"])
+@pytest.mark.parametrize("function", ["grad.log_softmax", "grad.softmax", "grad.logsumexp", "grad.cross_entropy"])
 def test_the_library_backward_pass_passes_its_own_contract(function):
     """softlog_numerics.grad against oracle.grad: within LOSS_GRAD_BOUNDS or the cancellation
     allowance (proofs/grad.md, Theorem G3) on every cotangent family, in every format."""
@@ -380,3 +380,39 @@ def test_assert_matches_oracle_takes_a_vjp():
 
     with pytest.raises(OracleMismatch):
         assert_matches_oracle(textbook_vjp, "grad.log_softmax", "float32", n_examples=10)
+
+
+def test_the_audit_finds_pytorchs_fused_loss_gradient_defect():
+    """torch.nn.functional.cross_entropy's gradient at logits [37.43, 0] with target 0 (the
+    dominant class) is ``p_0 - 1``, which PyTorch returns as 0: the exact value is -5.55e-17."""
+    pytest.importorskip("torch")
+    rep = audit("torch", "grad.cross_entropy", dtypes=["float64"], families=["hard"])
+    cell = rep.cells[("float64", "hard")]
+    assert cell.max_ulp > 1e18 and not rep.passed()
+    assert cell.worst.expected == -5.551115123125776e-17 and cell.worst.got == 0.0
+    text = reproducer(*cell.worst.args)
+    assert "0x1.2b708872320e2p+5" in text and "np.array(0, dtype=np.int64)" in text
+
+
+def test_the_textbook_loss_gradient_control_fails_and_targets_reproduce():
+    """``g (softmax(x) - onehot)`` in the input's dtype loses the dominant class; the reproducer of
+    a (logits, class index, cotangent) input rebuilds it exactly."""
+    rep = audit("numpy-naive", "grad.cross_entropy", dtypes=["float32"], families=["hard", "argmax"], n_examples=10)
+    assert not rep.passed() and rep.max_ulp("float32") > 1e6
+    x, y, g = np.array([1.5, -2.0], dtype=np.float32), np.array(1, dtype=np.int64), np.array(2.0, dtype=np.float32)
+    rebuilt = eval(reproducer(x, y, g), {"np": np, "ml_dtypes": ml_dtypes})
+    assert all(a.dtype == b.dtype and (a == b).all() for a, b in zip(rebuilt, (x, y, g)))
+
+
+def test_assert_matches_oracle_takes_the_loss_gradient():
+    y = np.array(0, dtype=np.int64)
+    x = np.array([16.94, 0.0], dtype=np.float32)
+    g = np.array(1.0, dtype=np.float32)
+    assert check_against_oracle(sn_grad.cross_entropy, "grad.cross_entropy", (x, y, g)) <= 1
+
+    def textbook(x, t, g):
+        p = np.exp(x - np.max(x)) / np.sum(np.exp(x - np.max(x)))
+        return g * (p - (np.arange(x.shape[-1]) == t))
+
+    with pytest.raises(OracleMismatch):
+        check_against_oracle(textbook, "grad.cross_entropy", (x, y, g))

@@ -102,9 +102,9 @@ def loss_rows(tg: Targets, tau: float | None = None) -> np.ndarray:
             part = _index_part if tg.probs is None else _probability_part
             c_h, c_l, T_h, T_l, masked_hit = part(tg, x, a, scale, g0, g1)
             inv = 1.0 / scale
-            c_h, c_l = c_h * inv, c_l * inv
-            if tau is not None:  # sum_k t_k (a - x_k) / T
+            if tau is not None:  # sum_k t_k (a - x_k) / T, divided while still scaled (no overflow)
                 c_h, c_l = dd_div_scalar(*fast_two_sum(c_h, np.where(np.isfinite(c_h), c_l, 0.0)), tau)
+            c_h, c_l = c_h * inv, c_l * inv
             Lh, Ll = st.Lh, st.Ll
             q, f = two_prod(T_h, Lh)
             tl_prod = f + T_h * Ll + T_l * Lh

@@ -94,6 +94,7 @@ _KIND = {
     "grad.log_softmax": "vjp",
     "grad.softmax": "vjp",
     "grad.logsumexp": "vjp_reduce",
+    "grad.cross_entropy": "vjp_loss",
 }
 FIXED_FAMILIES = ("hard", "special")
 """Fixed inputs evaluated once per format: ``hard`` (the cases of
@@ -107,11 +108,16 @@ DRAWN_FAMILIES = {
     "pair": strategies.PAIR_KINDS,
     "vjp": strategies.COTANGENT_FAMILIES,
     "vjp_reduce": ("ones", "normal", "scaled"),
+    "vjp_loss": ("index", "argmax", "smoothed"),
 }
 """Families drawn by Hypothesis, per kind of function. For the logit functions they are those of
 :func:`softlog_numerics.strategies.logit_vectors`; ``wide`` (32000+ entries, about a second of
 oracle time per input) runs only when named. For the VJPs (``grad.*``) they are the cotangent
-families of :func:`softlog_numerics.strategies.cotangents`, each at logits of every logit family."""
+families of :func:`softlog_numerics.strategies.cotangents`, each at logits of every logit family;
+for ``grad.cross_entropy`` they are target kinds: a random class index, the argmax class (the
+dominant class, whose gradient ``p_k - 1`` is tiny), and a smoothed probability target
+(``0.9`` on the class, ``0.1`` spread over the unmasked classes); drawn targets avoid masked
+(``-inf``) logits, whose loss is infinite (the ``special`` family has them)."""
 
 _X0 = 1.0 / (math.e + 1.0)
 _BRANCH = -0.15651764274966565  # -1/(e**2 - 1): below it the softlog is NaN
@@ -172,7 +178,30 @@ def _vjp_fixed(function: str, family: str, fmt: Format) -> list[tuple]:
     return out
 
 
+def _index(y: int):
+    return np.array(y, dtype=np.int64)
+
+
+def _loss_fixed(family: str, fmt: Format) -> list[tuple]:
+    """``(logits, target, g)`` rows for ``grad.cross_entropy``: the hard VJP logits with the target
+    on the dominant class (gradient ``-q_k`` there), and the special values (masked logits, the
+    ignored index ``-100``, NaN, ``+inf``, one finite logit, the format's extremes)."""
+    inf, nan, big = math.inf, math.nan, fmt.max
+    if family == "hard":
+        rows = [(x, 0) for x, _ in _VJP_HARD] + [([1.0, 1.0, 1.0], 2), ([0.0, -1.0, -2.0], 1)]
+    else:
+        rows = [([0.0, -inf, 1.0], 2), ([0.0, -inf, 1.0], 1), ([-inf, 3.0], 1), ([inf, 0.0], 1),
+                ([nan, 1.0], 0), ([5.0], 0), ([big, -big], 1), ([3.0, 1.0], -100), ([big, big], 0)]
+    out = []
+    for x, y in rows:
+        x_, g_ = _cast(fmt, x, [1.0])
+        out.append((x_, _index(y), g_.reshape(())))
+    return out
+
+
 def _fixed_inputs(function: str, family: str, fmt: Format) -> list[tuple]:
+    if _KIND[function] == "vjp_loss":
+        return _loss_fixed(family, fmt)
     if _KIND[function].startswith("vjp"):
         return _vjp_fixed(function, family, fmt)
     if family == "hard":
@@ -213,8 +242,31 @@ def _scalar_cotangent(fmt: Format, family: str):
         lambda t: math.ldexp(t[0], t[1]))
 
 
+def _loss_inputs(fmt: Format, family: str):
+    """``(logits, target, g)`` for ``grad.cross_entropy``: logits of every logit family, a target of
+    kind ``family`` and a cotangent drawn like ``grad.logsumexp``'s ``normal`` family."""
+
+    def build(t):
+        x, pick, g = t
+        K = x.shape[0]
+        x64 = np.where(np.isnan(x.astype(np.float64)), -np.inf, x.astype(np.float64))
+        live = np.flatnonzero(x64 > -np.inf)  # targets avoid masked logits (an infinite loss)
+        live = live if live.size else np.arange(K)
+        y = int(np.argmax(x64)) if family == "argmax" else int(live[pick % live.size])
+        gg = _cast(fmt, [g])[0].reshape(())
+        if family == "smoothed":  # 0.9 onehot + 0.1 spread over the unmasked classes
+            spread = np.isin(np.arange(K), live) * (0.1 / live.size)
+            t = _cast(fmt, 0.9 * (np.arange(K) == y) + spread)[0]
+            return x, t, gg
+        return x, _index(y), gg
+
+    return st.tuples(strategies.logit_vectors(fmt, 1, 48), st.integers(0, 1 << 20), st.floats(-4.0, 4.0)).map(build)
+
+
 def _strategy(function: str, family: str, fmt: Format):
     kind = _KIND[function]
+    if kind == "vjp_loss":
+        return _loss_inputs(fmt, family)
     if kind == "vjp":
         return strategies.logit_vectors(fmt, 1, 48).flatmap(
             lambda x: strategies.cotangents(fmt, x, families=(family,)).map(lambda g: (x, g)))
@@ -261,6 +313,9 @@ def reproducer(*arrays, limit: int | None = None) -> str:
     parts = []
     for a in arrays:
         a = np.asarray(a)
+        if np.issubdtype(a.dtype, np.integer):  # class indices
+            parts.append(f"np.array({a.tolist()!r}, dtype=np.int64)")
+            continue
         name = format_of(a.dtype).name
         values = a.astype(np.float64)
         note = ""
@@ -400,6 +455,13 @@ class _Evaluator:
 
 
 def _within(function: str, fmt: Format, got, want, args) -> bool:
+    if function == "grad.cross_entropy":  # (logits, target, g) -> the term scale's (x, g, t)
+        x, t, g = args
+        if np.issubdtype(t.dtype, np.integer):
+            dense = (np.arange(x.shape[-1]) == t[..., None]).astype(np.float64) * (t[..., None] != -100)
+        else:
+            dense = t.astype(np.float64)
+        args = (x, g, dense)
     return within_contract(function, fmt, got, want, args)[0]
 
 
@@ -690,8 +752,9 @@ def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, 
     """
     _check_function(function)
     args = _as_args(args)
-    fmt = result_format(*args)
-    args = tuple(a.astype(fmt.dtype) for a in args)
+    floating = [a for a in args if not np.issubdtype(a.dtype, np.integer)]  # class indices stay
+    fmt = result_format(*floating)
+    args = tuple(a if np.issubdtype(a.dtype, np.integer) else a.astype(fmt.dtype) for a in args)
     call, lib, label, _ = _resolve_fn(fn, function, library)
     ev = _Evaluator(call, function, lib)
     want = ev.want(args)

@@ -69,8 +69,11 @@ __all__ = [
     "to_numpy",
 ]
 
-GRAD_FUNCTIONS = ("grad.log_softmax", "grad.softmax", "grad.logsumexp")
-"""The VJPs an audit can measure (against :mod:`softlog_numerics.oracle.grad`)."""
+GRAD_FUNCTIONS = ("grad.log_softmax", "grad.softmax", "grad.logsumexp", "grad.cross_entropy")
+"""The VJPs an audit can measure (against :mod:`softlog_numerics.oracle.grad`); ``grad.cross_entropy``
+is called as ``f(logits, target, g)`` with a class index (int64, ``-100`` ignored) or a probability
+target, and ``g`` the cotangent of the per-example loss."""
+IGNORE_INDEX = -100
 FUNCTIONS = tuple(ULP_BOUNDS) + GRAD_FUNCTIONS
 LOGIT_FUNCTIONS = ("logsumexp", "log_softmax", "softmax")
 
@@ -151,18 +154,31 @@ _TEXTBOOK_CALLS = {
 
 def _textbook_vjps(softmax: Callable, rowsum: Callable, expand: Callable) -> dict[str, Callable]:
     """The VJPs as usually written, from a forward softmax, in the input's dtype: ``g - y sum(g)``,
-    ``y (g - sum(g y))``, ``g y``."""
+    ``y (g - sum(g y))``, ``g y``, and for the fused loss ``g (y - t)`` (NumPy arrays)."""
     return {
         "grad.log_softmax": lambda x, g: g - softmax(x) * expand(rowsum(g)),
         "grad.softmax": lambda x, g: (lambda y: y * (g - expand(rowsum(g * y))))(softmax(x)),
         "grad.logsumexp": lambda x, g: expand(g) * softmax(x),
+        "grad.cross_entropy": lambda x, t, g: _np_loss_vjp(softmax(x), t, g),
     }
+
+
+def _np_loss_vjp(y, t, g):
+    """``g (y - t)`` in ``y``'s dtype, ``t`` a class index (one-hot; ``-100``: a zero gradient) or
+    a probability target."""
+    g = np.asarray(g, dtype=y.dtype)
+    if np.issubdtype(np.asarray(t).dtype, np.integer):
+        live = t != IGNORE_INDEX
+        onehot = (np.arange(y.shape[-1]) == np.where(live, t, 0)[..., None]).astype(y.dtype)
+        return np.where(np.expand_dims(live, -1), np.expand_dims(g, -1) * (y - onehot), y.dtype.type(0))
+    return np.expand_dims(g, -1) * (y - t)
 
 
 _GRAD_CALLS = {
     "grad.log_softmax": "g - y * sum(g)",
     "grad.softmax": "y * (g - sum(g * y))",
     "grad.logsumexp": "g * y",
+    "grad.cross_entropy": "g * (y - t), t the one-hot target or the probabilities",
 }
 
 
@@ -274,11 +290,18 @@ def _torch():
     fns["softmax"] = lambda x: F.softmax(x, dim=-1)
     for name in LOGIT_FUNCTIONS:
         fns[f"grad.{name}"] = _torch_vjp(fns[name])
+
+    def loss_vjp(x, t, g):  # the fused kernel: F.cross_entropy, unbatched, ignore_index=-100
+        xx = x.detach().clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(F.cross_entropy(xx, t, reduction="none"), xx, g)
+        return gx
+
+    fns["grad.cross_entropy"] = loss_vjp
     return fns
 
 
 def _jax_fns():
-    jax, _ = jax_numpy()
+    jax, jnp = jax_numpy()
     import jax.scipy.special as jss
 
     fns = _textbook(_jax_ops())
@@ -287,6 +310,14 @@ def _jax_fns():
     fns["softmax"] = lambda x: jax.nn.softmax(x, axis=-1)
     for name in LOGIT_FUNCTIONS:
         fns[f"grad.{name}"] = (lambda f: lambda x, g: jax.vjp(f, x)[1](g)[0])(fns[name])
+
+    def loss(x, t):  # -sum t log_softmax(x), t one-hot (masked where ignored) or probabilities
+        if jnp.issubdtype(t.dtype, jnp.integer):
+            live = t != IGNORE_INDEX
+            t = jax.nn.one_hot(jnp.where(live, t, 0), x.shape[-1], dtype=x.dtype) * live[..., None]
+        return -jnp.sum(t * jax.nn.log_softmax(x, axis=-1), axis=-1)
+
+    fns["grad.cross_entropy"] = lambda x, t, g: jax.vjp(lambda v: loss(v, t), x)[1](g)[0]
     # Under jax.jit, as JAX code usually runs (and one compilation per shape instead of one per
     # operation: eager JAX would take minutes over the audit's many shapes).
     return {name: jax.jit(f) for name, f in fns.items()}
@@ -355,6 +386,7 @@ _TORCH_NATIVE = {
     "grad.logsumexp": "torch.autograd.grad(torch.logsumexp(x, dim=-1), x, g), CPU",
     "grad.log_softmax": "torch.autograd.grad(torch.nn.functional.log_softmax(x, dim=-1), x, g), CPU",
     "grad.softmax": "torch.autograd.grad(torch.nn.functional.softmax(x, dim=-1), x, g), CPU",
+    "grad.cross_entropy": "torch.autograd.grad(torch.nn.functional.cross_entropy(x, t, reduction='none'), x, g), CPU",
 }
 _JAX_NATIVE = {
     "logsumexp": "jax.jit(lambda x: jax.scipy.special.logsumexp(x, axis=-1)), x64 enabled, default device",
@@ -363,6 +395,7 @@ _JAX_NATIVE = {
     "grad.logsumexp": "jax.jit(jax.vjp(lambda x: jax.scipy.special.logsumexp(x, axis=-1), x)[1](g))",
     "grad.log_softmax": "jax.jit(jax.vjp(lambda x: jax.nn.log_softmax(x, axis=-1), x)[1](g))",
     "grad.softmax": "jax.jit(jax.vjp(lambda x: jax.nn.softmax(x, axis=-1), x)[1](g))",
+    "grad.cross_entropy": "jax.jit(jax.vjp(lambda x: -sum(t * jax.nn.log_softmax(x)), x)[1](g)), t one-hot",
 }
 
 BACKENDS: dict[str, Backend] = {
