@@ -7,13 +7,15 @@ and a constant tangent, along which log_softmax does not move, gives exactly 0.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from softlog_numerics.strategies import cotangents, logit_vectors
 from test_backward import FAMILIES, _rows, _targets
-from test_oracle import same
+from test_oracle import exact_round, same
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
@@ -75,7 +77,7 @@ def test_cross_entropy_jvp_within_contract(dtype, data):
     got = sn.grad.cross_entropy_jvp(x, target, dx, **kw)
     try:
         want = oracle.grad.cross_entropy_jvp(x, target, dx, **kw)
-    except OracleUndecided:  # test_oracle_cannot_yet_split_the_cross_entropy_jvp
+    except OracleUndecided:  # z_loss > 0 has no irrationality proof (proofs/grad.md, Theorem G1)
         reject()
     assert got.dtype == x.dtype and got.shape == (x.shape[0],)
     nan = _nan(want)
@@ -166,19 +168,18 @@ def test_bad_input_names_the_argument():
         sn.grad.log_softmax_jvp(z, np.array([["a", "b", "c"]] * 2))
 
 
-@pytest.mark.xfail(raises=OracleUndecided, strict=True, reason=(
-    "oracle.grad._dot_row encloses sum_k (c_k + w_k) dx_k as one interval: when the rational part "
-    "sum_k c_k dx_k is a rounding boundary and the rest is far below it (here about e**-17800), "
-    "Ziv's loop gives up; it needs the exact_plus split the VJP oracle uses"))
-def test_oracle_cannot_yet_split_the_cross_entropy_jvp():
-    """A dominant logit (gap 17760) with the one-hot target elsewhere: the exact JVP is
-    ``dx_4 - dx_3`` (a float16 midpoint) minus about ``e**-17760``. The production value is within
-    1 ULP; the oracle raises until it splits off the rational part (reported, not changed here:
-    ``oracle/`` belongs to another change)."""
+def test_oracle_splits_the_rational_part_of_the_cross_entropy_jvp():
+    """A dominant logit (gap 17760) with the one-hot target elsewhere: the exact JVP is the rational
+    ``dx_4 - dx_3`` plus ``sum_{k != 4} p_k (dx_k - dx_4)``, about ``-0.49 e**-17760``. The oracle
+    forms the rational part exactly (``exact_plus``), so it decides the rounding of that value just
+    below ``dx_4 - dx_3``; production is within the contract."""
     x = np.array([[-4.522e04, -5.645e04, 4.330e04, -6.435e04, 6.550e04, 4.774e04]], np.float16)
     target = np.array([[0.0, 0.0, 0.0, 1.0, 0.0, 0.0]], np.float16)
     dx = np.array([[-0.0679, 1.2705, -1.979, -1.06, 0.2905, -0.204]], np.float16)
     want = oracle.grad.cross_entropy_jvp(x, target, dx, validate=False)
+    d = [Fraction(float(v)) for v in dx[0]]
+    exact = d[4] - d[3] - Fraction(1, 2**30000)  # the rest is negative and below 2**-25000
+    assert same(want, np.array([exact_round(exact, "float16")], dtype=np.float16))
     got = sn.grad.cross_entropy_jvp(x, target, dx, validate=False)
     t = target.astype(np.float64)
     _check("grad.cross_entropy_jvp", "float16", got, want, (x, dx, t, 0.0))

@@ -430,20 +430,23 @@ def _dot_row(row: list, dx: list, fmt, weights=None) -> float:
     if lam == 0 and len(means) == 1:
         return _exact(next(iter(means)) - target_part, fmt)
     pr = _Probabilities([row[i] for i in finite])
-    dxp = [point(dx[i]) for i in finite]
-    tt = [t[i] for i in finite]
+    dv = [dx[i] for i in finite]
+    # sum_k p_k dx_k = dx_m - T with T = sum_{i != m} (dx_m - dx_i) p_i (m the argmax): the
+    # rational C = dx_m - sum_k t_k dx_k is formed exactly and W = -T + 2 lam lse (dx_m - T) is
+    # enclosed, so that a C on a rounding boundary plus a tiny W is decided (exact_plus)
+    dm = d[pr.k]
+    C = dm - target_part
+    c_exact = None if C.denominator & (C.denominator - 1) else dyadic(C)
 
     def enclose(todo, prec):
-        pr.at(prec)
-        acc = (_ZERO, _ZERO)
-        if weights is None:
-            for i in range(len(finite)):
-                acc = add(acc, mul(pr.e[i], dxp[i], prec), prec)
-            return {0: div(acc, pr.D, prec)}  # sum_k p_k dx_k
-        for i in range(len(finite)):
-            c, w = _weight(pr, i, tt[i], lam, prec)
-            acc = add(acc, mul(add(enclose_rational(c, prec), w, prec), dxp[i], prec), prec)
-        return {0: acc}
+        T = pr.spread(dv, prec)
+        W = (libmp.mpf_neg(T[1]), libmp.mpf_neg(T[0]))
+        if lam:
+            mean = sub(enclose_rational(dm, prec), T, prec)
+            W = add(W, mul(point(float(2 * lam)), mul(pr.lse(prec), mean, prec), prec), prec)
+        if c_exact is None:  # not dyadic: not a rounding boundary
+            return {0: add(enclose_rational(C, prec), W, prec)}
+        return {0: exact_plus(c_exact, W, fmt, prec)}
 
     return ziv(fmt, 1, enclose, {})[0]
 
