@@ -118,10 +118,15 @@ def per_element(x, g, axis, block, name: str = "g"):
     return rows.elementwise(out)
 
 
-def finish(out64, bad, G, fmt):
-    """NaN on the rows whose derivative is not finite, then one rounding to ``fmt``."""
+def finish(out64, bad, G, fmt, zero=None):
+    """``+0`` on the rows whose (co)tangent is 0 (an exact zero, as the oracle's), NaN on the rows
+    whose derivative is not finite, then one rounding to ``fmt``. ``G`` is the (co)tangent of the
+    input's shape, or None with ``zero`` marking the rows of a zero per-row cotangent."""
     if G is not None:
         bad = bad | ~np.isfinite(G).all(axis=1)
+        zero = (G == 0.0).all(axis=1)
+    if zero is not None:
+        out64[zero] = 0.0
     out64[bad] = np.nan
     with np.errstate(all="ignore"):
         return round_from_float64(out64, fmt)
@@ -242,7 +247,7 @@ def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
             gm = gam[r0:r1]
             p, _, _, bad = _probabilities(X64)
             o = np.where(X64 == -np.inf, 0.0, p * np.where(np.isfinite(gm), gm, 0.0)[:, None])
-        out[r0:r1] = finish(o, bad | ~np.isfinite(gm), None, fmt)
+        out[r0:r1] = finish(o, bad | ~np.isfinite(gm), None, fmt, zero=gm == 0.0)
     return rows.elementwise(out)
 
 
@@ -329,6 +334,7 @@ def _cross_entropy_block(tg, X, gam, r0, r1):
         X64 = X.astype(np.float64)
         w, bad = loss_weights(tg, X64, r0, r1)
         out = np.where(X64 == -np.inf, 0.0, w * np.where(np.isfinite(gam), gam, 0.0)[:, None])
+        out[gam == 0.0] = 0.0  # a zero cotangent: an exact zero, +0
         out[bad | ~np.isfinite(gam)] = np.nan
         out[tg.ignored[r0:r1]] = 0.0
         return round_from_float64(out, tg.fmt)
