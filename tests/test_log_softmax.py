@@ -460,3 +460,29 @@ def test_no_runtime_warnings_on_extreme_inputs():
         for x in cases:
             for f in (impl.logsumexp, impl.log_softmax, impl.softmax):
                 f(x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_no_nan_for_finite_rows_near_the_top_of_the_range(dtype):
+    """Every finite row has a finite softmax, log_softmax and logsumexp (at most +-inf for an
+    overflowing logsumexp): a grid of 2- and 3-element rows over 17 magnitudes up to the format's
+    largest value, both signs. float64 softmax returned NaN for [1.616645611598377e308,
+    4.996016272442588e307] (the low part of x - a times the scaled row factor overflowed)."""
+    fmt = format_of(dtype)
+    big = float(np.finfo(np.float64).max) if fmt.name == "float64" else math.ldexp(2 - 2.0 ** (1 - fmt.precision), fmt.emax)
+    mags = [big * f for f in (1.0, 0.9, 0.5, 0.3, 0.1, 0.03)] + [big * 10.0**-k for k in range(2, 13)]
+    vals = sorted({s * m for m in mags for s in (1.0, -1.0)})
+    rows = [[a, b] for a in vals for b in vals] + [[a, b, -a] for a in vals[::3] for b in vals[::3]]
+    x = _as(np.array(rows[: len(vals) ** 2]), dtype)
+    x3 = _as(np.array(rows[len(vals) ** 2 :]), dtype)
+    for arr in (x, x3):
+        arr = arr[np.isfinite(arr.astype(np.float64)).all(axis=1)]
+        for name in ("softmax", "log_softmax"):
+            out = FUNCTIONS[name][0](arr).astype(np.float64)
+            assert not np.isnan(out).any(), (name, arr[np.isnan(out).any(axis=1)][:3])
+        assert not np.isnan(impl.logsumexp(arr).astype(np.float64)).any()
+    reproducer = _as([1.616645611598377e308, 4.996016272442588e307], "float64")
+    if fmt.name == "float64":
+        assert (impl.softmax(reproducer) == oracle.softmax(reproducer)).all()
+        _check("softmax", reproducer)
+        _check("softmax", _as([-1e308, -1e307], "float64"))

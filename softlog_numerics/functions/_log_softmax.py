@@ -759,6 +759,8 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
     # Everything is computed 2**100 times too large, so that no partial product of a normal result
     # underflows; the final exact scaling by 2**-100 is a second rounding only for subnormal results.
     Fs, Fr, qs, qr = (v * _SOFTMAX_SCALE for v in (Fs, Fr, qs, qr))
+    with np.errstate(invalid="ignore"):
+        big_rows = np.abs(a_eff) > 2.0**900  # see the shifted branch below
     for r0, r1 in plan.blocks(g0, g1):
         m = r1 - r0
         i0, i1 = r0 - g0, r1 - g0
@@ -776,6 +778,10 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
                 if plan.tau is not None:
                     T[...], LO[...] = _divided_offsets(xt, a_eff[i0:i1, None], T, LO, plan.tau)
                     np.copyto(LO, 0.0, where=T < -2048.0)  # exp(T) = 0: lo is not needed
+                elif big_rows[i0:i1].any():
+                    # |x - a| beyond 2**900 has a rounding error lo up to 2**970, and lo Fs (Fs
+                    # up to 2**100) would overflow: where exp(T) = 0 the correction is not needed
+                    np.copyto(LO, 0.0, where=T < -2048.0)
                 np.exp(T, out=E)
                 LO *= fs
                 LO += fr
