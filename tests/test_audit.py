@@ -416,3 +416,41 @@ def test_assert_matches_oracle_takes_the_loss_gradient():
 
     with pytest.raises(OracleMismatch):
         check_against_oracle(textbook, "grad.cross_entropy", (x, y, g))
+
+
+def test_a_wrong_output_dtype_fails_the_cell_everywhere():
+    """A kernel returning float64 for float32 input is measured (rounded once) but fails its cells,
+    as check_against_oracle rejects it: one verdict."""
+    def widening(x):
+        return oracle.log_softmax(x).astype(np.float64)
+
+    rep = audit(widening, "log_softmax", dtypes=["float32"], families=["hard"])
+    cell = rep.cells[("float32", "hard")]
+    assert cell.output_dtype == "float64" and cell.max_ulp == 0 and not rep.passed()
+    with pytest.raises(OracleMismatch, match="returned float64"):
+        check_against_oracle(widening, "log_softmax", np.array([1.0, 2.0], np.float32))
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, float("nan"), "2", True])
+def test_max_ulp_must_be_a_number_at_least_zero(bad):
+    with pytest.raises(ValueError, match="max_ulp"):
+        check_against_oracle(oracle.log_softmax, "log_softmax", np.array([1.0, 2.0]), max_ulp=bad)
+    rep = audit("softlog_numerics", "softmax", dtypes=["float64"], families=["special"])
+    with pytest.raises(ValueError, match="max_ulp"):
+        rep.passed(max_ulp=bad)
+
+
+def test_cli_rejects_a_negative_max_ulp(capsys):
+    with pytest.raises(SystemExit) as e:
+        _run(["audit", "softlog_numerics", "--max-ulp", "-5"], capsys)
+    assert e.value.code == 2
+    assert "must be >= 0" in capsys.readouterr().err
+
+
+def test_a_lambda_of_another_library_gets_a_hint():
+    torch = pytest.importorskip("torch")
+    rep = audit(lambda x: torch.log_softmax(x, dim=-1), "log_softmax", dtypes=["float32"], families=["hard"])
+    cell = rep.cells[("float32", "hard")]
+    assert cell.errors and "library='torch'" in cell.first_error
+    with pytest.raises(TypeError, match="library='torch'"):
+        check_against_oracle(lambda x: torch.log_softmax(x, dim=-1), "log_softmax", np.ones(3, np.float32))

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from softlog_numerics.strategies import probability_pairs, probability_vectors
 from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
+import softlog_numerics as sn
 from softlog_numerics import oracle
 from softlog_numerics._core import constants as _c
 from softlog_numerics._core.eft import two_prod, two_sum
@@ -531,3 +532,22 @@ def test_dtype_promotion(a, b, result):
         got = _call(name, p, q)
         assert got.dtype == want_dt
         assert ulp_distance(got, _call_oracle(name, p, q)) <= 1
+
+
+def test_empty_distributions_and_masked_arrays():
+    """Distributions over no class give +0 (the empty sum) in production and oracle; a masked array
+    with masked entries raises TypeError naming the fix instead of using the data under the mask."""
+    for mod in (sn, oracle):
+        assert _same_bits(mod.sld(np.array([]), np.array([])), np.float64(0.0))
+        assert _same_bits(mod.softlog_entropy(np.zeros((3, 0), np.float32)), np.zeros(3, np.float32))
+        x = np.ma.array([1.0, 2.0, 1000.0], mask=[0, 0, 1])
+        with pytest.raises(TypeError, match="masked"):
+            mod.log_softmax(x)
+        with pytest.raises(TypeError, match="masked"):
+            mod.softlog_entropy(np.ma.array([0.5, 0.5], mask=[0, 1]), validate=False)
+        assert _same_bits(mod.log_softmax(np.ma.array([1.0, 2.0])), mod.log_softmax(np.array([1.0, 2.0])))
+
+
+def _same_bits(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()

@@ -114,7 +114,9 @@ def check_probabilities(p: np.ndarray, axis, name: str = "p", atol: float | None
     """ValueError naming the first offending index unless every vector along ``axis`` is a distribution.
 
     A distribution here: no NaN, every entry in [0, 1], and ``|sum - 1| <= atol`` (default
-    :func:`sum_tolerance`; the sum is taken in float64).
+    :func:`sum_tolerance`; the sum is taken in float64). Vectors of length 0 are accepted: the
+    entropies and divergences of them are empty sums, ``+0`` (as ``logsumexp`` of an empty row
+    is ``log 0 = -inf``).
     """
     fmt = format_of(p.dtype)
     tol = sum_tolerance(fmt) if atol is None else float(atol)
@@ -128,6 +130,8 @@ def check_probabilities(p: np.ndarray, axis, name: str = "p", atol: float | None
             " (pass validate=False to evaluate the formula anyway)"
         )
     rows = Rows(p64, axis)
+    if rows.n == 0:  # distributions over no class: every sum over them is the empty sum, 0
+        return
     s = rows.rows.sum(axis=1)
     off = np.abs(s - 1.0) > tol
     if off.any():

@@ -112,8 +112,16 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
 
     Integer and boolean input becomes float64, as in NumPy's own ufuncs. Complex, object, string,
     bytes, datetime, timedelta and structured arrays, and floating types other than the four
-    formats (e.g. ``longdouble``), raise TypeError naming the dtype.
+    formats (e.g. ``longdouble``), raise TypeError naming the dtype. A NumPy masked array with
+    masked entries raises TypeError too: a mask is not a value, and using the data under it would
+    be a silent wrong answer (fill it first: ``-inf`` for logits, ``0`` for probabilities).
     """
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmaskarray(x).any():
+        raise TypeError(
+            f"{name} is a masked array with masked entries; masks are not honoured: fill them first, "
+            f"e.g. {name}.filled(-np.inf) for logits (masked logits) or {name}.filled(0) for "
+            "probabilities, or pass .data to use the values under the mask"
+        )
     a = np.asarray(x)
     if not a.dtype.isnative:  # big-endian data on a little-endian machine (or vice versa)
         a = a.astype(a.dtype.newbyteorder("="))

@@ -54,7 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--family", action="append", help="input family, repeatable; default all but 'wide'")
     p.add_argument("--json", action="store_true",
                    help="print {function: {dtype: {family: {max_ulp, p99_ulp, ...}}}} as JSON")
-    p.add_argument("--max-ulp", type=float, default=None,
+    p.add_argument("--max-ulp", type=_max_ulp, default=None,
                    help="pass threshold in ULP (default: the library's own bound per function and dtype)")
     p.add_argument("--examples", type=int, default=50, help="drawn inputs per dtype x family (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
@@ -103,6 +103,17 @@ def run(args) -> int:
             print(r.to_markdown(args.max_ulp))
         print(_summary(reports, dtypes, args.max_ulp))
     return 0 if passed else 1
+
+
+def _max_ulp(text: str) -> float:
+    """``--max-ulp``: a number >= 0 (argparse turns the ValueError into a usage error)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return v
 
 
 def _summary(reports, dtypes, max_ulp) -> str:

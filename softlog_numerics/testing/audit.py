@@ -25,7 +25,8 @@ Conventions
   ``fn(p, q)`` for ``softlog_cross_entropy``, ``sld``, ``sld_sym``. Inputs are 1-D; wrap your
   function (``lambda x: f(x, dim=-1)``) if it needs arguments.
 * A result of another floating dtype than the input's is rounded once to the input's format and
-  the report says so (``output_dtype``); a result of another shape, or an exception, counts as an
+  the report says so (``output_dtype``) and the cell fails, as in :func:`check_against_oracle`; a
+  result of another shape, or an exception, counts as an
   error for that input.
 * The special-value conventions are the oracle's (see its docstrings): e.g. ``log_softmax`` of a
   row holding ``+inf`` is NaN there and ``-inf`` elsewhere. A peer that follows another convention
@@ -132,6 +133,18 @@ def families(function: str, *, include_slow: bool = False) -> tuple[str, ...]:
 
 
 _default_families = families  # audit() and assert_matches_oracle() take a parameter of that name
+
+
+def checked_max_ulp(max_ulp):
+    """``max_ulp`` as given (None: the contract), or a ValueError unless it is a number ``>= 0``
+    (``inf`` allowed: report without judging)."""
+    if max_ulp is None:
+        return None
+    if isinstance(max_ulp, bool) or not isinstance(max_ulp, (int, float, np.integer, np.floating)):
+        raise ValueError(f"max_ulp must be a number >= 0 or None, got {max_ulp!r}")
+    if not max_ulp >= 0:  # also NaN
+        raise ValueError(f"max_ulp must be >= 0 (or None for the library's contract), got {max_ulp!r}")
+    return max_ulp
 
 
 def _check_function(function: str) -> None:
@@ -383,8 +396,9 @@ class CellStats(ErrorStats):
     def passed(self, max_ulp: float | None = None, *, signed_zeros: bool = False) -> bool:
         """No errors, and within ``max_ulp`` (default: the library's contract, with its
         cancellation allowance). ``signed_zeros=True`` also fails on a wrong sign of zero."""
-        if self.errors:
-            return False
+        max_ulp = checked_max_ulp(max_ulp)
+        if self.errors or self.output_dtype is not None:  # a wrong output dtype fails, as in
+            return False  # check_against_oracle (the values are still measured, rounded once)
         if signed_zeros and self.wrong_sign_zero:
             return False
         if max_ulp is None:
@@ -454,6 +468,15 @@ class _Evaluator:
         return round_from_float64(got.astype(np.float64), fmt), other.name
 
 
+def _hint(ev: _Evaluator) -> str:
+    """For a callable that failed on NumPy arrays: how to hand it another library's arrays (the
+    library is guessed from the module defining ``fn``, which says nothing for a lambda)."""
+    if ev.library != "numpy":
+        return ""
+    return ("; it was given NumPy arrays: if it takes torch or JAX arrays, pass library='torch' or "
+            "library='jax' (CLI: module:attr@torch)")
+
+
 def _within(function: str, fmt: Format, got, want, args) -> bool:
     if function == "grad.cross_entropy":  # (logits, target, g) -> the term scale's (x, g, t)
         x, t, g = args
@@ -480,7 +503,7 @@ def _evaluate(ev: _Evaluator, cell: CellStats, args, fmt: Format) -> float:
         cell.inputs += 1
         cell.errors += 1
         if cell.first_error is None:
-            cell.first_error = f"{type(e).__name__}: {e} on input {reproducer(*args, limit=16)}"
+            cell.first_error = f"{type(e).__name__}: {e} on input {reproducer(*args, limit=16)}{_hint(ev)}"
         return math.inf
     if other is not None:
         cell.output_dtype = other
@@ -751,6 +774,7 @@ def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, 
         ULP distance.
     """
     _check_function(function)
+    max_ulp = checked_max_ulp(max_ulp)
     args = _as_args(args)
     floating = [a for a in args if not np.issubdtype(a.dtype, np.integer)]  # class indices stay
     fmt = result_format(*floating)
@@ -758,7 +782,17 @@ def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, 
     call, lib, label, _ = _resolve_fn(fn, function, library)
     ev = _Evaluator(call, function, lib)
     want = ev.want(args)
-    got, other = ev.got(args, fmt)
+    try:
+        got, other = ev.got(args, fmt)
+    except Exception as e:  # noqa: BLE001 - re-raised with the input and the hint
+        hint = _hint(ev)
+        if not hint:
+            raise
+        try:
+            again = type(e)(f"{e} (on input {reproducer(*args, limit=16)}){hint}")
+        except Exception:  # noqa: BLE001 - an exception type with another constructor
+            raise e from None
+        raise again from e
     where = f"{label} as {function} ({fmt.name})"
     if other is not None:
         raise OracleMismatch(math.inf, f"{where} returned {other} for {fmt.name} input; input: {reproducer(*args)}")
@@ -806,6 +840,7 @@ def assert_matches_oracle(fn, function: str = "log_softmax", dtype="float32", ma
             assert_matches_oracle(my_log_softmax, "log_softmax", "float32", max_ulp=2)
     """
     _check_function(function)
+    max_ulp = checked_max_ulp(max_ulp)
     fmt = format_of(dtype)
     fams = tuple(families) if families is not None else _default_families(function)
     call, lib, label, _ = _resolve_fn(fn, function, library)
