@@ -742,3 +742,32 @@ def test_monotone_finite_zones():
         x = _neighbours(c, w, "float64")
         ok, msg = _sorted_nondecreasing(x, softlog(x))
         assert ok, f"zone around {c!r}: {msg}"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_inverse_oracle_exhaustive_16_bit(dtype):
+    """Every float16/bfloat16 input: softlog_inverse equals its oracle bit for bit (0 ULP, the same
+    NaNs; proofs/softlog.md, Theorem S6)."""
+    fmt = format_of(dtype)
+    y = np.arange(1 << 16, dtype=np.uint16).view(fmt.dtype)
+    got, want = softlog_inverse(y), oracle.softlog_inverse(y)
+    nan = np.isnan(want.astype(np.float64))
+    assert (np.isnan(got.astype(np.float64)) == nan).all()
+    assert got[~nan].tobytes() == want[~nan].tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@given(data=st.data())
+def test_inverse_within_the_contract(dtype, data):
+    fmt = format_of(dtype)
+    y = np.array(data.draw(st.lists(floats(dtype, allow_nan=True, allow_infinity=True), min_size=1, max_size=16)))
+    y = y.astype(fmt.dtype)
+    d = ulp_distance(softlog_inverse(y), oracle.softlog_inverse(y))
+    assert (d <= ULP_BOUNDS["softlog_inverse"][fmt.name]).all(), (y, d)
+
+
+def test_inverse_oracle_special_values():
+    y = np.array([-1.0, 1.0, np.inf, -np.inf, np.nan, 0.0])
+    want = oracle.softlog_inverse(y)
+    assert want[0] == 0.0 and not np.signbit(want[0]) and want[1] == 1.0 and want[2] == np.inf
+    assert want[3] == -0.15651764274966565 and np.isnan(want[4]) and want[5] == 0.2689414213699951

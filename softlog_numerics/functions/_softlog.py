@@ -548,11 +548,11 @@ def softlog_inverse(y) -> np.ndarray:
     Theorem S5). float16, bfloat16, float32: one float64 evaluation rounded once (a table of the
     65536 values for the 16-bit formats).
 
-    Accuracy (not in the contract table; measured against a 300-bit mpmath reference by
-    ``tests/test_softlog.py::test_inverse_accuracy`` and ``test_inverse_exhaustive_16_bit``): at
-    most 2 ULP in float64, 1 ULP in float32, 0 ULP (correctly rounded) on every float16 and
-    bfloat16 input. Proven: 4 ULP in float64 if ``exp``/``expm1`` are within 1 ULP, 3 ULP with
-    their measured 0.67 (proofs/softlog.md, Theorem S5).
+    Accuracy (``ULP_BOUNDS["softlog_inverse"]``, against ``oracle.softlog_inverse``): 0 ULP
+    (correctly rounded) on every float16 and bfloat16 input, checked exhaustively
+    (proofs/softlog.md, Theorem S6); at most 1 ULP in float32 and 4 ULP in float64 if
+    ``exp``/``expm1`` are within 1 ULP, 3 ULP with their measured 0.67 (proofs/softlog.md,
+    Theorem S5); measured at most 2 ULP in float64.
     """
     y = as_float_array(y, "y")
     fmt = format_of(y.dtype)

@@ -35,6 +35,7 @@ from softlog_numerics.oracle.twins import (
     softlog,
     softlog_cross_entropy,
     softlog_entropy,
+    softlog_inverse,
     softlog_softmax,
     softmax,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "softlog",
     "softlog_cross_entropy",
     "softlog_entropy",
+    "softlog_inverse",
     "softlog_softmax",
     "softmax",
 ]

@@ -49,6 +49,7 @@ from softlog_numerics.oracle.enclosures import (
     NAN,
     add,
     as_float64,
+    as_result,
     below_branch,
     div,
     dyadic,
@@ -71,6 +72,7 @@ __all__ = [
     "softlog",
     "softlog_cross_entropy",
     "softlog_entropy",
+    "softlog_inverse",
     "softlog_softmax",
     "softmax",
 ]
@@ -93,6 +95,53 @@ def softlog(x, *, method: str = "auto") -> np.ndarray:
     if method == "auto" and format_of(x.dtype).precision <= 24:
         return fast.softlog(x)
     return softlog_mpmath(x)
+
+
+_INVERSE_EXACT = {-1.0: 0.0, 1.0: 1.0}  # L(0) = -1, L(1) = 1: the only rational values (below)
+
+
+def _branch_enclosure(prec: int):
+    """Enclosure of the branch point ``-1/(e**2 - 1)`` at ``prec`` bits."""
+    e2 = enclose_exp((libmp.from_int(2), libmp.from_int(2)), prec)
+    return div((libmp.from_int(-1), libmp.from_int(-1)), sub(e2, I_ONE, prec), prec)
+
+
+def softlog_inverse(y) -> np.ndarray:
+    """Correctly rounded ``L^-1(y) = (e**y - 1/e) / (e - 1/e) = expm1(y + 1) / (e**2 - 1)`` in the
+    dtype of ``y``.
+
+    Special values: ``L^-1(-1) = +0`` and ``L^-1(1) = 1`` exactly, ``L^-1(+inf) = +inf``, NaN gives
+    NaN, and ``L^-1(-inf)`` is the limit, the branch point ``-1/(e**2 - 1)`` rounded once. Every
+    other value is irrational: ``(e**(y+1) - 1) = x (e**2 - 1)`` with rational ``x`` and ``y``
+    would be a vanishing combination of ``e**(y+1)``, ``e**2`` and ``1`` with non-zero rational
+    coefficients, impossible by Lindemann-Weierstrass unless ``y + 1`` is 0 or 2
+    (proofs/softlog.md, Theorem S6); so Ziv's loop ends.
+    """
+    y = as_float_array(y, "y")
+    fmt = format_of(y.dtype)
+    ys = as_float64(y).ravel().tolist()
+    fixed = {}
+    for i, v in enumerate(ys):
+        if v != v:
+            fixed[i] = NAN
+        elif v == INF:
+            fixed[i] = INF
+        elif v in _INVERSE_EXACT:
+            fixed[i] = _INVERSE_EXACT[v]
+
+    def enclose(todo, prec):
+        out = {}
+        e2m1 = sub(enclose_exp((libmp.from_int(2), libmp.from_int(2)), prec), I_ONE, prec)
+        for i in todo:
+            if ys[i] == -INF:
+                out[i] = _branch_enclosure(prec)
+                continue
+            t = libmp.mpf_add(libmp.from_float(ys[i]), libmp.from_int(1), 0)  # y + 1, exact
+            num = sub(enclose_exp((t, t), prec), I_ONE, prec)
+            out[i] = div(num, e2m1, prec)
+        return out
+
+    return as_result(ziv(fmt, len(ys), enclose, fixed), fmt, y.shape)
 
 
 # ---------------------------------------------------------------------------------------------

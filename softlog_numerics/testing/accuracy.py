@@ -68,6 +68,9 @@ def hard_cases(function: str, fmt) -> list[tuple]:
 
 
 def _strategy(function: str, fmt):
+    if function == "softlog_inverse":  # all of the real line; the regime boundaries -2, -1/4, 3/4, 2
+        return st.lists(strategies.floats(fmt, allow_infinity=True), min_size=1, max_size=32).map(
+            lambda v: (np.array(v, dtype=fmt.dtype),))
     if function == "softlog":
         return st.lists(st.one_of(strategies.unit_interval(fmt), strategies.floats(fmt, -0.156, None)),
                         min_size=1, max_size=32).map(lambda v: (np.array(v, dtype=fmt.dtype),))

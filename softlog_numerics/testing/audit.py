@@ -85,6 +85,7 @@ DTYPES = tuple(FORMATS)
 
 _KIND = {
     "softlog": "elementwise",
+    "softlog_inverse": "inverse",
     "logsumexp": "logits",
     "log_softmax": "logits",
     "softmax": "logits",
@@ -104,6 +105,7 @@ both signs, infinities, NaN, masked ``-inf`` logits, one-hot vectors, extremes o
 
 DRAWN_FAMILIES = {
     "elementwise": ("unit_interval", "near_x0", "negative", "above_one"),
+    "inverse": ("near_minus_one", "near_one", "negative", "positive"),
     "logits": strategies.LOGIT_FAMILIES,
     "probability": strategies.PROBABILITY_FAMILIES,
     "pair": strategies.PAIR_KINDS,
@@ -224,6 +226,9 @@ def _fixed_inputs(function: str, family: str, fmt: Format) -> list[tuple]:
     if kind == "elementwise":
         vals = [nan, inf, -inf, 0.0, -0.0, 1.0, -1.0, _BRANCH, _X0, big, sub, -sub, fmt.tiny, -0.15]
         return [_cast(fmt, vals)]
+    if kind == "inverse":
+        vals = [nan, inf, -inf, 0.0, -0.0, 1.0, -1.0, -2.0, -0.25, 0.75, 2.0, big, -big, sub, 700.0, 710.0]
+        return [_cast(fmt, vals)]
     if kind == "logits":
         rows = [[0.0, -inf, 1.0], [-inf, -inf], [inf, 0.0], [nan, 1.0], [5.0], [-0.0, 0.0], [inf, inf],
                 [-inf, 3.0], [big, big], [-big, -big], [sub, -sub], [-inf, inf], [big, -big]]
@@ -286,6 +291,14 @@ def _strategy(function: str, family: str, fmt: Format):
     if kind == "vjp_reduce":
         return st.tuples(strategies.logit_vectors(fmt, 1, 48), _scalar_cotangent(fmt, family)).map(
             lambda t: (t[0], _cast(fmt, [t[1]])[0].reshape(())))
+    if kind == "inverse":
+        if family == "near_minus_one":
+            return _vector(_near(fmt, -1.0, 64), fmt)
+        if family == "near_one":
+            return _vector(_near(fmt, 1.0, 64), fmt)
+        if family == "negative":
+            return _vector(strategies.floats(fmt, None, 0.0), fmt)
+        return _vector(strategies.floats(fmt, 0.0, None), fmt)  # positive
     if kind == "elementwise":
         if family == "unit_interval":
             return _vector(strategies.unit_interval(fmt), fmt)

@@ -124,6 +124,7 @@ class NativeOps:
 
 _TEXTBOOK = {
     "softlog": textbook.softlog,
+    "softlog_inverse": textbook.softlog_inverse,
     "logsumexp": textbook.logsumexp,
     "log_softmax": textbook.log_softmax,
     "softmax": textbook.softmax,
@@ -142,6 +143,7 @@ def _textbook(ops: NativeOps) -> dict[str, Callable]:
 
 _TEXTBOOK_CALLS = {
     "softlog": "log((e - 1/e)*x + 1/e)",
+    "softlog_inverse": "(exp(y) - 1/e) / (e - 1/e)",
     "logsumexp": "log(sum(exp(x)))",
     "log_softmax": "x - log(sum(exp(x)))",
     "softmax": "exp(x) / sum(exp(x))",

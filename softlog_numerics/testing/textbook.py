@@ -41,6 +41,7 @@ __all__ = [
     "softlog",
     "softlog_cross_entropy",
     "softlog_entropy",
+    "softlog_inverse",
     "softlog_log1p",
     "softmax",
     "softmax_shifted",
@@ -82,6 +83,11 @@ class Arithmetic(Protocol):
 def softlog(A, x):
     """``log(a x + b)``, ``a = e - 1/e``, ``b = 1/e`` (the paper's definition, as printed)."""
     return A.log(A.add(A.mul(A.const("a"), x), A.const("b")))
+
+
+def softlog_inverse(A, y):
+    """``(exp(y) - b) / a``, the inverse of :func:`softlog` as printed."""
+    return A.div(A.sub(A.exp(y), A.const("b")), A.const("a"))
 
 
 def softlog_log1p(A, x):
