@@ -37,7 +37,9 @@ __all__ = [
     "unit_interval",
 ]
 
-LOGIT_FAMILIES = ("random", "dominant", "near_tie", "huge", "masked", "subnormal", "all_equal", "wide")
+LOGIT_FAMILIES = (
+    "random", "dominant", "near_tie", "huge", "masked", "subnormal", "all_equal", "range_edge", "wide",
+)
 """Logit families drawn by :func:`logit_vectors` (``"wide"`` only when asked for by name)."""
 
 COTANGENT_FAMILIES = ("one_hot", "ones", "normal", "scaled", "near_softmax", "near_constant")
@@ -249,6 +251,9 @@ def logit_vectors(dtype, min_size: int = 1, max_size: int = 64, *, families=None
     ``masked``     some entries ``-inf`` (possibly all);
     ``subnormal``  gaps so large that the smaller softmax outputs are subnormal or underflow;
     ``all_equal``  one value repeated (softmax = 1/n exactly up to rounding);
+    ``range_edge`` the edges of the format's range mixed in one row: entries within a factor 4 of
+                   the largest finite value of both signs (differences that overflow), subnormals,
+                   zeros and moderate values next to them, at least one entry huge;
     ``wide``       32000 to 33000 entries (only when named: the oracle needs ~1 s a row).
     """
     fmt = format_of(dtype)
@@ -293,6 +298,14 @@ def _logit_vectors(draw, fmt, min_size, max_size, allowed):
         depth = -math.log(fmt.min_subnormal) * float(draw(st.floats(0.8, 1.1)))
         x = -rng.uniform(0.0, 1.0, n) * depth
         x[draw(st.integers(0, n - 1))] = 0.0
+    elif fam == "range_edge":
+        kind = rng.integers(0, 4, n)  # 0 huge, 1 subnormal, 2 zero, 3 moderate
+        sign = rng.choice([-1.0, 1.0], n)
+        huge = rng.uniform(0.25, 1.0, n) * fmt.max
+        tiny = rng.integers(1, 1 << 10, n) * fmt.min_subnormal
+        moderate = rng.normal(0.0, 30.0, n)
+        x = np.choose(kind, [huge, tiny, np.zeros(n), moderate]) * sign
+        x[draw(st.integers(0, n - 1))] = fmt.max * float(draw(st.floats(0.25, 1.0))) * float(draw(st.sampled_from([-1.0, 1.0])))
     else:  # all_equal
         x = np.full(n, float(draw(st.floats(-1e3, 1e3))))
     with np.errstate(over="ignore"):
