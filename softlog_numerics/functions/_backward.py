@@ -261,7 +261,7 @@ def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
     rounding, then ``2**(e - 100)``), so that ``g p_j`` is rounded once; the narrow formats
     multiply the float64 softmax by ``g`` and round once to their format. Accuracy:
     ``LOSS_GRAD_BOUNDS["grad.logsumexp"]`` (proofs/grad.md, Theorem G3): 3 ULP in float64 (the
-    2.53 u budget of the softmax kernel, proofs/log_softmax.md Theorem LSE4 (d)), 1 ULP in the
+    2.53 u budget of the softmax kernel, proofs/log_softmax.md, Theorem LSE4 (d)), 1 ULP in the
     narrow formats; components with ``p_j`` below ``2**-1022`` within the absolute allowance
     ``CANCELLATION * 2**-53 * 2**-1020 |g|``.
     """

@@ -735,7 +735,7 @@ def _split26(h, l):
 
 def _times_mantissa(h, l, m):
     """``(h + l) m`` as ``(ph, pe + l m)`` with ``ph + pe = h m`` exactly (TwoProd): for ``|l| <=
-    2**-52 |h|`` and ``|m| < 1`` the relative error is below ``2**-104`` (Theorem LSE4 (d))."""
+    2.01 u |h|`` (``u = 2**-53``) the relative error is below ``2**-103`` (Theorem LSE4 (d))."""
     ph, pe = two_prod(h, m)
     return ph, pe + l * m
 
@@ -1013,8 +1013,9 @@ def scaled_softmax(X, gamma) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        float64, shape ``(R, n)``: within 3 ULP of ``RN(gamma p_j)`` where ``p_j >= 2**-1022``,
-        within ``2**-1072 |gamma|`` below (proofs/log_softmax.md, Theorem LSE4 (d)); a zero has
+        float64, shape ``(R, n)``: within 3 ULP of ``RN(gamma p_j)`` where ``p_j >= 2**-1022`` (2
+        ULP for a subnormal result); below, ``RN(w)`` with ``|w - gamma p_j| <= 2**-1074 |gamma|
+        (1 + 2**-90) + 3.6 u |gamma p_j|`` (proofs/log_softmax.md, Theorem LSE4 (d)). A zero has
         the sign of ``gamma``. Rows with a NaN, a ``+inf`` or no finite entry hold softmax's
         special values times ``gamma``.
 
