@@ -23,7 +23,7 @@ two non-positive terms: log_softmax never cancels. The rest is about rounding er
   that stay in cache, ``log1p(s)`` is a double-double (a Newton step on a double-double
   ``expm1``), log_softmax rounds ``x_j - A`` with ``A = a + log1p(s)`` a double-double, and
   softmax multiplies ``exp`` by a double-double row factor with exact partial products and one
-  final rounding.
+  final rounding (:func:`scaled_softmax` folds a factor per row into it, for the logsumexp VJP).
 * **logsumexp** (every format) can cancel (``a < 0`` and ``a + log1p(s) ~ 0``): a row's result is
   returned only when a rigorous error bound proves it within the contract (Ziv's test); otherwise
   the row is recomputed with double-double exponentials and, if still undecided, exactly with
@@ -1022,7 +1022,7 @@ def scaled_softmax(X, gamma) -> np.ndarray:
     Notes
     -----
     The float64 softmax kernel with the row factor ``F = 1/(1 + s)`` (or ``exp(-a)/(1 + s)``)
-    multiplied by the mantissa ``m`` of ``gamma = m 2**e`` (exactly, up to ``2**-104``) and the
+    multiplied by the mantissa ``m`` of ``gamma = m 2**e`` (TwoProd: to ``2**-103``) and the
     final scaling by ``2**(e - 100)`` instead of ``2**-100``: ``gamma p_j`` is rounded once when
     it is normal, twice when subnormal. Run it under ``np.errstate(all="ignore")``.
     """
