@@ -208,3 +208,63 @@ def test_bad_input_names_the_argument():
         sn.grad.cross_entropy(z, np.array([0, 1]), np.zeros(3))
     with pytest.raises(TypeError, match="axis must be an int"):
         sn.cross_entropy(z, np.array([0, 1]), axis=(0,))
+
+
+EXTREME_G = [1e308, -1.7976931348623157e308, 2.0**600, 2.0**-950, 3e-300, 2.0**-1022, -1e-310, 2.0**-1060, 5e-324]
+"""float64 cotangents at the ends of the range: ``g p_j`` near overflow, ``2**(e - 100)`` a
+subnormal power of two (``2**-950``), beyond one (``|g| < 2**-975``: ``ldexp``), subnormal ``g``."""
+
+
+@MORE
+@given(data=st.data())
+def test_logsumexp_vjp_extreme_cotangents_float64(data):
+    """float64 ``g softmax(x)`` with huge and tiny ``g``: the special values of the oracle exactly,
+    the contract, and the ULP bound alone (no absolute allowance) wherever ``p_j >= 2**-1022``
+    (proofs/log_softmax.md, Theorem LSE4 (d)), mixed magnitudes in one block of rows."""
+    x = _rows("float64", data, rows=4)
+    gam = np.array([data.draw(st.sampled_from(EXTREME_G)) * data.draw(st.sampled_from([1.0, 0.75, -1.0]))
+                    for _ in range(x.shape[0])])
+    got, want = sn.grad.logsumexp(x, gam), oracle.grad.logsumexp(x, gam)
+    nan = np.isnan(want).any(axis=1)
+    assert np.array_equal(np.isnan(got).any(axis=1), nan), (x, gam)
+    assert same(got[nan], want[nan]) and same(got[x == -np.inf], want[x == -np.inf]), (x, gam)
+    if (~nan).any():
+        _check("grad.logsumexp", "float64", got[~nan], want[~nan], (x[~nan], gam[~nan]))
+    p = oracle.softmax(x)
+    strict = ~nan[:, None] & (p >= 2.0**-1022)
+    worst = np.max(ulp_distance(got[strict], want[strict]), initial=0)
+    assert worst <= LOSS_GRAD_BOUNDS["grad.logsumexp"]["float64"], (x, gam, got, want)
+
+
+def test_logsumexp_vjp_extreme_cotangents_exact_cases():
+    """Cases with a known answer: ``g`` times 1 (one finite logit) is ``g`` itself, at the top of
+    the range too; ``g / 4`` on four equal logits is exact (normal ``g``) or correctly rounded
+    (subnormal ``g``, rounded once: ``5e-324 / 4`` is ``+0``, ``-2**-1073 / 4`` is ``-2**-1075``
+    rounded to even, ``-0``); a zero ``g`` gives zeros; one entry dominant at ``g = -MAX``."""
+    big = -1.7976931348623157e308
+    x = np.array([[-np.inf, 3.0, -np.inf, -np.inf], [1.0] * 4, [1.0] * 4, [1.0] * 4, [2.0, 2.0, 2.0, 2.0], [0.0] * 4])
+    gam = np.array([big, 2.0**1023 * 1.5, 5e-324, -(2.0**-1073), 3 * 2.0**-1074, 0.0])
+    got, want = sn.grad.logsumexp(x, gam), oracle.grad.logsumexp(x, gam)
+    assert same(got, want), (got, want)
+    assert got[0, 1] == big and got[1, 0] == 2.0**1021 * 1.5 and np.all(got[5] == 0)
+    assert got[4, 0] == 2.0**-1074  # 3/4 of the smallest subnormal: one rounding, up
+    d = np.array([[650.0, 649.5, -1.0], [745.0, 744.25, 0.0], [40.0, 0.0, -800.0], [-1e308, 1e308, 0.0]])
+    g = np.array([big, big, big, 2.0**-1070])  # direct mode, shifted mode, p_1 = e**-40
+    got, want = sn.grad.logsumexp(d, g), oracle.grad.logsumexp(d, g)
+    assert np.max(ulp_distance(got[:3, :2], want[:3, :2])) <= LOSS_GRAD_BOUNDS["grad.logsumexp"]["float64"]
+    assert same(got[3], want[3])
+
+
+@MORE
+@given(n=st.sampled_from([3, 5, 6, 7, 10, 11, 1000]), c=st.sampled_from([0.0, 700.0, -1e5]),
+       M=st.integers(2**52, 2**53 - 1), e=st.integers(-900, 1000), neg=st.booleans())
+def test_logsumexp_vjp_rounds_once_float64(n, c, M, e, neg):
+    """On ``n`` equal logits ``c`` the float64 VJP is ``g / n`` rounded once: ``s = n - 1`` and
+    every exponential are exact (``exp(0) = 1``: ``c = 0`` in direct mode, ``c = 700`` shifted,
+    ``c = -1e5`` recomputed in double-double, Theorem LSE1 (c)), the row factor is ``m / n`` to
+    ``2**-104``, and ``g / n`` is never within ``2**-54 / n`` of a midpoint: the result is the
+    correct rounding. Multiplying a rounded ``p`` by ``g`` (two roundings) often misses it."""
+    g = np.array([(-M if neg else M) * 2.0 ** (e - 53)])  # a mantissa of 53 bits, exactly
+    x = np.full((1, n), c)
+    got, want = sn.grad.logsumexp(x, g), oracle.grad.logsumexp(x, g)
+    assert same(got, want), (n, c, g, got, want)

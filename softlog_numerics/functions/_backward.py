@@ -8,7 +8,8 @@ subtracted) and ``S = sum_j g_j`` (double-double):
 * log_softmax: ``v_k = -(sum_{i != k} g_i) + q_k S`` and ``v_j = g_j - p_j S`` for ``j != k``: a
   dominant class keeps its small ``v_k`` (PyTorch's ``g - exp(log_softmax) S`` returns 0 there);
 * softmax: ``w_j = p_j ((g_j - g_k) + T)`` with ``T = sum_{i != k} (g_k - g_i) p_i``;
-* logsumexp: ``gamma p_j``;
+* logsumexp: ``gamma p_j``, float64 from the softmax kernel with ``gamma`` in its row factor
+  (one rounding);
 * cross_entropy: ``gamma (p_j (1 + 2 z_loss lse) - t_j)``, the argmax component with
   ``t_k >= 1/2`` as ``(1 - t_k) - q_k``.
 
@@ -33,6 +34,7 @@ from softlog_numerics._core.eft import (
 from softlog_numerics._core.formats import as_float_array, format_of, round_from_float64
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
 from softlog_numerics.functions._log_softmax import logsumexp as _lse
+from softlog_numerics.functions._log_softmax import scaled_softmax
 from softlog_numerics.functions._log_softmax import softmax as _softmax
 
 __all__ = [
@@ -87,12 +89,17 @@ def signed_sums(G):
     return h, e + (pl - nl)
 
 
+def _bad_rows(X64):
+    """The rows whose derivative is NaN: a NaN or ``+inf`` logit, or no finite one."""
+    return np.isnan(X64).any(axis=1) | (X64 == np.inf).any(axis=1) | ~np.isfinite(X64).any(axis=1)
+
+
 def _probabilities(X64):
     """``(p, k, q_k, bad)``: float64 softmax rows, the argmax, ``1 - p_k`` summed from the other
     entries, and the rows whose derivative is NaN (a NaN or ``+inf`` logit, no finite one)."""
     p = _softmax(X64, axis=-1)
     R, n = X64.shape
-    bad = np.isnan(X64).any(axis=1) | (X64 == np.inf).any(axis=1) | ~np.isfinite(X64).any(axis=1)
+    bad = _bad_rows(X64)
     k = np.argmax(np.where(np.isnan(X64), -np.inf, X64), axis=1)
     others = np.where(bad[:, None], 0.0, p)
     others[np.arange(R), k] = 0.0
@@ -231,10 +238,38 @@ def softmax_block(X, G, fmt):
 
 
 def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
-    """VJP of ``logsumexp``: ``g softmax(x)``, ``g`` of the shape ``logsumexp(x, axis,
-    keepdims)`` returns; the result has ``x``'s shape and dtype (special values as
-    :func:`softlog_numerics.oracle.grad.logsumexp`). Accuracy: ``ULP_BOUNDS["grad.logsumexp"]``
-    (proofs/grad.md, Theorem G3)."""
+    """VJP of ``logsumexp``: ``g softmax(x)`` along ``axis``, in the dtype of ``x``.
+
+    Parameters
+    ----------
+    x : array_like
+        The logits (float16, bfloat16, float32, float64).
+    g : array_like
+        The cotangent, one per row: of the shape ``logsumexp(x, axis, keepdims)`` returns.
+    axis : int, tuple of ints or None, optional
+        As in :func:`softlog_numerics.logsumexp`.
+    keepdims : bool, optional
+        Whether ``g`` keeps the reduced axes with length 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        The input cotangent, ``x``'s shape and dtype.
+
+    Notes
+    -----
+    Special values (as :func:`softlog_numerics.oracle.grad.logsumexp`): a row of ``x`` with NaN,
+    ``+inf`` or no finite entry, or a non-finite ``g``, gives NaN; a ``-inf`` logit gives ``+0``.
+    Algorithm: float64 rows go through the softmax kernel with ``g`` folded into its row factor
+    (:func:`softlog_numerics.functions._log_softmax.scaled_softmax`: ``g = m 2**e``, the
+    double-double ``m / (1 + s)`` or ``m exp(-a) / (1 + s)``, Dekker's exact partial products, one
+    rounding, then ``2**(e - 100)``), so that ``g p_j`` is rounded once; the narrow formats
+    multiply the float64 softmax by ``g`` and round once to their format. Accuracy:
+    ``LOSS_GRAD_BOUNDS["grad.logsumexp"]`` (proofs/grad.md, Theorem G3): 3 ULP in float64 (the
+    2.53 u budget of the softmax kernel, proofs/log_softmax.md, Theorem LSE4 (d)), 1 ULP in the
+    narrow formats; components with ``p_j`` below ``2**-1022`` within the absolute allowance
+    ``CANCELLATION * 2**-53 * 2**-1020 |g|``.
+    """
     fmt, rows = rows_of(x, axis)
     X = rows.rows
     R, n = X.shape
@@ -245,8 +280,13 @@ def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
         with np.errstate(all="ignore"):
             X64 = X[r0:r1].astype(np.float64)
             gm = gam[r0:r1]
-            p, _, _, bad = _probabilities(X64)
-            o = np.where(X64 == -np.inf, 0.0, p * np.where(np.isfinite(gm), gm, 0.0)[:, None])
+            gf = np.where(np.isfinite(gm), gm, 0.0)
+            if fmt.name == "float64":
+                bad = _bad_rows(X64)
+                o = np.where(X64 == -np.inf, 0.0, scaled_softmax(X64, gf))
+            else:
+                p, _, _, bad = _probabilities(X64)
+                o = np.where(X64 == -np.inf, 0.0, p * gf[:, None])
         out[r0:r1] = finish(o, bad | ~np.isfinite(gm), None, fmt, zero=gm == 0.0)
     return rows.elementwise(out)
 

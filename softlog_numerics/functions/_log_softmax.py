@@ -23,7 +23,7 @@ two non-positive terms: log_softmax never cancels. The rest is about rounding er
   that stay in cache, ``log1p(s)`` is a double-double (a Newton step on a double-double
   ``expm1``), log_softmax rounds ``x_j - A`` with ``A = a + log1p(s)`` a double-double, and
   softmax multiplies ``exp`` by a double-double row factor with exact partial products and one
-  final rounding.
+  final rounding (:func:`scaled_softmax` folds a factor per row into it, for the logsumexp VJP).
 * **logsumexp** (every format) can cancel (``a < 0`` and ``a + log1p(s) ~ 0``): a row's result is
   returned only when a rigorous error bound proves it within the contract (Ziv's test); otherwise
   the row is recomputed with double-double exponentials and, if still undecided, exactly with
@@ -733,7 +733,23 @@ def _split26(h, l):
     return s, t + l
 
 
-def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
+def _times_mantissa(h, l, m):
+    """``(h + l) m`` as ``(ph, pe + l m)`` with ``ph + pe = h m`` exactly (TwoProd): for ``|l| <=
+    2.01 u |h|`` (``u = 2**-53``) the relative error is below ``2**-103`` (Theorem LSE4 (d))."""
+    ph, pe = two_prod(h, m)
+    return ph, pe + l * m
+
+
+def _unscale(dst, c):
+    """``dst * 2**c`` rounded once (``c`` an integer column, one exponent per row): a product by
+    the power of two when every ``2**c`` is a float64, else :func:`numpy.ldexp`."""
+    if int(c.min()) >= -1074:
+        dst *= np.ldexp(1.0, c)
+    else:
+        np.ldexp(dst, c, out=dst)
+
+
+def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d, row_scale=None):
     """``g_j = exp(x_j - a) / (1 + s)`` with one final rounding: ``exp(.)`` times a double-double
     row factor ``F = Fs + Fr`` (``Fs`` of 26 bits), as ``E_hi Fs + (E_lo Fs + E Fr)`` where both
     products by ``Fs`` are exact (Theorem LSE4).
@@ -741,6 +757,10 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
     Direct mode (tiles whose maxima lie in ``[0, _DIRECT_MAX]``): ``E = exp(x_j)`` and
     ``F = exp(-a) / (1 + s)``. Shifted mode: ``E = exp(t_j)`` with ``x_j - a = t_j + lo_j`` exactly and
     ``F = (1 + lo_j) / (1 + s)`` folded in as ``E (Fr + lo_j Fs)``.
+
+    ``row_scale`` (finite float64, one per row of the group, or None): ``gamma g_j`` instead, with
+    ``gamma = m 2**e`` (:func:`numpy.frexp`, ``1/2 <= |m| < 1``): ``F`` becomes the double-double
+    ``F m`` and the final scaling ``2**-100`` becomes ``2**(e - 100)``, one rounding (LSE4 (d)).
     """
     a_eff = st.a_eff
     # q = 1 / (1 + s) as a double-double
@@ -749,13 +769,20 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
     qh = 1.0 / Dh
     p, e = two_prod(qh, Dh)
     ql = (((1.0 - p) - e) - qh * Dl) * qh
-    qs, qr = _split26(qh, ql)
     # exp(-a) q for the direct mode (rows with 0 <= a <= _DIRECT_MAX; others unused)
     dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX) & (plan.tau is None)
     ac = np.where(dir_rows, a_eff, 0.0)
     kk, mh, ml = _exp_dd(-ac, np.zeros_like(ac))
     Fh, Fl = dd_mul(mh, ml, qh, ql)
-    Fs, Fr = _split26(np.ldexp(Fh, kk), np.ldexp(Fl, kk))
+    Fh, Fl = np.ldexp(Fh, kk), np.ldexp(Fl, kk)
+    if row_scale is not None:
+        mant, ex = np.frexp(row_scale)
+        qh, ql = _times_mantissa(qh, ql, mant)
+        Fh, Fl = _times_mantissa(Fh, Fl, mant)
+        back = (ex.astype(np.int64) - 100)[:, None]  # 2**-100 = 1 / _SOFTMAX_SCALE
+        sign = mant[:, None]
+    qs, qr = _split26(qh, ql)
+    Fs, Fr = _split26(Fh, Fl)
     # Everything is computed 2**100 times too large, so that no partial product of a normal result
     # underflows; the final exact scaling by 2**-100 is a second rounding only for subnormal results.
     Fs, Fr, qs, qr = (v * _SOFTMAX_SCALE for v in (Fs, Fr, qs, qr))
@@ -795,12 +822,18 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d):
             U += LO
             dst = out2d[r0:r1, c0:c1]
             np.add(T, U, out=dst)
-            dst *= 1.0 / _SOFTMAX_SCALE
+            if row_scale is None:
+                dst *= 1.0 / _SOFTMAX_SCALE
+            else:
+                _unscale(dst, back[i0:i1])
+                np.copysign(dst, sign[i0:i1], out=dst)  # a zero takes the sign of gamma p_j
 
 
-def _softmax_float64(X, out2d, log: bool, tau: float | None = None):
+def _softmax_float64(X, out2d, log: bool, tau: float | None = None, row_scale=None):
     """float64: double-double row scalars, error-free sums, single or double final rounding
-    (Theorems LSE3, LSE4; with a temperature, LSE9 (d))."""
+    (Theorems LSE3, LSE4; with a temperature, LSE9 (d)). ``row_scale`` (softmax only, no
+    temperature; finite float64, one per row): ``row_scale[r] * softmax(X[r])`` rounded once
+    (Theorem LSE4 (d)); the special-value rows are softmax's, times ``row_scale``."""
     R, n = X.shape
     fmt = format_of("float64")
     plan = _Plan(R, n, narrow=False, extra=0 if log else 1, tau=tau)
@@ -830,10 +863,14 @@ def _softmax_float64(X, out2d, log: bool, tau: float | None = None):
             rows_one = np.flatnonzero(st.kind == _SINGLE)
             out2d[g0 + rows_one, k[rows_one]] = 0.0
         else:
-            _softmax_float64_output(plan, X, g0, g1, st, out2d)
+            gam = None if row_scale is None else row_scale[g0:g1]
+            _softmax_float64_output(plan, X, g0, g1, st, out2d, gam)
             rows_one = np.flatnonzero(st.kind == _SINGLE)  # one finite entry: exactly 1
-            out2d[g0 + rows_one, k[rows_one]] = 1.0
+            out2d[g0 + rows_one, k[rows_one]] = 1.0 if gam is None else gam[rows_one]
         _special_rows(out2d, X, g0, st.kind, log)
+        if row_scale is not None:
+            rows_sp = np.flatnonzero(st.kind >= _NAN)
+            out2d[g0 + rows_sp] *= row_scale[g0 + rows_sp, None]
 
 
 def _softmax_common(x, axis, log: bool, temperature=1.0) -> np.ndarray:
@@ -966,3 +1003,37 @@ def row_statistics(X, fmt: Format, tau: float | None = None):
     plan = _Plan(R, n, narrow=fmt.name != "float64", tau=tau)
     for g0, g1 in plan.groups():
         yield g0, g1, _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
+
+
+def scaled_softmax(X, gamma) -> np.ndarray:
+    """``gamma[r] * softmax(X[r])`` for each row of a 2-D float64 array, rounded once (the
+    logsumexp VJP of :mod:`._backward`).
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        float64 logits, shape ``(R, n)``.
+    gamma : numpy.ndarray
+        Finite float64 row factors, shape ``(R,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(R, n)``: within 3 ULP of ``RN(gamma p_j)`` where ``p_j >= 2**-1022`` (2
+        ULP for a subnormal result); below, ``RN(w)`` with ``|w - gamma p_j| <= 2**-1074 |gamma|
+        (1 + 2**-90) + 3.6 u |gamma p_j|`` (proofs/log_softmax.md, Theorem LSE4 (d)). A zero has
+        the sign of ``gamma``. Rows with a NaN, a ``+inf`` or no finite entry hold softmax's
+        special values times ``gamma``.
+
+    Notes
+    -----
+    The float64 softmax kernel with the row factor ``F = 1/(1 + s)`` (or ``exp(-a)/(1 + s)``)
+    multiplied by the mantissa ``m`` of ``gamma = m 2**e`` (TwoProd: to ``2**-103``) and the
+    final scaling by ``2**(e - 100)`` instead of ``2**-100``: ``gamma p_j`` is rounded once when
+    it is normal, twice when subnormal. Run it under ``np.errstate(all="ignore")``.
+    """
+    R, n = X.shape
+    out = np.empty((R, n))
+    if out.size:
+        _softmax_float64(X, out, False, None, np.asarray(gamma, dtype=np.float64))
+    return out

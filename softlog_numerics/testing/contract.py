@@ -45,7 +45,7 @@ LOSS_GRAD_BOUNDS: dict[str, dict[str, int]] = {
     "cross_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "grad.log_softmax": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "grad.softmax": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
-    "grad.logsumexp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 8},
+    "grad.logsumexp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 3},
     "grad.cross_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "grad.softlog": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
     "grad.softlog_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
