@@ -454,3 +454,24 @@ def test_a_lambda_of_another_library_gets_a_hint():
     assert cell.errors and "library='torch'" in cell.first_error
     with pytest.raises(TypeError, match="library='torch'"):
         check_against_oracle(lambda x: torch.log_softmax(x, dim=-1), "log_softmax", np.ones(3, np.float32))
+
+
+def test_batched_and_axis_families_reach_the_kernel():
+    """``batched`` calls fn on 2-D inputs (last axis), ``axis`` on 3-D inputs with the axis passed
+    through ``axis_keyword``; a kernel that ignores the axis fails the axis family."""
+    rep = audit("softlog_numerics", "log_softmax", dtypes=["float32"], families=["batched"], n_examples=5)
+    assert rep.passed() and rep.cells[("float32", "batched")].values > 5
+
+    def good(x, axis=-1):
+        return oracle.log_softmax(x, axis=axis)
+
+    def last_axis_only(x, axis=-1):
+        return oracle.log_softmax(np.moveaxis(x, axis, -1), axis=-1).reshape(x.shape)
+
+    ok = audit(good, "log_softmax", dtypes=["float64"], families=["axis"], n_examples=5, axis_keyword="axis")
+    assert ok.passed()
+    bad = audit(last_axis_only, "log_softmax", dtypes=["float64"], families=["axis"], n_examples=10, axis_keyword="axis")
+    assert not bad.passed()
+    with pytest.raises(ValueError, match="axis_keyword"):
+        audit(good, "log_softmax", families=["axis"])
+    assert "axis" in families("sld", axis_keyword="dim") and "axis" not in families("sld")

@@ -58,6 +58,9 @@ def register(subparsers) -> None:
                    help="pass threshold in ULP (default: the library's own bound per function and dtype)")
     p.add_argument("--examples", type=int, default=50, help="drawn inputs per dtype x family (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.add_argument("--axis-keyword", default=None, metavar="NAME",
+                   help="the keyword through which a module:attr kernel takes the axis (dim, axis): "
+                   "runs the 'axis' family (3-D inputs along axis 1)")
     p.set_defaults(run=run)
 
 
@@ -78,7 +81,7 @@ def run(args) -> int:
     functions = args.function or list(backend.native)
     dtypes = args.dtype or list(FORMATS)
     for f in functions:
-        valid = families(f, include_slow=True)
+        valid = families(f, include_slow=True, axis_keyword=args.axis_keyword or "axis")
         bad = [fam for fam in args.family or () if fam not in valid]
         if bad:
             _err(f"unknown family {bad[0]!r} for {f}; choose from {', '.join(valid)}")
@@ -88,8 +91,10 @@ def run(args) -> int:
         if not args.json:
             print(f"[{i}/{len(functions)}] {backend.label}: {f} ...", file=sys.stderr, flush=True)
         try:
-            reports.append(audit(args.backend, f, dtypes, args.family, args.examples, args.seed))
-        except BackendError as e:
+            fams = args.family or families(f, axis_keyword=args.axis_keyword)
+            reports.append(audit(args.backend, f, dtypes, fams, args.examples, args.seed,
+                                 axis_keyword=args.axis_keyword))
+        except (BackendError, ValueError) as e:
             _err(str(e))
             return 2
     passed = all(r.passed(args.max_ulp) for r in reports)

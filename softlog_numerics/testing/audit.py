@@ -22,8 +22,10 @@ Conventions
 -----------
 * ``fn`` is called positionally and reduces (or normalises) over the **last axis**: ``fn(x)`` for
   ``softlog``, ``logsumexp``, ``log_softmax``, ``softmax``; ``fn(p)`` for ``softlog_entropy``;
-  ``fn(p, q)`` for ``softlog_cross_entropy``, ``sld``, ``sld_sym``. Inputs are 1-D; wrap your
-  function (``lambda x: f(x, dim=-1)``) if it needs arguments.
+  ``fn(p, q)`` for ``softlog_cross_entropy``, ``sld``, ``sld_sym``. Inputs are 1-D, except in the
+  ``batched`` family (2-D, last axis) and the ``axis`` family (3-D, reduced along axis 1 and
+  passed as ``fn(x, **{axis_keyword: 1})`` when :func:`audit` is given ``axis_keyword``); wrap
+  your function (``lambda x: f(x, dim=-1)``) if it needs other arguments.
 * A result of another floating dtype than the input's is rounded once to the input's format and
   the report says so (``output_dtype``) and the cell fails, as in :func:`check_against_oracle`; a
   result of another shape, or an exception, counts as an
@@ -106,9 +108,9 @@ both signs, infinities, NaN, masked ``-inf`` logits, one-hot vectors, extremes o
 DRAWN_FAMILIES = {
     "elementwise": ("unit_interval", "near_x0", "negative", "above_one"),
     "inverse": ("near_minus_one", "near_one", "negative", "positive"),
-    "logits": strategies.LOGIT_FAMILIES,
-    "probability": strategies.PROBABILITY_FAMILIES,
-    "pair": strategies.PAIR_KINDS,
+    "logits": strategies.LOGIT_FAMILIES + ("batched", "axis"),
+    "probability": strategies.PROBABILITY_FAMILIES + ("batched", "axis"),
+    "pair": strategies.PAIR_KINDS + ("batched", "axis"),
     "vjp": strategies.COTANGENT_FAMILIES,
     "vjp_reduce": ("ones", "normal", "scaled"),
     "vjp_loss": ("index", "argmax", "smoothed"),
@@ -126,11 +128,18 @@ _X0 = 1.0 / (math.e + 1.0)
 _BRANCH = -0.15651764274966565  # -1/(e**2 - 1): below it the softlog is NaN
 
 
-def families(function: str, *, include_slow: bool = False) -> tuple[str, ...]:
+AXIS_FAMILY_AXIS = 1
+"""The ``axis`` family: 3-D inputs ``(a, n, b)`` reduced (or normalised) along axis 1, passed to the
+kernel as ``axis_keyword=1`` (e.g. ``dim=1``); ``batched``: 2-D inputs ``(m, n)`` along the last
+axis, called as ``fn(x)``. Both exercise the batching and tiling of a kernel that 1-D rows do not."""
+
+
+def families(function: str, *, include_slow: bool = False, axis_keyword: str | None = None) -> tuple[str, ...]:
     """The input families of ``function``: the fixed ones, then the drawn ones (without ``wide``
-    unless ``include_slow``)."""
+    unless ``include_slow``, without ``axis`` unless the kernel takes an ``axis_keyword``)."""
     _check_function(function)
-    drawn = tuple(f for f in DRAWN_FAMILIES[_KIND[function]] if include_slow or f != "wide")
+    drawn = tuple(f for f in DRAWN_FAMILIES[_KIND[function]]
+                  if (include_slow or f != "wide") and (axis_keyword is not None or f != "axis"))
     return FIXED_FAMILIES + drawn
 
 
@@ -281,8 +290,41 @@ def _loss_inputs(fmt: Format, family: str):
     return st.tuples(strategies.logit_vectors(fmt, 1, 48), st.integers(0, 1 << 20), st.floats(-4.0, 4.0)).map(build)
 
 
+def _rows_of(kind: str, fmt: Format, n: int):
+    """One row of length ``n`` (a tuple of arrays) of a logit, probability or pair function."""
+    if kind == "logits":
+        return strategies.logit_vectors(fmt, n, n).map(lambda x: (x,))
+    if kind == "probability":
+        return strategies.probability_vectors(fmt, n, n).map(lambda p: (p,))
+    return strategies.probability_pairs(fmt, n, n)
+
+
+def _stacked(kind: str, fmt: Format, family: str):
+    """``batched``: ``m`` rows stacked to ``(m, n)``; ``axis``: ``a * b`` rows laid out as
+    ``(a, n, b)`` (the reduced axis in the middle)."""
+
+    def build(t):
+        rows, shape = t
+        arrays = [np.stack([r[i] for r in rows]) for i in range(len(rows[0]))]
+        if family == "batched":
+            return tuple(arrays)
+        a, b = shape
+        return tuple(np.ascontiguousarray(np.moveaxis(x.reshape(a, b, -1), 2, AXIS_FAMILY_AXIS)) for x in arrays)
+
+    def draw(n):
+        if family == "batched":
+            return st.tuples(st.lists(_rows_of(kind, fmt, n), min_size=2, max_size=6), st.just(None))
+        return st.tuples(st.integers(1, 3), st.integers(1, 3)).flatmap(
+            lambda ab: st.tuples(st.lists(_rows_of(kind, fmt, n), min_size=ab[0] * ab[1], max_size=ab[0] * ab[1]),
+                                 st.just(ab)))
+
+    return st.integers(2, 24).flatmap(draw).map(build)  # (the disjoint pairs need two classes)
+
+
 def _strategy(function: str, family: str, fmt: Format):
     kind = _KIND[function]
+    if family in ("batched", "axis"):
+        return _stacked(kind, fmt, family)
     if kind == "vjp_loss":
         return _loss_inputs(fmt, family)
     if kind == "vjp":
@@ -454,15 +496,18 @@ def _key(args) -> tuple:
 class _Evaluator:
     """Calls ``fn`` on converted inputs and the oracle (cached) on the NumPy originals."""
 
-    def __init__(self, fn: Callable, function: str, library: str):
+    def __init__(self, fn: Callable, function: str, library: str, axis_keyword: str | None = None):
         self.fn, self.function, self.library = fn, function, library
+        self.axis_keyword = axis_keyword
+        self.axis = None  # set to AXIS_FAMILY_AXIS while the axis family runs
         self.ref = getattr(oracle.grad, function[5:]) if function.startswith("grad.") else getattr(oracle, function)
         self.cache: dict = {}
 
     def want(self, args) -> np.ndarray:
         k = _key(args)
         if k not in self.cache:
-            self.cache[k] = np.asarray(self.ref(*args))
+            kw = {} if self.axis is None else {"axis": self.axis}
+            self.cache[k] = np.asarray(self.ref(*args, **kw))
         return self.cache[k]
 
     def got(self, args, fmt: Format) -> tuple[np.ndarray, str | None]:
@@ -470,7 +515,8 @@ class _Evaluator:
         native = tuple(from_numpy(a, self.library) for a in args)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = self.fn(*native)
+            kw = {} if self.axis is None else {self.axis_keyword: self.axis}
+            out = self.fn(*native, **kw)
         got = to_numpy(out)
         if got.dtype == fmt.dtype:
             return got, None
@@ -490,7 +536,11 @@ def _hint(ev: _Evaluator) -> str:
             "library='jax' (CLI: module:attr@torch)")
 
 
-def _within(function: str, fmt: Format, got, want, args) -> bool:
+def _within(function: str, fmt: Format, got, want, args, axis=None) -> bool:
+    if axis is not None:  # the contract's term scales reduce the last axis
+        args = tuple(np.moveaxis(a, axis, -1) for a in args)
+        if got.ndim == args[0].ndim:
+            got, want = np.moveaxis(got, axis, -1), np.moveaxis(want, axis, -1)
     if function == "grad.cross_entropy":  # (logits, target, g) -> the term scale's (x, g, t)
         x, t, g = args
         if np.issubdtype(t.dtype, np.integer):
@@ -520,7 +570,7 @@ def _evaluate(ev: _Evaluator, cell: CellStats, args, fmt: Format) -> float:
         return math.inf
     if other is not None:
         cell.output_dtype = other
-    return cell.add(got, want, args, in_contract=_within(ev.function, fmt, got, want, args))
+    return cell.add(got, want, args, in_contract=_within(ev.function, fmt, got, want, args, ev.axis))
 
 
 def _bits(d: float) -> float:
@@ -652,6 +702,7 @@ def audit(
     seed: int = 0,
     *,
     library: str | None = None,
+    axis_keyword: str | None = None,
 ) -> AuditReport:
     """Measure an implementation of ``function`` against the correctly rounded oracle.
 
@@ -677,6 +728,10 @@ def audit(
     library : str, optional
         The array library ``fn`` takes (``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``); default
         guessed from the module ``fn`` was defined in (NumPy for anything not torch/jax/cupy).
+    axis_keyword : str, optional
+        The keyword through which ``fn`` takes the axis (``"dim"`` for PyTorch, ``"axis"`` for
+        NumPy/JAX); with it the ``axis`` family runs (3-D inputs along axis 1). The ``batched``
+        family (2-D inputs, last axis) needs none.
 
     Returns
     -------
@@ -692,19 +747,22 @@ def audit(
     48-entry logit vector.
     """
     _check_function(function)
-    fams = tuple(families) if families is not None else _default_families(function)
+    fams = tuple(families) if families is not None else _default_families(function, axis_keyword=axis_keyword)
     valid = FIXED_FAMILIES + DRAWN_FAMILIES[_KIND[function]]
     for f in fams:
         if f not in valid:
             raise ValueError(f"unknown family {f!r} for {function}; choose from {', '.join(valid)}")
+        if f == "axis" and axis_keyword is None:
+            raise ValueError("the axis family passes the axis to fn: give axis_keyword (e.g. 'dim' or 'axis')")
     fmts = [format_of(d) for d in dtypes]
     call, lib, label, calls = _resolve_fn(fn, function, library)
     report = AuditReport(function, label, lib, tuple(f.name for f in fmts), fams, n_examples, seed, calls=calls)
-    ev = _Evaluator(call, function, lib)
+    ev = _Evaluator(call, function, lib, axis_keyword)
     start = time.perf_counter()
     for fmt in fmts:
         for fam in fams:
             cell = CellStats(function, fmt.name, fam)
+            ev.axis = AXIS_FAMILY_AXIS if fam == "axis" else None
             if fam in FIXED_FAMILIES:
                 for args in _fixed_inputs(function, fam, fmt):
                     _evaluate(ev, cell, args, fmt)
