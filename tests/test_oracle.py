@@ -15,6 +15,7 @@ references that share none of its code:
 from __future__ import annotations
 
 import math
+import tracemalloc
 from fractions import Fraction
 
 import mpmath
@@ -33,6 +34,7 @@ from softlog_numerics.ulp import ulp_distance
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.oracle import twins
 
 DTYPES = list(FORMATS)
 TINY = Fraction(1, 2**200)
@@ -672,3 +674,33 @@ def test_divergences_match_mpmath(dtype, data):
     p, q = data.draw(probability_pairs(dtype, max_size=6))
     assert same(oracle.sld_sym(p, q), ref_sld_sym(p, q)), (p, q)
     assert same(oracle.softlog_cross_entropy(p, q), ref_cross_entropy(p, q)), (p, q)
+
+
+def test_long_rows_are_streamed_with_the_same_results(monkeypatch):
+    """Rows longer than ``_STREAM`` keep no per-entry enclosures and are decided in chunks; the
+    results are those of the stored path, bit for bit (the same enclosures in the same order)."""
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((3, 30)) * 5).astype(np.float32)
+    x[0, 3] = -np.inf
+    calls = [
+        lambda: oracle.log_softmax(x), lambda: oracle.softmax(x), lambda: oracle.logsumexp(x),
+        lambda: oracle.log_softmax(x, temperature=3.0), lambda: oracle.softmax(x, temperature=0.3),
+        lambda: oracle.logsumexp(x, temperature=7.0),
+    ]
+    stored = [c() for c in calls]
+    monkeypatch.setattr(twins, "_STREAM", 4)
+    monkeypatch.setattr(twins, "_CHUNK", 7)
+    assert all(c().tobytes() == s.tobytes() for c, s in zip(calls, stored))
+
+
+def test_oracle_memory_per_entry_is_bounded_on_a_long_row():
+    """A row of 20000 float32 logits: the oracle's peak Python allocation stays below 400 bytes
+    per entry (the stored path needed about 1 KB per entry)."""
+    x = (np.random.default_rng(5).standard_normal(20000) * 3).astype(np.float32)
+    tracemalloc.start()
+    try:
+        oracle.log_softmax(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 400 * x.size, peak

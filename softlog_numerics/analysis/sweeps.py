@@ -181,6 +181,12 @@ def logit_blocks(fmt, rng: np.random.Generator, family: str, rows: int, n: int) 
             x[rng.integers(0, n)] = 0.0
         elif family == "all_equal":
             x = np.full(n, rng.uniform(-1e3, 1e3))
+        elif family == "range_edge":
+            kind = rng.integers(0, 4, n)  # huge, subnormal, zero, moderate
+            parts = [rng.uniform(0.25, 1.0, n) * fmt.max, rng.integers(1, 1 << 10, n) * fmt.min_subnormal,
+                     np.zeros(n), rng.normal(0.0, 30.0, n)]
+            x = np.choose(kind, parts) * rng.choice([-1.0, 1.0], n)
+            x[rng.integers(0, n)] = fmt.max * rng.uniform(0.25, 1.0) * rng.choice([-1.0, 1.0])
         else:
             raise ValueError(f"unknown logit family {family!r}")
         out[r] = x

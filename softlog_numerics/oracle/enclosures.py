@@ -380,28 +380,35 @@ def decide_enclosure(enclose, decide, fmt: Format, *, what=lambda: "1 value(s)")
     )
 
 
-def ziv(fmt: Format, count: int, enclose, fixed: dict) -> list:
+def ziv(fmt: Format, count: int, enclose, fixed: dict, chunk: int | None = None) -> list:
     """Correctly rounded values ``0..count-1``: ``fixed`` holds the settled ones, ``enclose(todo, P)``
-    returns ``{i: enclosure}`` at working precision ``P`` for the others."""
+    returns ``{i: enclosure}`` at working precision ``P`` for the others.
+
+    With ``chunk``, ``enclose`` is called on at most ``chunk`` indices at a time and each part is
+    decided before the next is enclosed, so that the enclosures held at once stay bounded (the
+    same enclosures, so the same results; ``enclose`` must then be cheap to call repeatedly at one
+    precision)."""
     out = [fixed.get(i) for i in range(count)]
     todo = [i for i in range(count) if i not in fixed]
     if not todo:
         return out
+    step = chunk or len(todo)
 
-    def decide(enclosures):
+    def attempt(prec):
         undecided = []
-        for i in todo:
-            r = round_enclosure(enclosures[i], fmt)
-            if r is None:
-                undecided.append(i)
-            else:
-                out[i] = r
+        for c0 in range(0, len(todo), step):
+            part = todo[c0 : c0 + step]
+            enclosures = enclose(part, prec)
+            for i in part:
+                r = round_enclosure(enclosures[i], fmt)
+                if r is None:
+                    undecided.append(i)
+                else:
+                    out[i] = r
         todo[:] = undecided
         return None if todo else out
 
-    return decide_enclosure(
-        lambda prec: enclose(list(todo), prec), decide, fmt, what=lambda: f"{len(todo)} value(s)"
-    )
+    return decide_enclosure(attempt, lambda r: r, fmt, what=lambda: f"{len(todo)} value(s)")
 
 
 def as_result(values: list, fmt: Format, shape) -> np.ndarray:

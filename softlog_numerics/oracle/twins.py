@@ -202,6 +202,48 @@ class ShiftedRow:
         return self
 
 
+_STREAM = 1 << 14  # rows longer than this keep no per-entry enclosures (memory stays bounded)
+_CHUNK = 1 << 12  # ... and are decided this many entries at a time
+
+
+class StreamedRow:
+    """:class:`ShiftedRow` for long rows: the same offsets, exponentials and ``s`` (the same
+    enclosures, summed in the same order), but recomputed from the float row when needed instead
+    of stored, so that memory does not grow with the row beyond the row itself."""
+
+    def __init__(self, finite: list, temperature: float | None = None):
+        self.row = np.asarray(finite, dtype=np.float64)
+        self.k = int(np.argmax(self.row))  # the first largest entry, as max(range(n), key=...)
+        self.m = libmp.from_float(float(self.row[self.k]))
+        self.temperature = temperature
+        if temperature is not None:
+            self.t = Fraction(temperature)
+            self.mq = Fraction(float(self.row[self.k])) / self.t
+        self.prec = None
+
+    def q(self, i: int) -> Fraction:
+        return (Fraction(float(self.row[i])) - Fraction(float(self.row[self.k]))) / self.t
+
+    def offset(self, i: int, prec: int):
+        if self.temperature is None:
+            d = libmp.mpf_sub(libmp.from_float(float(self.row[i])), self.m, 0)  # exact
+            return d, d
+        return enclose_rational(self.q(i), prec)
+
+    def exp(self, i: int, prec: int):
+        return I_ONE if i == self.k else enclose_exp(self.offset(i, prec), prec)
+
+    def at(self, prec: int):
+        if self.prec != prec:
+            s = I_ZERO
+            for i in range(len(self.row)):
+                if i != self.k:
+                    s = add(s, enclose_exp(self.offset(i, prec), prec), prec)
+            self.s = s
+            self.prec = prec
+        return self
+
+
 def _offset_plus(c, t, sign: int, fmt: Format, prec: int):
     """Enclosure (or same-rounding stand-in) of ``c + sign * t`` for an exact ``c`` that is a
     multiple of the format's smallest subnormal and an enclosure ``t >= 0``.
@@ -256,15 +298,15 @@ def logsumexp(x, axis=-1, keepdims: bool = False, *, temperature: float = 1.0) -
     tau = checked_temperature(temperature)
     rows = Rows(as_float64(x), axis)
     out = []
-    for row in rows.rows.tolist():
-        settled, finite = _lse_row_special(row)
+    for r in range(rows.rows.shape[0]):
+        settled, finite = _lse_row_special(rows.rows[r].tolist())
         if settled is not None:
             if tau is not None and math.isfinite(settled):
                 q = Fraction(settled) / Fraction(tau)
                 settled = round_rational(q.numerator, q.denominator, fmt)
             out.append(settled)
             continue
-        sh = ShiftedRow(finite, tau)
+        sh = StreamedRow(finite, tau) if len(finite) > _STREAM else ShiftedRow(finite, tau)
 
         def enclose(todo, prec, sh=sh):
             t = sh.at(prec)
@@ -283,8 +325,8 @@ def _softmax_rows(x, axis, log: bool, temperature) -> np.ndarray:
     tau = checked_temperature(temperature)
     rows = Rows(as_float64(x), axis)
     result = np.empty(rows.rows.shape, dtype=np.float64)
-    for r, row in enumerate(rows.rows.tolist()):
-        result[r] = _softmax_row(row, fmt, log, tau)
+    for r in range(rows.rows.shape[0]):
+        result[r] = _softmax_row(rows.rows[r].tolist(), fmt, log, tau)
     return rows.elementwise(result).astype(fmt.dtype)
 
 
@@ -328,6 +370,11 @@ def _softmax_row(row: list, fmt: Format, log: bool, tau: float | None = None) ->
         for i in index:
             out[i] = share
         return out
+    if len(finite) > _STREAM:
+        values = _streamed_softmax(finite, fmt, log, tau)
+        for i, v in zip(index, values):
+            out[i] = v
+        return out
     sh = ShiftedRow(finite, tau)
 
     def enclose(todo, prec):
@@ -341,6 +388,24 @@ def _softmax_row(row: list, fmt: Format, log: bool, tau: float | None = None) ->
     for i, v in zip(index, values):
         out[i] = v
     return out
+
+
+def _streamed_softmax(finite: list, fmt: Format, log: bool, tau) -> list:
+    """The values of :func:`_softmax_row` for a long row, from a :class:`StreamedRow`, decided
+    ``_CHUNK`` entries at a time (the same enclosures as the stored path)."""
+    sh = StreamedRow(finite, tau)
+
+    def enclose(todo, prec):
+        t = sh.at(prec)
+        if log:
+            l1p = enclose_log1p(t.s, prec)
+            if tau is None:
+                return {i: _offset_plus(t.offset(i, prec)[0], l1p, -1, fmt, prec) for i in todo}
+            return {i: _rational_plus(t.q(i), l1p, -1, fmt, prec) for i in todo}
+        total = add(I_ONE, t.s, prec)
+        return {i: div(t.exp(i, prec), total, prec) for i in todo}
+
+    return ziv(fmt, len(finite), enclose, {}, chunk=_CHUNK)
 
 
 def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
