@@ -28,7 +28,12 @@ from test_oracle import exact_round, mpf_exact, same
 import softlog_numerics as sn
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
-from softlog_numerics.testing.contract import LOSS_GRAD_BOUNDS, ULP_BOUNDS
+from softlog_numerics.oracle.enclosures import OracleUndecided
+from softlog_numerics.testing.contract import (
+    LOSS_GRAD_BOUNDS,
+    ULP_BOUNDS,
+    within_contract,
+)
 
 DTYPES = list(FORMATS)
 NAMES = ("logsumexp", "log_softmax", "softmax")
@@ -273,3 +278,33 @@ def test_cross_entropy_temperature_special_values(dtype):
         sn.cross_entropy(x, y, temperature=0.0)
     with pytest.raises(ValueError, match="temperature"):
         oracle.cross_entropy(x, y, temperature=-2.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_cross_entropy_gradient_with_a_temperature(dtype, data):
+    """``grad.cross_entropy(..., temperature=T)``: ``(g/T)(softmax(z/T)(1 + 2 z_loss lse) - t)``,
+    within the contract of G3 with the term scale of ``z/T`` and ``g/T`` (proofs/grad.md, Theorem
+    G3, temperature); the dominant-class case keeps its tiny component."""
+    fmt = format_of(dtype)
+    x = np.stack(data.draw(st.lists(logit_vectors(dtype, 5, 5), min_size=1, max_size=3)))
+    tau = data.draw(TEMPERATURES)
+    y = np.array(data.draw(st.lists(st.integers(0, 4), min_size=len(x), max_size=len(x))))
+    g = np.array(data.draw(st.lists(st.floats(-4, 4), min_size=len(x), max_size=len(x)))).astype(fmt.dtype)
+    eps = data.draw(st.sampled_from([0.0, 0.1]))
+    got = sn.grad.cross_entropy(x, y, g, label_smoothing=eps, temperature=tau)
+    try:
+        want = oracle.grad.cross_entropy(x, y, g, label_smoothing=eps, temperature=tau)
+    except OracleUndecided:
+        return
+    t = np.full(x.shape, eps / x.shape[1])
+    t[np.arange(len(x)), y] += 1 - eps
+    ok, worst = within_contract("grad.cross_entropy", dtype, got, want, (x, g, t, 0.0, tau))
+    assert ok, (x, y, g, tau, got, want, worst)
+
+
+def test_cross_entropy_gradient_temperature_dominant_class():
+    x = np.array([[37.42994775023705, 0.0]])
+    for mod in (sn, oracle):
+        d = mod.grad.cross_entropy(x, np.array([0]), np.array([1.0]), temperature=2.0)
+        assert d[0, 0] < 0 and d[0, 0] == -d[0, 1] and d[0, 1] == pytest.approx(0.5 * math.exp(-37.42994775023705 / 2), rel=1e-12)

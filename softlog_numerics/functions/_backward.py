@@ -24,7 +24,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from softlog_numerics._core.axes import Rows, checked_cotangent
+from softlog_numerics._core.axes import Rows, checked_cotangent, checked_temperature
+from softlog_numerics._core.dd import dd_div_scalar
 from softlog_numerics._core.eft import (
     fraction_dd,
     nonnegative_row_sums,
@@ -94,10 +95,11 @@ def _bad_rows(X64):
     return np.isnan(X64).any(axis=1) | (X64 == np.inf).any(axis=1) | ~np.isfinite(X64).any(axis=1)
 
 
-def _probabilities(X64):
-    """``(p, k, q_k, bad)``: float64 softmax rows, the argmax, ``1 - p_k`` summed from the other
-    entries, and the rows whose derivative is NaN (a NaN or ``+inf`` logit, no finite one)."""
-    p = _softmax(X64, axis=-1)
+def _probabilities(X64, tau: float | None = None):
+    """``(p, k, q_k, bad)``: float64 softmax rows (of ``X64 / tau`` with a temperature), the
+    argmax, ``1 - p_k`` summed from the other entries, and the rows whose derivative is NaN (a NaN
+    or ``+inf`` logit, no finite one)."""
+    p = _softmax(X64, axis=-1) if tau is None else _softmax(X64, axis=-1, temperature=tau)
     R, n = X64.shape
     bad = _bad_rows(X64)
     k = np.argmax(np.where(np.isnan(X64), -np.inf, X64), axis=1)
@@ -301,9 +303,12 @@ def cross_entropy_vjp(
     z_loss: float = 0.0,
     ignore_index: int = IGNORE_INDEX,
     validate: bool = True,
+    temperature: float = 1.0,
 ) -> np.ndarray:
     """Gradient of :func:`softlog_numerics.cross_entropy` with respect to the logits, times the
-    cotangent ``g`` of the loss's shape: ``g (softmax(z) (1 + 2 z_loss lse) - t)``.
+    cotangent ``g`` of the loss's shape: ``g (softmax(z) (1 + 2 z_loss lse) - t)``; with a
+    ``temperature`` ``T`` the gradient of the loss of ``z / T``: ``(g / T) (softmax(z / T) (1 +
+    2 z_loss lse(z / T)) - t)``, the division exact.
 
     Notes
     -----
@@ -314,6 +319,7 @@ def cross_entropy_vjp(
     ``CANCELLATION["grad.cross_entropy"]`` (proofs/grad.md, Theorem G3): a one-hot target gives
     the relative accuracy of softmax on every component.
     """
+    tau = checked_temperature(temperature)
     tg = prepared_targets(
         logits, target, label_smoothing=label_smoothing, z_loss=z_loss, axis=axis,
         ignore_index=ignore_index, validate=validate,
@@ -324,7 +330,7 @@ def cross_entropy_vjp(
     gam = checked_cotangent(g, rows.reduced(np.zeros(R), False).shape).reshape(-1)
     out = np.empty((R, K), dtype=fmt.dtype)
     for r0, r1 in row_blocks(R, K):
-        out[r0:r1] = _cross_entropy_block(tg, X[r0:r1], gam[r0:r1], r0, r1)
+        out[r0:r1] = _cross_entropy_block(tg, X[r0:r1], gam[r0:r1], r0, r1, tau)
     return rows.elementwise(out)
 
 
@@ -338,13 +344,13 @@ def _targets_of_block(tg, R, K, r0, r1):
     return fraction_dd(share), fraction_dd(1 - eps + share)
 
 
-def loss_weights(tg, X64, r0, r1):
+def loss_weights(tg, X64, r0, r1, tau: float | None = None):
     """``(w, bad)`` for rows ``r0:r1`` of the logits (``X64`` in float64): ``w_j = p_j (1 + 2
     z_loss lse) - t_j`` in float64 (``+0`` on a ``-inf`` logit) and the rows whose loss is NaN or
     ``+inf`` (a NaN or ``+inf`` logit, no finite one, a positive target on a ``-inf`` logit)."""
     R, K = X64.shape
     ar = np.arange(R)
-    p, k, qk, bad = _probabilities(X64)
+    p, k, qk, bad = _probabilities(X64, tau)
     if tg.probs is None:
         (s_hi, s_lo), (o_hi, o_lo) = _targets_of_block(tg, R, K, r0, r1)
         y = np.where(tg.ignored[r0:r1], 0, tg.index[r0:r1])
@@ -364,16 +370,24 @@ def loss_weights(tg, X64, r0, r1):
     one_minus = (1.0 - tk_hi) - tk_lo  # 1 - tk_hi exact for tk_hi in [1/2, 1] (Sterbenz)
     w[ar[big], k[big]] = one_minus[big] - qk[big]
     if tg.z_loss:
-        lse = _lse(X64, axis=-1)
+        lse = _lse(X64, axis=-1) if tau is None else _lse(X64, axis=-1, temperature=tau)
         w = w + (2.0 * tg.z_loss) * lse[:, None] * p
     return np.where(X64 == -np.inf, 0.0, w), bad | masked_hit
 
 
-def _cross_entropy_block(tg, X, gam, r0, r1):
+def _cross_entropy_block(tg, X, gam, r0, r1, tau=None):
     with np.errstate(all="ignore"):
         X64 = X.astype(np.float64)
-        w, bad = loss_weights(tg, X64, r0, r1)
-        out = np.where(X64 == -np.inf, 0.0, w * np.where(np.isfinite(gam), gam, 0.0)[:, None])
+        w, bad = loss_weights(tg, X64, r0, r1, tau)
+        gf = np.where(np.isfinite(gam), gam, 0.0)
+        if tau is None:
+            out = w * gf[:, None]
+        else:  # w g / T rounded once: g = m 2**e, (w m) exact by TwoProd, divided in double-double
+            m, e = np.frexp(gf)
+            ph, pl = two_prod(w, m[:, None])
+            qh, _ = dd_div_scalar(ph, pl, tau)
+            out = np.ldexp(qh, np.broadcast_to(e[:, None], qh.shape))
+        out = np.where(X64 == -np.inf, 0.0, out)
         out[gam == 0.0] = 0.0  # a zero cotangent: an exact zero, +0
         out[bad | ~np.isfinite(gam)] = np.nan
         out[tg.ignored[r0:r1]] = 0.0

@@ -41,7 +41,7 @@ from fractions import Fraction
 import numpy as np
 from mpmath import libmp
 
-from softlog_numerics._core.axes import Rows, checked_cotangent
+from softlog_numerics._core.axes import Rows, checked_cotangent, checked_temperature
 from softlog_numerics._core.formats import as_float_array, format_of, round_rational
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
 from softlog_numerics.oracle.enclosures import (
@@ -109,8 +109,8 @@ class _Probabilities:
     ``s / D`` at the argmax ``k`` and ``(1 + (s - e_j)) / D`` elsewhere, both without cancellation.
     """
 
-    def __init__(self, finite_values: list):
-        self.sh = ShiftedRow(finite_values)
+    def __init__(self, finite_values: list, temperature: float | None = None):
+        self.sh = ShiftedRow(finite_values, temperature)
         self.k = self.sh.k
         self.prec = None
 
@@ -136,7 +136,8 @@ class _Probabilities:
 
     def lse(self, prec: int):
         self.at(prec)
-        return add((self.sh.m, self.sh.m), enclose_log1p(self.s, prec), prec)
+        m = (self.sh.m, self.sh.m) if self.sh.temperature is None else enclose_rational(self.sh.mq, prec)
+        return add(m, enclose_log1p(self.s, prec), prec)
 
     def spread(self, vals: list, prec: int):
         """``T = sum_{i != k} (v_k - v_i) p_i`` (``vals`` over the finite logits, ``k`` the argmax),
@@ -319,8 +320,9 @@ def logsumexp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
     return rx.elementwise(out).astype(fmt.dtype)
 
 
-def _ce_grad_row(row: list, t: list, scale: float, lam: Fraction, fmt) -> list:
-    """``scale (p_j (1 + 2 lam lse) - t_j)``."""
+def _ce_grad_row(row: list, t: list, scale: float, lam: Fraction, fmt, tau: float | None = None) -> list:
+    """``scale (p_j (1 + 2 lam lse) - t_j)``, or with a temperature ``T`` ``(scale / T) (p_j (1 +
+    2 lam lse) - t_j)`` with ``p`` and ``lse`` those of ``row / T``."""
     n = len(row)
     settled, finite = settled_loss_row(row, t)
     if settled is not None or _nonfinite([scale]):
@@ -329,24 +331,25 @@ def _ce_grad_row(row: list, t: list, scale: float, lam: Fraction, fmt) -> list:
     if scale == 0:
         return out
     _, equal = _row_setup(row)
-    sc = Fraction(scale)
-    if len(finite) == 1:  # p = 1, lse = m
+    tq = Fraction(1) if tau is None else Fraction(tau)
+    sc = Fraction(scale) / tq
+    if len(finite) == 1:  # p = 1, lse = m / T
         j = finite[0]
-        out[j] = _exact(sc * (1 + 2 * lam * Fraction(row[j]) - t[j]), fmt)
+        out[j] = _exact(sc * (1 + 2 * lam * Fraction(row[j]) / tq - t[j]), fmt)
         return out
     if equal and lam == 0:
         for j in finite:
             out[j] = _exact(sc * (Fraction(1, len(finite)) - t[j]), fmt)
         return out
-    pr = _Probabilities([row[i] for i in finite])
-    scp = point(scale)
+    pr = _Probabilities([row[i] for i in finite], tau)
     tt = [t[i] for i in finite]
 
     def enclose(todo, prec):
         res = {}
+        scp = enclose_rational(sc, prec)  # a point unless T makes it non-dyadic
         for i in todo:
             c, w = _weight(pr, i, tt[i], lam, prec)
-            cs = Fraction(scale) * c
+            cs = sc * c
             w = mul(scp, w, prec)
             if cs.denominator & (cs.denominator - 1):  # not dyadic: not a rounding boundary
                 res[i] = add(enclose_rational(cs, prec), w, prec)
@@ -378,12 +381,15 @@ def cross_entropy(
     z_loss: float = 0.0,
     ignore_index: int = IGNORE_INDEX,
     validate: bool = True,
+    temperature: float = 1.0,
 ) -> np.ndarray:
     """Correctly rounded gradient of :func:`softlog_numerics.cross_entropy` with respect to the
-    logits, times the cotangent ``g`` of the loss's shape: ``g (softmax(z) (1 + 2 z_loss lse) - t)``.
+    logits, times the cotangent ``g`` of the loss's shape: ``g (softmax(z) (1 + 2 z_loss lse) - t)``;
+    with a ``temperature`` ``T`` that of the loss of ``z / T``, ``(g / T) (softmax(z / T) (...) - t)``.
 
     Ignored rows give ``+0``; rows whose loss is NaN or ``+inf`` give NaN.
     """
+    tau = checked_temperature(temperature)
     tg = prepared_targets(
         logits, target, label_smoothing=label_smoothing, z_loss=z_loss, axis=axis,
         ignore_index=ignore_index, validate=validate,
@@ -395,7 +401,7 @@ def cross_entropy(
     out = np.zeros((R, K), dtype=np.float64)
     for r, row in enumerate(as_float64(tg.rows.rows).tolist()):
         if not tg.ignored[r]:
-            out[r] = _ce_grad_row(row, tg.exact(r), float(g64[r]), lam, fmt)
+            out[r] = _ce_grad_row(row, tg.exact(r), float(g64[r]), lam, fmt, tau)
     return tg.rows.elementwise(out).astype(fmt.dtype)
 
 

@@ -117,7 +117,7 @@ def _softmax64(x):
         return np.nan_to_num(e / np.sum(e, axis=-1, keepdims=True))
 
 
-def grad_term_scale(function: str, x, g, t=None, z_loss: float = 0.0) -> np.ndarray:
+def grad_term_scale(function: str, x, g, t=None, z_loss: float = 0.0, temperature: float = 1.0) -> np.ndarray:
     """``tau_j`` of every component of a VJP or JVP along the last axis (float64, accurate to a few
     ULPs): the sum of the magnitudes of the terms the component is formed from (proofs/grad.md,
     Theorems G3 and G4), plus ``2**-1020 sum_i |g_i|`` for the absolute errors of subnormal
@@ -133,9 +133,11 @@ def grad_term_scale(function: str, x, g, t=None, z_loss: float = 0.0) -> np.ndar
     ``grad.cross_entropy`` (``g`` one cotangent per row, ``t`` the target distribution):
     ``|g| sigma_j`` with ``sigma_j = p_j + t_j + 2 z_loss |lse| p_j``, at the argmax with ``t_k >=
     1/2`` ``q_k + (1 - t_k) + 2 z_loss |lse| p_k``; ``grad.cross_entropy_jvp`` (``g`` the tangent
-    of the logits, one result per row): ``sum_j |g_j| sigma_j``.
+    of the logits, one result per row): ``sum_j |g_j| sigma_j``. With a ``temperature`` ``T`` the
+    scale is that of ``x / T`` and ``g / T`` (the derivative of ``f(x / T)``).
     """
-    x = np.asarray(x).astype(np.float64)
+    x = np.asarray(x).astype(np.float64) / temperature
+    g = np.asarray(g, dtype=np.float64) / temperature
     p = _softmax64(x)
     with np.errstate(all="ignore"):
         k = np.argmax(np.where(np.isnan(x), -np.inf, x), axis=-1)[..., None]
