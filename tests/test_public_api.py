@@ -31,7 +31,8 @@ MODULES = ["accuracy", "algorithms", "audit", "grad", "oracle", "regions", "stra
 VJPS = ["cross_entropy", "log_softmax", "logsumexp", "softmax"]
 SOFTLOG_VJPS = ["sld", "sld_sym", "softlog", "softlog_cross_entropy", "softlog_entropy"]
 JVPS = ["cross_entropy_jvp", "log_softmax_jvp", "logsumexp_jvp", "softmax_jvp"]
-GRAD = sorted(VJPS + SOFTLOG_VJPS + JVPS)
+LAYER_VJPS = ["softlog_softmax"]
+GRAD = sorted(VJPS + SOFTLOG_VJPS + JVPS + LAYER_VJPS)
 
 
 def test_all_is_sorted_and_exact():
@@ -66,13 +67,13 @@ def test_every_function_has_an_oracle_twin_with_the_same_parameters(name):
 def test_every_derivative_has_an_oracle_twin_and_a_contract_row(name):
     """``softlog_numerics.grad.<f>`` and ``oracle.grad.<f>`` take the same parameters; each VJP and
     JVP has a row in the contract and a docstring citing its theorem (G3 for the VJPs, G4 for the
-    JVPs)."""
+    JVPs, G5 for the softlog family, G6 for the layer)."""
     assert sn.grad.__all__ == GRAD
     impl = inspect.signature(getattr(sn.grad, name)).parameters
     ref = inspect.signature(getattr(oracle.grad, name)).parameters
     assert list(ref) == list(impl)
     assert f"grad.{name}" in LOSS_GRAD_BOUNDS
-    theorem = "G4" if name in JVPS else "G5" if name in SOFTLOG_VJPS else "G3"
+    theorem = "G4" if name in JVPS else "G5" if name in SOFTLOG_VJPS else "G6" if name in LAYER_VJPS else "G3"
     assert re.search(rf"proofs/grad\.md, Theorem {theorem}", inspect.getdoc(getattr(sn.grad, name)))
 
 

@@ -40,8 +40,10 @@ from softlog_numerics.functions._log_softmax import softmax as _softmax
 
 __all__ = [
     "centred",
+    "centred_at",
     "cross_entropy_vjp",
     "finish",
+    "log_softmax_cotangent",
     "log_softmax_vjp",
     "logsumexp_vjp",
     "loss_weights",
@@ -53,6 +55,7 @@ __all__ = [
     "softmax_block",
     "softmax_vjp",
     "spread",
+    "spread_at",
 ]
 """The VJPs, and the row machinery the forward mode (:mod:`._forward_mode`) shares."""
 
@@ -173,21 +176,30 @@ def log_softmax_vjp(x, g, axis=-1) -> np.ndarray:
 def _log_softmax_block(X, G, fmt):
     with np.errstate(all="ignore"):
         X64 = X.astype(np.float64)
-        R = X64.shape[0]
         Gf, back = scaled_rows(np.where(np.isfinite(G), G, 0.0))
         p, k, qk, bad = _probabilities(X64)
-        Sh, Sl = signed_sums(Gf)
-        rest = Gf.copy()
-        rest[np.arange(R), k] = 0.0
-        Rh, Rl = signed_sums(rest)
-        S = Sh + Sl
-        ph, pe = two_prod(p, S[:, None])
-        out = (Gf - ph) - (pe + p * Sl[:, None])
-        qh, qe = two_prod(qk, Sh)
-        vk_h, vk_e = two_sum(-Rh, qh)
-        out[np.arange(R), k] = vk_h + (vk_e + qe + qk * Sl - Rl)
-        out *= back
+        out = log_softmax_cotangent(p, k, qk, Gf) * back
     return finish(out, bad, G, fmt)
+
+
+def log_softmax_cotangent(p, k, qk, Gf):
+    """``g_j - p_j S`` (``S = sum_i g_i``) in float64 for rows of probabilities ``p`` (float64),
+    their argmax ``k``, ``q_k = sum_{i != k} p_i`` and finite cotangent rows ``Gf`` below
+    ``2**901`` (:func:`scaled_rows`): at ``k`` as ``-(sum_{i != k} g_i) + q_k S`` (a double-double
+    sum, one rounding), elsewhere ``(g_j - pi) - (pi' + p_j S_l)`` with ``pi + pi' = p_j S_h``
+    exactly (proofs/grad.md, Theorem G3)."""
+    R = p.shape[0]
+    Sh, Sl = signed_sums(Gf)
+    rest = Gf.copy()
+    rest[np.arange(R), k] = 0.0
+    Rh, Rl = signed_sums(rest)
+    S = Sh + Sl
+    ph, pe = two_prod(p, S[:, None])
+    out = (Gf - ph) - (pe + p * Sl[:, None])
+    qh, qe = two_prod(qk, Sh)
+    vk_h, vk_e = two_sum(-Rh, qh)
+    out[np.arange(R), k] = vk_h + (vk_e + qe + qk * Sl - Rl)
+    return out
 
 
 def softmax_vjp(x, g, axis=-1) -> np.ndarray:
@@ -205,28 +217,41 @@ def softmax_vjp(x, g, axis=-1) -> np.ndarray:
 
 def spread(X64, Gf):
     """``(p, bad, g_k, T)`` of a block of rows: the float64 softmax, the rows whose derivative is
-    NaN, the entry of ``Gf`` at each row's argmax ``k`` and ``T = sum_{i != k} (g_k - g_i) p_i`` as
-    a double-double ``(T_h, T_l)`` (columns), so that ``u - sum_i p_i g_i = (u - g_k) + T`` for
-    any ``u``. The differences are exact (TwoSum) and the products exact (TwoProd): a row of
-    equal ``g`` gives ``T = 0`` exactly. ``Gf`` finite and below ``2**901`` (:func:`scaled_rows`)."""
-    R = X64.shape[0]
+    NaN, and :func:`spread_at` of the softmax at each row's argmax ``k``. ``Gf`` finite and below
+    ``2**901`` (:func:`scaled_rows`)."""
     p, k, _, bad = _probabilities(X64)
+    gk, T = spread_at(p, k, Gf)
+    return p, bad, gk, T
+
+
+def spread_at(p, k, Gf):
+    """``(g_k, T)`` for rows of probabilities ``p`` with argmax ``k``: the entry of ``Gf`` at ``k``
+    and ``T = sum_{i != k} (g_k - g_i) p_i`` as a double-double ``(T_h, T_l)`` (columns), so that
+    ``u - sum_i p_i g_i = (u - g_k) + T`` for any ``u``. The differences are exact (TwoSum) and the
+    products exact (TwoProd): a row of equal ``g`` gives ``T = 0`` exactly."""
+    R = p.shape[0]
     gk = Gf[np.arange(R), k][:, None]
     dh, dl = two_sum(gk, -Gf)  # g_k - g_i, exact
     th, te = two_prod(dh, p)
     Th, Tl = signed_sums(th)
     Tl = Tl + (te + dl * p).sum(axis=1)
-    return p, bad, gk, (Th[:, None], Tl[:, None])
+    return gk, (Th[:, None], Tl[:, None])
 
 
 def centred(X64, Gf):
-    """``(p, bad, c)`` with ``c_j = g_j - sum_i p_i g_i``, evaluated as ``(g_j - g_k) + T``
-    (:func:`spread`; one float64 rounding of a double-double): the softmax VJP is ``p c``, the
-    log_softmax JVP is ``c`` with ``g = dx``."""
-    p, bad, gk, (Th, Tl) = spread(X64, Gf)
+    """``(p, bad, c)`` with ``c_j = g_j - sum_i p_i g_i`` (:func:`centred_at` of the float64
+    softmax): the softmax VJP is ``p c``, the log_softmax JVP is ``c`` with ``g = dx``."""
+    p, k, _, bad = _probabilities(X64)
+    return p, bad, centred_at(p, k, Gf)
+
+
+def centred_at(p, k, Gf):
+    """``c_j = g_j - sum_i p_i g_i`` for rows of probabilities ``p`` with argmax ``k``, evaluated as
+    ``(g_j - g_k) + T`` (:func:`spread_at`; one float64 rounding of a double-double)."""
+    gk, (Th, Tl) = spread_at(p, k, Gf)
     ch, cl = two_sum(Gf, -gk)  # g_j - g_k, exact
     sh, se = two_sum(ch, Th)
-    return p, bad, sh + (se + cl + Tl)
+    return sh + (se + cl + Tl)
 
 
 def softmax_block(X, G, fmt):

@@ -28,7 +28,7 @@ from softlog_numerics._core.eft import fast_two_sum, two_prod, two_sum
 from softlog_numerics._core.formats import round_from_float64
 from softlog_numerics.functions._softlog_dd import below_branch, log1p_dd, softlog_dd
 
-__all__ = ["softlog_softmax"]
+__all__ = ["layer_logits", "layer_softmax", "softlog_softmax"]
 
 # ln(2)/64 = _C_HI + _C_LO with _C_HI of 36 significant bits (n * _C_HI exact for |n| < 2**17), and
 # the table 2**(i/64) = _T2_HI[i] + _T2_LO[i]: literals of _constants.
@@ -68,7 +68,7 @@ def _exp_dd(xh, xl):
 
 
 
-def _logits(P, w2):
+def layer_logits(P, w2):
     """``z = sum_b w[b, k] L(P[r, b, k])`` as double-doubles, shape ``(R, K)``."""
     R, B, K = P.shape
     if B == 0:
@@ -84,7 +84,7 @@ def _logits(P, w2):
     return zh.reshape(R, K), zl.reshape(R, K)
 
 
-def _softmax_dd(zh, zl, log: bool):
+def layer_softmax(zh, zl, log: bool):
     """(log-)softmax of double-double logits ``(R, K)``, ``K >= 1``, as float64."""
     R, K = zh.shape
     rows = np.arange(R)
@@ -189,8 +189,8 @@ def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.nda
         if K == 1:
             out[good] = 0.0 if log else 1.0
         else:
-            zh, zl = _logits(flat[good], w2)
-            res = _softmax_dd(zh, zl, log)
+            zh, zl = layer_logits(flat[good], w2)
+            res = layer_softmax(zh, zl, log)
             if not log:
                 equal = ((zh == zh[:, :1]) & (zl == zl[:, :1])).all(axis=1)
                 res[equal] = 1.0 / K  # then rounded once more: right for K < 2**28 (Theorem D8)

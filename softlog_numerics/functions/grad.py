@@ -8,7 +8,9 @@ the forward output's shape and returning the input cotangent in the input's dtyp
 - t)``, with respect to the logits), implemented in :mod:`._backward`; and the softlog family,
 :func:`softlog` (``g / (x - x_b)``), :func:`softlog_entropy`, :func:`softlog_cross_entropy`,
 :func:`sld` and :func:`sld_sym` (with respect to ``p`` and, for the last three, ``q``: a pair),
-implemented in :mod:`._softlog_backward`.
+implemented in :mod:`._softlog_backward`; and the softlog-softmax layer, :func:`softlog_softmax`
+(the pair ``(dP, dw)``: ``v_k w[b, k] / (P - x_b)`` and the sum of ``v_k L(P)``, ``v`` the softmax or
+log-softmax VJP at the layer's logits), implemented in :mod:`._layer_backward`.
 
 Jacobian-vector products (forward mode), each taking the forward inputs and a tangent ``dx`` of
 the logits' shape and returning the tangent of the forward output in the input's dtype:
@@ -20,7 +22,12 @@ Like the forward functions they accept PyTorch, JAX and CuPy arrays too.
 """
 
 from softlog_numerics._core.interop import array_api
-from softlog_numerics.functions import _backward, _forward_mode, _softlog_backward
+from softlog_numerics.functions import (
+    _backward,
+    _forward_mode,
+    _layer_backward,
+    _softlog_backward,
+)
 
 cross_entropy = array_api(_backward.cross_entropy_vjp)
 cross_entropy_jvp = array_api(_forward_mode.cross_entropy_jvp)
@@ -33,6 +40,7 @@ sld_sym = array_api(_softlog_backward.sld_sym_vjp)
 softlog = array_api(_softlog_backward.softlog_vjp)
 softlog_cross_entropy = array_api(_softlog_backward.softlog_cross_entropy_vjp)
 softlog_entropy = array_api(_softlog_backward.softlog_entropy_vjp)
+softlog_softmax = array_api(_layer_backward.softlog_softmax_vjp)
 softmax = array_api(_backward.softmax_vjp)
 softmax_jvp = array_api(_forward_mode.softmax_jvp)
 
@@ -48,6 +56,7 @@ __all__ = [
     "softlog",
     "softlog_cross_entropy",
     "softlog_entropy",
+    "softlog_softmax",
     "softmax",
     "softmax_jvp",
 ]

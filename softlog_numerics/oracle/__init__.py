@@ -14,6 +14,7 @@ NumPy and mpmath; never the production functions):
 * :mod:`~softlog_numerics.oracle.loss`: the fused loss, :func:`cross_entropy`;
 * :mod:`~softlog_numerics.oracle.softlog_grad`: VJPs of the softlog, the entropies and the
   divergences (proofs/grad.md, Theorem G5);
+* :mod:`~softlog_numerics.oracle.layer_grad`: the VJP of the softlog-softmax layer (Theorem G6);
 * :mod:`~softlog_numerics.oracle.grad`: derivatives (VJPs and JVPs) of the log-softmax family and
   of the loss, the exact derivative at the exact inputs rounded once (proofs/grad.md, Theorem G1);
 * :mod:`~softlog_numerics.oracle.cache`: an on-disk cache of oracle calls (for the report).

@@ -60,6 +60,7 @@ from softlog_numerics.oracle.enclosures import (
     sub,
     ziv,
 )
+from softlog_numerics.oracle.layer_grad import softlog_softmax
 from softlog_numerics.oracle.loss import settled_loss_row
 from softlog_numerics.oracle.softlog_grad import (
     sld,
@@ -82,6 +83,7 @@ __all__ = [
     "softlog",
     "softlog_cross_entropy",
     "softlog_entropy",
+    "softlog_softmax",
     "softmax",
     "softmax_jvp",
 ]

@@ -454,7 +454,7 @@ def _pairs_sym(p, q):  # sum (p - q)(L(p) - L(q)) / 4
         yield qi, -c
 
 
-def _softlog_sum(pairs) -> tuple[Fraction, dict]:
+def softlog_sum(pairs) -> tuple[Fraction, dict]:
     """``sum c * L(v)`` over ``(v, c)`` pairs (c a Fraction) as ``(rational part, {v: W(v)})`` with
     the exact softlogs folded into the rational part and zero weights dropped."""
     weights: dict[float, Fraction] = {}
@@ -468,7 +468,7 @@ def _softlog_sum(pairs) -> tuple[Fraction, dict]:
     return const, {v: w for v, w in weights.items() if w}
 
 
-def _sum_enclosure(const: Fraction, weights: dict, prec: int, cache: dict):
+def sum_enclosure(const: Fraction, weights: dict, prec: int, cache: dict):
     """Enclosure of ``const + sum W(v) L(v)``; ``cache`` holds ``L(v)`` enclosures at ``prec``."""
     c = dyadic(const)
     total = (c, c)
@@ -483,12 +483,12 @@ def _sum_enclosure(const: Fraction, weights: dict, prec: int, cache: dict):
 
 def _row_sum(pairs, fmt: Format) -> float:
     """Correctly rounded ``sum c * L(v)`` over the ``(v, c)`` pairs (floats v, Fraction c)."""
-    const, weights = _softlog_sum(pairs)
+    const, weights = softlog_sum(pairs)
     if not weights:
         return round_rational(const.numerator, const.denominator, fmt)
 
     def enclose(todo, prec):
-        return {0: _sum_enclosure(const, weights, prec, {})}
+        return {0: sum_enclosure(const, weights, prec, {})}
 
     return ziv(fmt, 1, enclose, {})[0]
 
@@ -593,14 +593,14 @@ def _layer_row(Pr, w2, fmt, log):
         return [0.0 if log else 1.0]
     Pl, wl = Pr.tolist(), w2.tolist()
     forms = [
-        _softlog_sum((Pl[b][k], Fraction(wl[b][k])) for b in range(B)) for k in range(K)
+        softlog_sum((Pl[b][k], Fraction(wl[b][k])) for b in range(B)) for k in range(K)
     ]
     if not log and all(f == forms[0] for f in forms):  # equal logits: 1/K exactly
         return [round_rational(1, K, fmt)] * K
 
     def enclose(todo, prec):
         cache = {}
-        z = [_sum_enclosure(c, ws, prec, cache) for c, ws in forms]
+        z = [sum_enclosure(c, ws, prec, cache) for c, ws in forms]
         k = max(range(K), key=lambda j: libmp.to_float(z[j][1]))
         d = [I_ZERO if j == k else sub(z[j], z[k], prec) for j in range(K)]
         e = [I_ONE if j == k else enclose_exp(d[j], prec) for j in range(K)]

@@ -24,6 +24,7 @@ __all__ = [
     "ULP_BOUNDS",
     "bound_of",
     "grad_term_scale",
+    "layer_grad_term_scale",
     "softlog_grad_term_scale",
     "term_scale",
     "within_contract",
@@ -52,14 +53,15 @@ LOSS_GRAD_BOUNDS: dict[str, dict[str, int]] = {
     "grad.softlog_cross_entropy": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
     "grad.sld": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
     "grad.sld_sym": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 1},
+    "grad.softlog_softmax": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "grad.logsumexp_jvp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "grad.log_softmax_jvp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "grad.softmax_jvp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
     "grad.cross_entropy_jvp": {"float16": 1, "bfloat16": 1, "float32": 1, "float64": 2},
 }
-"""The fused loss, the backward pass and the forward mode (proofs/grad.md, Theorems G2, G3, G4 and
-G5), enforced by tests/test_backward.py, tests/test_forward_mode.py and
-tests/test_softlog_backward.py; ``accuracy`` and ``audit`` measure the forward table
+"""The fused loss, the backward pass and the forward mode (proofs/grad.md, Theorems G2, G3, G4, G5
+and G6), enforced by tests/test_backward.py, tests/test_forward_mode.py,
+tests/test_softlog_backward.py and tests/test_layer_backward.py; ``accuracy`` and ``audit`` measure the forward table
 :data:`ULP_BOUNDS`."""
 
 CANCELLATION: dict[str, float] = {
@@ -73,6 +75,7 @@ CANCELLATION: dict[str, float] = {
     "grad.softlog_entropy": 1.0,
     "grad.sld": 1.0,
     "grad.sld_sym": 1.0,
+    "grad.softlog_softmax": 25.0,
     "grad.logsumexp_jvp": 25.0,
     "grad.log_softmax_jvp": 25.0,
     "grad.softmax_jvp": 25.0,
@@ -207,6 +210,42 @@ def softlog_grad_term_scale(function: str, wrt: str, p, q, g) -> np.ndarray:
         else:
             raise ValueError(f"no term scale for {function!r}")
         return gam * (np.nan_to_num(tau) + 2.0**-1015)
+
+
+def layer_grad_term_scale(wrt: str, P, w, g, log: bool = False) -> np.ndarray:
+    """``tau`` of every component of ``grad.softlog_softmax`` (float64, accurate to a few ULPs;
+    proofs/grad.md, Theorem G6), of the shape of ``P`` (``wrt="P"``) or of ``w`` (``wrt="w"``).
+
+    With the layer's logits ``z_k = sum_b w[b, k] L(P[..., b, k])``, ``p = softmax(z)``, ``m`` the
+    largest logit of each row and ``tau_k`` the term scale of the logits' cotangent (that of
+    ``grad.softmax``, or of ``grad.log_softmax`` with ``log``, at ``z``, including its
+    ``2**-1020 sum|g|``), times the layer's conditioning ``1 + (Z + 1)/1024``,
+    ``Z = max_k sum_b |w[b, k] L(P[..., b, k])|`` over the row: ``P``: ``|w[b, k]| tau_k /
+    (P[..., b, k] - x_b)``; ``w`` of shape ``(B, K)``: the sum over the leading indices of
+    ``|L(P[..., b, k])| tau_k``; ``w`` of shape ``(B,)``: the sum over the leading indices and
+    ``k`` of ``|L(P[..., b, k]) - L(P[..., b, m])| tau_k``.
+    """
+    P = np.asarray(P).astype(np.float64)
+    w = np.asarray(w).astype(np.float64)
+    shape = P.shape
+    B, K = shape[-2:]
+    P = P.reshape((-1, B, K))
+    w2 = np.broadcast_to(w[:, None] if w.ndim == 1 else w, (B, K))
+    G = np.asarray(g).astype(np.float64).reshape(-1, K)
+    a, b = math.e - 1.0 / math.e, 1.0 / math.e
+    with np.errstate(all="ignore"):
+        L = np.log(a * P + b)
+        z = np.sum(w2[None] * L, axis=1)
+        Z = np.max(np.sum(np.abs(w2[None] * L), axis=1), axis=1, initial=0.0)
+        tau = grad_term_scale("grad.log_softmax" if log else "grad.softmax", z, G)
+        tau = tau * (1.0 + (Z[:, None] + 1.0) / 1024)
+        if wrt == "P":
+            return np.nan_to_num(np.abs(w2)[None] * tau[:, None, :] / (P - _XB)).reshape(shape)
+        if w.ndim == 1:
+            m = np.argmax(z, axis=1)
+            ref = np.take_along_axis(L, m[:, None, None].repeat(B, axis=1), axis=2)
+            return np.nan_to_num(np.sum(np.abs(L - ref) * tau[:, None, :], axis=(0, 2)))
+        return np.nan_to_num(np.sum(np.abs(L) * tau[:, None, :], axis=0))
 
 
 def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]:

@@ -1,0 +1,256 @@
+"""The correctly rounded VJP of the softlog-softmax layer with respect to ``P`` and ``w``
+(re-exported by :mod:`softlog_numerics.oracle.grad`; proofs/grad.md, Theorem G6).
+
+With ``z_k = sum_b w[b, k] L(P[r, b, k])``, ``p = softmax(z)`` and the cotangent ``g`` of row ``r``:
+``v_k = p_k sum_j (g_k - g_j) p_j`` (softmax) or ``v_k = g_k - p_k S``, ``S = sum_j g_j`` (log),
+at the largest logit ``m`` as ``(g_m - S) + S s / (1 + s)`` (``s = sum_{j != m} exp(z_j - z_m)``)
+so that a dominant class costs no precision; ``dP[r, b, k] = v_k w[b, k] a / (a P[r, b, k] + b)``;
+``dw[b, k] = sum_r v_{r k} L(P[r, b, k])`` and, for ``w`` of shape ``(B,)``,
+``dw[b] = sum_r sum_k v_{r k} (L(P[r, b, k]) - L(P[r, b, 0]))`` (equal because ``sum_k v_k = 0``).
+
+Exact cases, settled with fractions: the logits are compared as exact forms (rational part plus
+rational multiples of ``L(v)`` over distinct ``v`` outside ``{0, 1}``: two logits are equal only when
+their forms are, because the ``a v + b`` are pairwise coprime linear polynomials in the
+transcendental ``e**2``, Theorem G6). ``v = 0`` when ``g`` is zero, ``K == 1``, or (softmax) the sum
+of ``g_k - g_j`` over each class of equal logits vanishes; ``v = g`` (log) when ``S = 0``; all
+logits equal give ``p = 1/K``. A ``dP`` component is zero exactly when ``v`` or ``w`` is, and a
+``dw`` term when ``v`` is or (shape ``(B,)``) the two softlog arguments are equal. Other values are
+decided by Ziv's loop; where the remaining terms vanish or are rational through a relation that
+is not recognised here (such relations exist among ``exp(z_j)``, e.g. ``p = 1/3`` for the logits
+``(L(1/2), L(1), L(0))``), :class:`~softlog_numerics.oracle.enclosures.OracleUndecided` is raised
+rather than a guess returned.
+
+Special values: a row whose forward value is NaN (NaN or ``±inf`` in ``P`` or ``w``, an entry
+below the branch point), or whose cotangent is not finite, gives a NaN row of ``dP`` and an
+all-NaN ``dw``. Exact zeros are ``+0``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from mpmath import libmp
+
+from softlog_numerics._core.axes import checked_cotangent, prepared_layer
+from softlog_numerics._core.formats import as_float_array, format_of, round_rational
+from softlog_numerics.oracle.enclosures import (
+    EXACT_SOFTLOG,
+    I_ONE,
+    I_ZERO,
+    NAN,
+    add,
+    as_float64,
+    below_branch,
+    div,
+    enclose_exp,
+    enclose_rational,
+    enclose_softlog,
+    mul,
+    point,
+    softlog_constants,
+    sub,
+    ziv,
+)
+from softlog_numerics.oracle.twins import softlog_sum, sum_enclosure
+
+__all__ = ["softlog_softmax"]
+
+_ZERO = Fraction(0)
+
+
+class _Row:
+    """One row ``r``: its logit forms, cotangent, and the cotangent ``v`` of its logits, exact
+    (a Fraction) where recognised, else enclosed at a working precision on demand."""
+
+    def __init__(self, Pr: list, w2: list, g: list, log: bool):
+        B, K = len(Pr), len(g)
+        self.P, self.g, self.log, self.K = Pr, [Fraction(x) for x in g], log, K
+        self.w2 = w2
+        self.forms = [softlog_sum((Pr[b][k], Fraction(w2[b][k])) for b in range(B)) for k in range(K)]
+        self.exact: list[Fraction | None] = [None] * K
+        self._cache: dict[int, list] = {}
+        G, S = self.g, sum(self.g, _ZERO)
+        if K == 1 or not any(G):
+            self.exact = [_ZERO] * K
+            return
+        groups: dict = {}
+        for k, (c, ws) in enumerate(self.forms):
+            groups.setdefault((c, tuple(sorted(ws.items()))), []).append(k)
+        if len(groups) == 1:  # equal logits: p = 1/K
+            if log:
+                self.exact = [gk - S / K for gk in G]
+            else:
+                self.exact = [(gk - S / K) / K for gk in G]
+            return
+        if log:
+            if S == 0:
+                self.exact = list(G)
+            return
+        for k in range(K):
+            if all(sum((G[k] - G[j] for j in members), _ZERO) == 0 for members in groups.values()):
+                self.exact[k] = _ZERO
+
+    def v_at(self, prec: int) -> list:
+        """Enclosures of ``v_k`` (points where exact)."""
+        got = self._cache.get(prec)
+        if got is not None:
+            return got
+        K, G = self.K, self.g
+        todo = [k for k in range(K) if self.exact[k] is None]
+        out = [enclose_rational(self.exact[k], prec) if self.exact[k] is not None else None for k in range(K)]
+        if todo:
+            cache: dict = {}
+            z = [sum_enclosure(c, ws, prec, cache) for c, ws in self.forms]
+            m = max(range(K), key=lambda j: libmp.to_float(z[j][1]))
+            e = [I_ONE if j == m else enclose_exp(sub(z[j], z[m], prec), prec) for j in range(K)]
+            s = I_ZERO
+            for j in range(K):
+                if j != m:
+                    s = add(s, e[j], prec)
+            D = add(I_ONE, s, prec)
+            if self.log:
+                S = sum(G, _ZERO)
+                Se = enclose_rational(S, prec)
+                for k in todo:
+                    if k == m:  # (g_m - S) + S s / D
+                        out[k] = add(enclose_rational(G[m] - S, prec), mul(Se, div(s, D, prec), prec), prec)
+                    else:
+                        out[k] = sub(enclose_rational(G[k], prec), mul(Se, div(e[k], D, prec), prec), prec)
+            else:
+                for k in todo:
+                    acc = I_ZERO
+                    for j in range(K):
+                        if G[k] != G[j]:
+                            acc = add(acc, mul(enclose_rational(G[k] - G[j], prec), e[j], prec), prec)
+                    out[k] = div(mul(e[k], acc, prec), mul(D, D, prec), prec)
+        self._cache = {prec: out}
+        return out
+
+
+def softlog_softmax(P, w, g, *, log: bool = False, validate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Correctly rounded VJP of :func:`softlog_numerics.softlog_softmax`: the pair ``(dP, dw)``,
+    ``dP[..., b, k] = v_k w[b, k] / (P[..., b, k] - x_b)`` and ``dw`` the sum over the leading
+    indices (and over ``k`` for ``w`` of shape ``(B,)``) of ``v_k L(P[..., b, k])``, in the dtypes
+    of ``P`` and ``w``; ``g`` of the layer output's shape (module docstring)."""
+    P_in, w_in = as_float_array(P, "P"), as_float_array(w, "w")
+    fmt_P, fmt_w = format_of(P_in.dtype), format_of(w_in.dtype)
+    _, P2, wv = prepared_layer(P_in, w_in, validate)
+    B, K = P2.shape[-2:]
+    lead = P2.shape[:-2]
+    G = checked_cotangent(g, lead + (K,)).reshape(-1, K)
+    R = G.shape[0]
+    w64 = as_float64(wv)
+    w2 = np.broadcast_to(w64[:, None] if w64.ndim == 1 else w64, (B, K)).tolist()
+    flat = as_float64(P2).reshape(R, B, K)
+    dP = np.zeros((R, B, K))
+    n_w = B if w64.ndim == 1 else B * K
+    if R == 0 or K == 0 or B == 0:
+        return _result(dP, P2.shape, fmt_P), _result(np.zeros(n_w), w64.shape, fmt_w)
+    rows: list[_Row | None] = []
+    for r in range(R):
+        Pr = flat[r]
+        bad = not (np.isfinite(Pr).all() and np.isfinite(w64).all() and np.isfinite(G[r]).all())
+        bad = bad or any(below_branch(x) for x in set(Pr.ravel().tolist()))
+        rows.append(None if bad else _Row(Pr.tolist(), w2, G[r].tolist(), log))
+    for r, row in enumerate(rows):
+        if row is None:
+            dP[r] = NAN
+        else:
+            dP[r] = np.array(_dP_row(row, w2, fmt_P)).reshape(B, K)
+    if any(row is None for row in rows):
+        dw = np.full(n_w, NAN)
+    else:
+        dw = np.array(_dw(_merged(rows), B, K, w64.ndim == 1, fmt_w))
+    return _result(dP, P2.shape, fmt_P), _result(dw, w64.shape, fmt_w)
+
+
+def _result(values, shape, fmt):
+    return np.asarray(values, dtype=np.float64).reshape(shape).astype(fmt.dtype)
+
+
+def _dP_row(row: _Row, w2: list, fmt) -> list:
+    B, K = len(w2), row.K
+    fixed = {}
+    for b in range(B):
+        for k in range(K):
+            if w2[b][k] == 0 or row.exact[k] == 0:
+                fixed[b * K + k] = 0.0
+
+    def enclose(todo, prec):
+        a, c = softlog_constants(prec)
+        v = row.v_at(prec)
+        out = {}
+        for i in todo:
+            b, k = divmod(i, K)
+            den = add(mul(a, point(row.P[b][k]), prec), c, prec)
+            out[i] = div(mul(mul(v[k], point(w2[b][k]), prec), a, prec), den, prec)
+        return out
+
+    return ziv(fmt, B * K, enclose, fixed)
+
+
+def _merged(rows: list) -> list:
+    """Rows with the same ``P`` slice merged into one whose cotangent is their sum (exact): ``v`` is
+    linear in ``g`` at fixed logits, so ``dw`` is unchanged, and rows whose cotangents cancel give
+    a recognised zero instead of an undecidable one."""
+    groups: dict = {}
+    for row in rows:
+        key = tuple(map(tuple, row.P))
+        groups.setdefault(key, []).append(row)
+    out = []
+    for members in groups.values():
+        if len(members) == 1:
+            out.append(members[0])
+        else:
+            total = [sum(col, Fraction(0)) for col in zip(*(m.g for m in members))]
+            out.append(_Row(members[0].P, members[0].w2, total, members[0].log))
+    return out
+
+
+def _dw(rows: list, B: int, K: int, per_member: bool, fmt) -> list:
+    """Each ``dw`` entry as a rational part plus enclosed terms ``v_{r k} L-part``."""
+    entries = []  # per output: (rational, [(r, k, kind, args)])
+    for b in range(B):
+        for kk in ([None] if per_member else range(K)):
+            const, terms = _ZERO, []
+            for r, row in enumerate(rows):
+                for k in (range(K) if per_member else [kk]):
+                    if row.exact[k] == 0:
+                        continue
+                    x = row.P[b][k]
+                    ref = row.P[b][0] if per_member else None
+                    if ref is not None and x == ref:
+                        continue
+                    lx = EXACT_SOFTLOG.get(x)
+                    lref = EXACT_SOFTLOG.get(ref, 0) if ref is not None else 0
+                    if row.exact[k] is not None and lx is not None and (ref is None or ref in EXACT_SOFTLOG):
+                        const += row.exact[k] * (lx - lref)
+                    else:
+                        terms.append((r, k, x, ref))
+            entries.append((const, terms))
+    fixed = {}
+    for i, (const, terms) in enumerate(entries):
+        if not terms:
+            fixed[i] = round_rational(const.numerator, const.denominator, fmt) if const else 0.0
+
+    def enclose(todo, prec):
+        cache: dict = {}
+
+        def L(x):
+            got = cache.get(x)
+            if got is None:
+                got = cache[x] = enclose_softlog(x, prec)
+            return got
+
+        out = {}
+        for i in todo:
+            const, terms = entries[i]
+            acc = enclose_rational(const, prec)
+            for r, k, x, ref in terms:
+                d = L(x) if ref is None else sub(L(x), L(ref), prec)
+                acc = add(acc, mul(rows[r].v_at(prec)[k], d, prec), prec)
+            out[i] = acc
+        return out
+
+    return ziv(fmt, len(entries), enclose, fixed)
