@@ -52,3 +52,14 @@ def test_python_dash_m_runs_the_command():
     assert r.returncode == 0
     for sub in ("accuracy", "audit", "report", "regions", "exhaustive"):
         assert sub in r.stdout
+
+
+def test_accuracy_measures_the_derivative_rows(capsys):
+    """``accuracy`` covers the rows of LOSS_GRAD_BOUNDS (the fused loss, VJPs, JVPs), a pair-valued
+    VJP judged on both arrays."""
+    code = cli.main(["accuracy", "--examples", "5", "--function", "grad.log_softmax",
+                     "--function", "grad.softlog_softmax", "--function", "cross_entropy", "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["function"] for r in rows} == {"grad.log_softmax", "grad.softlog_softmax", "cross_entropy"}
+    assert all(r["passed"] and r["examples"] == 5 for r in rows)

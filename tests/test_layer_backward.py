@@ -272,3 +272,21 @@ def test_large_cotangents_stay_finite():
     _check("P", got[0], want[0], P, w, g, False)
     _check("w", got[1], want[1], P, w, g, False)
     assert np.isfinite(got[0]).all() and np.isfinite(got[1]).all()
+
+
+@pytest.mark.parametrize("case", [
+    # a uniform member's row of large cotangents beside a row of subnormal ones (per-member w)
+    ([[[0.25, 0.25, 0.25, 0.25]], [[0.5, 0.499001996, 0.000499001996, 0.000499001996]]], [-1.0],
+     [[-1.0, -1.0, -1.0, -1.0], [0.0, 6.13e-322, 0.0, -2.47e-323]], False),
+    ([[[0.5, 0.5], [0.5, 0.5]], [[0.5, 0.5], [1.0, 0.0]]], [-1.0, -1.0],
+     [[-1e3, -1e3], [0.0, 2.2250738585072014e-308]], True),
+])
+def test_rows_of_very_different_cotangent_scales(case):
+    """Each dw entry's terms are scaled to its own largest term, not to the largest cotangent row:
+    a row that contributes nothing must not push the others' terms into underflow (found by the
+    thorough Hypothesis profile: 7e-323 came out as 0)."""
+    P, w, g, log = (np.array(case[0]), np.array(case[1]), np.array(case[2]), case[3])
+    got = sn.grad.softlog_softmax(P, w, g, log=log, validate=False)
+    want = oracle.grad.softlog_softmax(P, w, g, log=log, validate=False)
+    _check("P", got[0], want[0], P, w, g, log)
+    _check("w", got[1], want[1], P, w, g, log)

@@ -112,8 +112,7 @@ def softlog_softmax_vjp(P, w, g, *, log: bool = False, validate: bool = True) ->
         with np.errstate(all="ignore"):
             dP[live] = _dP(v, Pl, w2, e)
             if ok.all():
-                top = int(e.max())
-                dw[...] = np.ldexp(_dw(np.ldexp(v, (e - top)[:, None]), m, Pl, wv.ndim == 1), top)
+                dw[...] = _dw(v, e, m, Pl, wv.ndim == 1)
     return _rounded(dP, P2.shape, fmt_P), _rounded(dw, wv.shape, fmt_w)
 
 
@@ -147,10 +146,11 @@ def _dP(v, P, w2, e):
     return np.ldexp(t, e[:, None, None] + ew[None]) + 0.0  # exact zeros: +0
 
 
-def _dw(v, m, P, per_member: bool):
+def _dw(v, e, m, P, per_member: bool):
     """``sum_r v[r, k] L(P[r, b, k])`` (shape ``(B, K)``), or with ``per_member`` the sum over ``k``
-    too of ``v[r, k] (L(P[r, b, k]) - L(P[r, b, m_r]))`` (shape ``(B,)``); ``v`` finite, below
-    ``2**2`` after the scaling (rows of ``v`` scaled to the largest cotangent row)."""
+    too of ``v[r, k] (L(P[r, b, k]) - L(P[r, b, m_r]))`` (shape ``(B,)``), for rows of ``v``
+    carrying the scale ``2**e[r]``: each output's terms are brought to the scale of its largest
+    term (exact but for terms below ``2**-1074`` of it), summed error-free, and scaled back."""
     R, B, K = P.shape
     if per_member:
         ref = np.broadcast_to(P[np.arange(R), :, m][:, :, None], P.shape)
@@ -159,8 +159,14 @@ def _dw(v, m, P, per_member: bool):
         if (~same).any():
             D[~same], _ = softlog_diff_dd(P[~same], ref[~same])
         terms = (v[:, None, :] * D).transpose(1, 0, 2).reshape(B, R * K)
+        scale = np.repeat(e, K)[None, :]  # column r * K + k belongs to row r
     else:
         Lh, _ = softlog_dd(P.ravel())
         terms = (v[:, None, :] * Lh.reshape(P.shape)).transpose(1, 2, 0).reshape(B * K, R)
-    sh, sl = signed_sums(terms)
-    return (sh + sl).reshape((B,) if per_member else (B, K))
+        scale = e[None, :]
+    _, te = np.frexp(terms)
+    size = np.where(terms != 0.0, te + scale, np.iinfo(np.int32).min)
+    top = size.max(axis=1, keepdims=True)
+    top = np.where(top == np.iinfo(np.int32).min, 0, top)
+    sh, sl = signed_sums(np.ldexp(terms, scale - top))
+    return np.ldexp(sh + sl, top[:, 0]).reshape((B,) if per_member else (B, K))

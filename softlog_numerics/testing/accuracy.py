@@ -29,12 +29,28 @@ from hypothesis import strategies as st
 from softlog_numerics import functions, oracle
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.testing import strategies
-from softlog_numerics.testing.contract import ULP_BOUNDS, within_contract
+from softlog_numerics.testing.contract import (
+    LOSS_GRAD_BOUNDS,
+    ULP_BOUNDS,
+    within_contract,
+    within_derivative_contract,
+)
 from softlog_numerics.testing.record import ErrorStats
 
-__all__ = ["FUNCTIONS", "HARD_CASES", "Measurement", "hard_cases", "measure", "within_contract"]
+__all__ = [
+    "DERIVATIVES",
+    "FUNCTIONS",
+    "HARD_CASES",
+    "Measurement",
+    "hard_cases",
+    "measure",
+    "within_contract",
+]
 
 FUNCTIONS = tuple(ULP_BOUNDS)
+DERIVATIVES = tuple(LOSS_GRAD_BOUNDS)
+"""The rows of :data:`~softlog_numerics.testing.contract.LOSS_GRAD_BOUNDS` (the fused loss, the
+VJPs and the JVPs), measured like :data:`FUNCTIONS` from drawn inputs (no hard-case files)."""
 DTYPES = tuple(FORMATS)
 
 
@@ -65,6 +81,69 @@ def hard_cases(function: str, fmt) -> list[tuple]:
         tuple(round_from_float64(np.array([float.fromhex(v) for v in arg], dtype=np.float64), fmt) for arg in c["args"])
         for c in cases
     ]
+
+
+def _vector(elements, fmt, max_size=24):
+    return st.lists(elements, min_size=1, max_size=max_size).map(lambda v: np.array(v, dtype=fmt.dtype))
+
+
+def _scalar(fmt):
+    return strategies.floats(fmt, -4.0, 4.0).map(lambda v: np.array(v, dtype=fmt.dtype))
+
+
+def _class_of(x, pick: int) -> np.ndarray:
+    """A class index of the row ``x`` among its unmasked logits (an infinite loss otherwise)."""
+    x64 = x.astype(np.float64)
+    live = np.flatnonzero(x64 > -np.inf)
+    live = live if live.size else np.arange(x.shape[-1])
+    return np.array([int(live[pick % live.size])])
+
+
+def _derivative_strategy(function: str, fmt):
+    """Call arguments for a row of ``LOSS_GRAD_BOUNDS``."""
+    logits = strategies.logit_vectors(fmt, 1, 48)
+    if function in ("cross_entropy", "grad.cross_entropy", "grad.cross_entropy_jvp"):
+        def build(t):
+            x, pick, g = t
+            X = x[None, :]
+            y = _class_of(x, pick)
+            return (X, y) if function == "cross_entropy" else (X, y, g.reshape(1))
+        if function == "grad.cross_entropy_jvp":
+            return logits.flatmap(lambda x: st.tuples(st.just(x), st.integers(0, 1 << 20),
+                                                      strategies.cotangents(fmt, x))).map(
+                lambda t: (t[0][None, :], _class_of(t[0], t[1]), t[2][None, :]))
+        return st.tuples(logits, st.integers(0, 1 << 20), _scalar(fmt)).map(build)
+    if function == "grad.logsumexp":
+        return st.tuples(logits, _scalar(fmt))
+    if function in ("grad.log_softmax", "grad.softmax", "grad.log_softmax_jvp", "grad.softmax_jvp",
+                    "grad.logsumexp_jvp"):
+        return logits.flatmap(lambda x: strategies.cotangents(fmt, x).map(lambda g: (x, g)))
+    if function == "grad.softlog":
+        return _vector(st.one_of(strategies.unit_interval(fmt), strategies.floats(fmt, -0.156, None)), fmt).flatmap(
+            lambda x: _vector(strategies.floats(fmt, -4.0, 4.0), fmt).map(
+                lambda g: (x, np.resize(g, x.shape).astype(fmt.dtype))))
+    if function == "grad.softlog_entropy":
+        return st.tuples(strategies.probability_vectors(fmt, 1, 24), _scalar(fmt))
+    if function == "grad.softlog_softmax":
+        def layer(t):
+            vecs, w, g, per_member = t
+            P = np.stack(vecs)
+            B, K = P.shape
+            w = np.resize(w, B if per_member else B * K).reshape((B,) if per_member else (B, K))
+            return (P, w.astype(fmt.dtype), np.resize(g, K).astype(fmt.dtype))
+        return st.integers(1, 8).flatmap(lambda k: st.tuples(
+            st.lists(strategies.probability_vectors(fmt, k, k), min_size=1, max_size=3),
+            _vector(strategies.floats(fmt, -8.0, 8.0, allow_subnormal=False), fmt, 24),
+            _vector(strategies.floats(fmt, -4.0, 4.0), fmt, 8), st.booleans())).map(layer)
+    return st.tuples(strategies.probability_pairs(fmt, 1, 24), _scalar(fmt)).map(lambda t: (*t[0], t[1]))
+
+
+def _implementations(function: str):
+    """``(production, oracle)`` callables of a row of either table."""
+    if function.startswith("grad."):
+        name = function[len("grad."):]
+        return getattr(functions.grad, name), getattr(oracle.grad, name)
+    return getattr(functions, function), getattr(oracle, function)
 
 
 def _strategy(function: str, fmt):
@@ -109,38 +188,45 @@ def measure(function: str, dtype, examples: int = 200) -> Measurement:
 
     Deterministic: the hard cases, then ``examples`` Hypothesis draws with a fixed seed.
     """
-    if function not in ULP_BOUNDS:
-        raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS)}")
+    derivative = function in LOSS_GRAD_BOUNDS
+    if function not in ULP_BOUNDS and not derivative:
+        raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS + DERIVATIVES)}")
     fmt = format_of(dtype)
-    impl = getattr(functions, function)
-    ref = getattr(oracle, function)
-    bound = ULP_BOUNDS[function][fmt.name]
+    impl, ref = _implementations(function)
+    bound = (LOSS_GRAD_BOUNDS if derivative else ULP_BOUNDS)[function][fmt.name]
     stats = ErrorStats(keep_latest=True)
     failures: list[str] = []
-    cancelling = 0
+    cancelling = evaluated = 0
 
     def check(args):
-        nonlocal cancelling
+        nonlocal cancelling, evaluated
+        evaluated += 1
         with np.errstate(all="ignore"):
             got = impl(*args)
         want = ref(*args)
-        ok, worst = within_contract(function, fmt, np.asarray(got), np.asarray(want), args)
+        if derivative:
+            ok, worst = within_derivative_contract(function, got, want, args)
+        else:
+            ok, worst = within_contract(function, fmt, np.asarray(got), np.asarray(want), args)
         if ok and worst > bound:  # met through the cancellation allowance, not the ULP bound
             cancelling += 1
         else:
-            stats.add(got, want, args, in_contract=ok)
+            gots = got if isinstance(got, tuple) else (got,)
+            wants = want if isinstance(want, tuple) else (want,)
+            for g_, w_ in zip(gots, wants):
+                stats.add(g_, w_, args, in_contract=ok)
         if not ok and len(failures) < 5:
             failures.append(" ; ".join(_hex(a) for a in args))
         return worst
 
     start = time.perf_counter()
-    for args in hard_cases(function, fmt):
+    for args in ([] if derivative else hard_cases(function, fmt)):
         check(args)
 
     @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
               phases=(Phase.explicit, Phase.generate, Phase.target),
               suppress_health_check=list(HealthCheck))
-    @given(_strategy(function, fmt))
+    @given(_derivative_strategy(function, fmt) if derivative else _strategy(function, fmt))
     def search(args):
         target(math.log2(1.0 + min(check(args), 2.0**60)), label="bits of error")
 
@@ -149,7 +235,7 @@ def measure(function: str, dtype, examples: int = 200) -> Measurement:
     stats.finish()
     return Measurement(
         function=function, dtype=fmt.name, bound=bound, max_ulp=stats.max_ulp,
-        examples=stats.inputs + cancelling, passed=stats.contract_failures == 0,
+        examples=evaluated, passed=stats.contract_failures == 0,
         worst_input=" ; ".join(_hex(a) for a in stats.worst.args) if stats.worst else "",
         seconds=time.perf_counter() - start, failures=failures, cancelling=cancelling,
     )

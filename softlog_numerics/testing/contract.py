@@ -28,6 +28,7 @@ __all__ = [
     "softlog_grad_term_scale",
     "term_scale",
     "within_contract",
+    "within_derivative_contract",
 ]
 
 ULP_BOUNDS: dict[str, dict[str, int]] = {
@@ -274,3 +275,78 @@ def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]
         if np.all((err <= allowance) | (d <= bound_of(function, fmt))):
             return True, worst
     return False, worst
+
+
+_SOFTLOG_VJPS = ("grad.softlog_entropy", "grad.softlog_cross_entropy", "grad.sld", "grad.sld_sym")
+
+
+def _dense_target(logits, target, label_smoothing: float = 0.0) -> np.ndarray:
+    """A target of ``cross_entropy`` as the distribution ``t`` of the logits' shape (class indices
+    one-hot, smoothed; ``-100`` rows zero)."""
+    x = np.asarray(logits)
+    t = np.asarray(target)
+    K = x.shape[-1]
+    if np.issubdtype(t.dtype, np.integer):
+        onehot = (np.arange(K) == t[..., None]).astype(np.float64)
+        dense = (1.0 - label_smoothing) * onehot + label_smoothing / K
+        return dense * (t[..., None] != -100)
+    return t.astype(np.float64)
+
+
+def derivative_term_scales(function: str, args, kwargs=None) -> list:
+    """The term scale ``tau`` of each array a derivative (a row of :data:`LOSS_GRAD_BOUNDS` with
+    an entry in :data:`CANCELLATION`) returns, from the arguments it was called with
+    (``args`` positional, ``kwargs`` keywords): one array per returned array, of its shape.
+
+    ``grad.cross_entropy`` and ``grad.cross_entropy_jvp`` take ``(logits, target, g)`` (the target
+    as class indices or a distribution; ``label_smoothing``, ``z_loss`` and ``temperature`` from
+    ``kwargs``); the other log-softmax rows ``(x, g)``; the softlog family ``(p, g)`` or
+    ``(p, q, g)`` (:func:`softlog_grad_term_scale`); ``grad.softlog_softmax`` ``(P, w, g)`` with
+    ``log`` from ``kwargs`` (:func:`layer_grad_term_scale`)."""
+    kw = dict(kwargs or {})
+    if function in ("grad.cross_entropy", "grad.cross_entropy_jvp"):
+        logits, target, g = args
+        t = _dense_target(logits, target, kw.get("label_smoothing", 0.0))
+        return [grad_term_scale(function, logits, g, t, kw.get("z_loss", 0.0), kw.get("temperature", 1.0))]
+    if function in _SOFTLOG_VJPS:
+        if function == "grad.softlog_entropy":
+            p, g = args
+            return [softlog_grad_term_scale(function, "p", p, p, g)]
+        p, q, g = args
+        return [softlog_grad_term_scale(function, wrt, p, q, g) for wrt in ("p", "q")]
+    if function == "grad.softlog_softmax":
+        P, w, g = args
+        log = kw.get("log", False)
+        return [layer_grad_term_scale("P", P, w, g, log), layer_grad_term_scale("w", P, w, g, log)]
+    x, g = args
+    return [grad_term_scale(function, x, g, temperature=kw.get("temperature", 1.0))]
+
+
+def within_derivative_contract(function: str, got, want, args, kwargs=None) -> tuple[bool, float]:
+    """(meets the contract, max ULP) for one call of a derivative or of the fused loss (a row of
+    :data:`LOSS_GRAD_BOUNDS`), judged from its call arguments: every component of every returned
+    array (a pair for the softlog family and the layer) within the row's ULP bound for the format
+    of that array, or, for a row of :data:`CANCELLATION`, within ``CANCELLATION * 2**-53 * tau``
+    (:func:`derivative_term_scales`)."""
+    gots = got if isinstance(got, tuple) else (got,)
+    wants = want if isinstance(want, tuple) else (want,)
+    scales = None
+    ok_all, worst_all = True, 0.0
+    for i, (g_, w_) in enumerate(zip(gots, wants)):
+        g_, w_ = np.asarray(g_), np.asarray(w_)
+        bound = LOSS_GRAD_BOUNDS[function][format_of(w_.dtype).name]
+        d = ulp_distance(g_, w_)
+        worst = float(np.max(d)) if d.size else 0.0
+        worst_all = max(worst_all, worst)
+        if worst <= bound:
+            continue
+        if function not in CANCELLATION:
+            ok_all = False
+            continue
+        if scales is None:
+            scales = derivative_term_scales(function, args, kwargs)
+        with np.errstate(invalid="ignore"):
+            err = np.abs(g_.astype(np.float64) - w_.astype(np.float64))
+        allowance = CANCELLATION[function] * 2.0**-53 * np.broadcast_to(scales[i], err.shape)
+        ok_all &= bool(np.all((err <= allowance) | (d <= bound)))
+    return ok_all, worst_all
