@@ -282,5 +282,7 @@ def sld_sym(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> 
 
 
 for _f in (softlog_entropy, softlog_cross_entropy, sld, sld_sym):
+    if _f.__doc__ is None:  # python -OO strips docstrings
+        continue
     _f.__doc__ = _f.__doc__.replace("    Notes\n    -----\n", "    Notes\n    -----" + _NOTES_COMMON, 1)
 del _f

@@ -208,7 +208,8 @@ def _divergence_vjp(kind: str, args, g, axis, keepdims: bool, validate: bool):
 
 def _with_notes(f):
     """Append the shared Notes section (domain, algorithm, accuracy) to ``f``'s docstring."""
-    f.__doc__ = f.__doc__.rstrip() + "\n" + _NOTES
+    if f.__doc__ is not None:  # python -OO strips docstrings
+        f.__doc__ = f.__doc__.rstrip() + "\n" + _NOTES
     return f
 
 
