@@ -154,7 +154,7 @@ def prepared_distributions(args, names, axis, validate: bool) -> tuple[Format, l
     own format), then promoted to one format."""
     arrays = [as_float_array(a, n) for a, n in zip(args, names)]
     if len(arrays) == 2:
-        check_same_shape(*arrays, *names)
+        check_same_shape(arrays[0], arrays[1], *names)
     if validate:  # each in its own format: a float16 p keeps float16's tolerance beside a float64 q
         for a, n in zip(arrays, names):
             check_probabilities(a, axis, n)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import ml_dtypes
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "FORMATS",
@@ -156,7 +157,7 @@ def result_format(*arrays: np.ndarray) -> Format:
     return FORMATS[widest]
 
 
-def round_from_float64(x: np.ndarray, fmt) -> np.ndarray:
+def round_from_float64(x: ArrayLike, fmt) -> np.ndarray:
     """Round float64 values to ``fmt`` with a single rounding (ties to even, subnormals, overflow).
 
     float16 and float32 use NumPy's casts, which round directly from the float64 value. bfloat16

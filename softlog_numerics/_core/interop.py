@@ -266,5 +266,5 @@ def array_api(fn: Callable) -> Callable:
         out = fn(*[conv(v) for v in args], **{k: conv(v) for k, v in kwargs.items()})
         return _back(out, library, device, xp)
 
-    wrapped.__wrapped_array_api__ = True
+    wrapped.__wrapped_array_api__ = True  # type: ignore[attr-defined]  # a marker on the function object
     return wrapped

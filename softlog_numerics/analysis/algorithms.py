@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import mpmath
 import numpy as np
@@ -509,7 +509,7 @@ class Variant:
     name: str
     description: str
     reference: str
-    impl: Callable = field(repr=False)
+    impl: Callable[..., Any] | None = field(repr=False)  # None: the production variant
     dtypes: tuple = ALL_DTYPES
     accumulate: dict = field(default_factory=dict)
     strict: bool = True
@@ -568,6 +568,7 @@ class Variant:
                 raise ValueError(f"{self.function} needs at least 1-D input")
             lead, n = arrays[0].shape[:-1], arrays[0].shape[-1]
             xs = [A.input(a.reshape(-1, n)) for a in arrays]
+        assert self.impl is not None  # every strict variant has an impl
         with np.errstate(all="ignore"):
             v = self.impl(A, *xs)
             out = A.output(v, fmt)
@@ -637,7 +638,7 @@ def _build() -> dict[str, dict[str, Variant]]:
         "online": _sm_online, "two_pass": _sm_two_pass})
 
     lc = _softlog_centred
-    naive = {"softlog_entropy": textbook.softlog_entropy, "softlog_cross_entropy": textbook.softlog_cross_entropy,
+    naive: dict[str, Callable[..., Any]] = {"softlog_entropy": textbook.softlog_entropy, "softlog_cross_entropy": textbook.softlog_cross_entropy,
              "sld": textbook.sld, "sld_sym": textbook.sld_sym}
     for fname, build, what in (("softlog_entropy", _entropy, "-sum p L(p)"),
                                ("softlog_cross_entropy", _cross, "-sum p L(q)")):

@@ -86,7 +86,7 @@ def ordinal_of(x: float, fmt: Format) -> int:
     return int(ordinal(round_from_float64(np.float64(x), fmt)))
 
 
-def value_at(o: int, fmt: Format) -> float:
+def value_at(o: int | np.integer, fmt: Format) -> float:
     return float(from_ordinal(np.int64(o), fmt.dtype).astype(np.float64))
 
 
@@ -241,6 +241,7 @@ class ExactOps:
         v = {"+": fa + fb, "-": fa - fb, "*": fa * fb, "/": fa / fb if b else None}[op]
         if v == 0:  # an exact zero: IEEE's sign rules, which float64 applies exactly here
             return float(fop(np.float64(a), np.float64(b)))
+        assert v is not None  # "/" by zero returned above
         return _rn(v, self.fmt)
 
     def add(self, a, b):

@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -332,9 +333,9 @@ def softlog_region(variant: str, dtype, window: int = SOFTLOG_WINDOW) -> Softlog
     return SoftlogRegion(variant, f.name, bad, window)
 
 
-def softlog_widths(dtype, window: int = SOFTLOG_WINDOW) -> dict[str, int]:
+def softlog_widths(dtype, window: int = SOFTLOG_WINDOW) -> dict[str, int | None]:
     """``{"softlog_<variant>_width": width}`` for the three variants (see :class:`SoftlogRegion`)."""
-    out = {}
+    out: dict[str, int | None] = {}
     for v in SOFTLOG_VARIANTS:
         try:
             out[f"softlog_{v}_width"] = softlog_region(v, dtype, window).width
@@ -355,7 +356,7 @@ def regions_table(*, verify: bool = False, softlog: bool = True) -> dict:
     """
     out: dict = {}
     for name in FORMATS:
-        row = formula_thresholds(name)
+        row: dict[str, Any] = formula_thresholds(name)
         if verify:
             b = bisection_thresholds(name)
             if b != row:

@@ -80,7 +80,7 @@ def _probability_part(tg: Targets, x, a, scale, g0, g1):
     return c_h, c_l, T_h, T_l, masked_hit
 
 
-def loss_rows(tg: Targets, tau: float | None = None) -> np.ndarray:
+def loss_rows(tg: Targets, tau: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The float64 double-double loss of every row, as ``(hi, lo)``, before the final rounding;
     NaN and ``+inf`` where the special-value table says so (ignored rows ``+0``). ``tau``: the
     loss of the logits divided by that temperature."""

@@ -177,7 +177,7 @@ class _Plan:
         self._qr = np.empty(2 * size)  # T and LO, adjacent so that one reduction sums both
         self._bufs = [np.empty(size) for _ in range(1 + extra + (1 if narrow else 0))]
         self.narrow = narrow
-        self._views = {}
+        self._views: dict[tuple[int, int], tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
         self._ar = np.arange(self.rb)
 
     def groups(self):
@@ -333,7 +333,9 @@ def _stats_tile(plan: _Plan, xt, ab, kb, inside, direct: bool):
     return _exact_sum_tile(E, plan.qr(m, c), None if direct else LO)
 
 
-def _stats_accurate(plan: _Plan, X, g0, g1):
+def _stats_accurate(
+    plan: _Plan, X, g0, g1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Row maxima ``a``, argmax ``k``, a flag ``direct`` and a double-double ``sh + sl``: in direct
     mode ``sum_{i != k} exp(x_i)``, in shifted mode ``s = sum_{i != k} exp(x_i - a)``."""
     G = g1 - g0

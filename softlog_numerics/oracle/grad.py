@@ -112,7 +112,7 @@ class _Probabilities:
     def __init__(self, finite_values: list, temperature: float | None = None):
         self.sh = ShiftedRow(finite_values, temperature)
         self.k = self.sh.k
-        self.prec = None
+        self.prec: int | None = None
 
     def at(self, prec: int):
         if self.prec != prec:

@@ -181,7 +181,7 @@ class ShiftedRow:
             t, m = Fraction(temperature), Fraction(finite[self.k])
             self.q = [(Fraction(v) - m) / t for v in finite]
             self.mq = m / t
-        self.prec = None
+        self.prec: int | None = None
 
     def offsets(self, prec: int) -> list:
         """Enclosures (pairs) of the offsets ``d_i`` at ``prec`` bits (points without a temperature)."""
@@ -219,7 +219,7 @@ class StreamedRow:
         if temperature is not None:
             self.t = Fraction(temperature)
             self.mq = Fraction(float(self.row[self.k])) / self.t
-        self.prec = None
+        self.prec: int | None = None
 
     def q(self, i: int) -> Fraction:
         return (Fraction(float(self.row[i])) - Fraction(float(self.row[self.k]))) / self.t
@@ -599,7 +599,7 @@ def _layer_row(Pr, w2, fmt, log):
         return [round_rational(1, K, fmt)] * K
 
     def enclose(todo, prec):
-        cache = {}
+        cache: dict = {}
         z = [_sum_enclosure(c, ws, prec, cache) for c, ws in forms]
         k = max(range(K), key=lambda j: libmp.to_float(z[j][1]))
         d = [I_ZERO if j == k else sub(z[j], z[k], prec) for j in range(K)]

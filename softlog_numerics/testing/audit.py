@@ -42,7 +42,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
@@ -499,14 +499,14 @@ class _Evaluator:
     def __init__(self, fn: Callable, function: str, library: str, axis_keyword: str | None = None):
         self.fn, self.function, self.library = fn, function, library
         self.axis_keyword = axis_keyword
-        self.axis = None  # set to AXIS_FAMILY_AXIS while the axis family runs
+        self.axis: int | None = None  # set to AXIS_FAMILY_AXIS while the axis family runs
         self.ref = getattr(oracle.grad, function[5:]) if function.startswith("grad.") else getattr(oracle, function)
         self.cache: dict = {}
 
     def want(self, args) -> np.ndarray:
         k = _key(args)
         if k not in self.cache:
-            kw = {} if self.axis is None else {"axis": self.axis}
+            kw: dict[str, Any] = {} if self.axis is None else {"axis": self.axis}
             self.cache[k] = np.asarray(self.ref(*args, **kw))
         return self.cache[k]
 
@@ -515,7 +515,8 @@ class _Evaluator:
         native = tuple(from_numpy(a, self.library) for a in args)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kw = {} if self.axis is None else {self.axis_keyword: self.axis}
+            # audit() refuses the axis family without an axis_keyword
+            kw: dict[str, Any] = {} if self.axis is None else {cast(str, self.axis_keyword): self.axis}
             out = self.fn(*native, **kw)
         got = to_numpy(out)
         if got.dtype == fmt.dtype:
