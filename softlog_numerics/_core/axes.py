@@ -8,6 +8,7 @@ flattened. ``Rows`` remembers how to put a per-row result (reduction) or a per-e
 from __future__ import annotations
 
 import math
+from typing import TypeAlias
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from softlog_numerics._core.formats import (
     format_of,
     result_format,
 )
+
+Axis: TypeAlias = int | np.integer | tuple[int | np.integer, ...] | list[int | np.integer] | None
+"""An ``axis`` argument: one axis, several (a tuple or a list), or ``None`` for all of them."""
 
 
 def checked_scalar(value, name: str, *, low: float, high: float = math.inf, open_low=False) -> float:
@@ -40,7 +44,7 @@ def checked_temperature(temperature) -> float | None:
     return None if t == 1.0 else t
 
 
-def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
+def normalize_axis(axis: Axis, ndim: int) -> tuple[int, ...]:
     """``axis`` (int, tuple of ints, or None) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))

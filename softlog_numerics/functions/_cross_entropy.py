@@ -15,6 +15,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core.axes import checked_temperature
 from softlog_numerics._core.dd import dd_add, dd_div_scalar
@@ -131,8 +132,8 @@ def loss_rows(tg: Targets, tau: float | None = None) -> tuple[np.ndarray, np.nda
 
 
 def cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
     label_smoothing: float = 0.0,
     axis: int = -1,

@@ -40,9 +40,10 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core import constants as _c
-from softlog_numerics._core.axes import Rows, checked_temperature
+from softlog_numerics._core.axes import Axis, Rows, checked_temperature
 from softlog_numerics._core.dd import dd_add, dd_div_scalar, dd_mul
 from softlog_numerics._core.eft import (
     fast_two_sum,
@@ -563,7 +564,7 @@ def _lse_rows(X, fmt: Format, tau: float | None = None) -> np.ndarray:
     return out
 
 
-def logsumexp(x, axis=-1, keepdims: bool = False, *, temperature: float = 1.0) -> np.ndarray:
+def logsumexp(x: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, temperature: float = 1.0) -> np.ndarray:
     """``log(sum(exp(x)))`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -891,7 +892,7 @@ def _softmax_common(x, axis, log: bool, temperature=1.0) -> np.ndarray:
     return rows.elementwise(out2d)
 
 
-def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.ndarray:
     """``x - logsumexp(x)`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -942,7 +943,7 @@ def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
     return _softmax_common(x, axis, True, temperature)
 
 
-def softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.ndarray:
     """``exp(x - logsumexp(x))`` along ``axis``, in the dtype of ``x``.
 
     Parameters
