@@ -63,11 +63,13 @@ from typing import Any, Callable
 
 import mpmath
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics import functions
 from softlog_numerics._core.formats import (
     FORMATS,
     Format,
+    FormatLike,
     as_float_array,
     format_of,
     result_format,
@@ -670,7 +672,7 @@ REGISTRY: dict[str, dict[str, Variant]] = _build()
 """``REGISTRY[function][name]``: every variant, in display order."""
 
 
-def variants(function: str, dtype=None) -> list[Variant]:
+def variants(function: str, dtype: FormatLike | None = None) -> list[Variant]:
     """The variants of ``function`` (those that apply to ``dtype`` if given), in display order."""
     if function not in REGISTRY:
         raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS)}")
@@ -689,6 +691,8 @@ def get(function: str, name: str) -> Variant:
     return vs[name]
 
 
-def evaluate(function: str, name: str, *args, accumulate_dtype=None, check: bool = False) -> np.ndarray:
+def evaluate(
+    function: str, name: str, *args: ArrayLike, accumulate_dtype: FormatLike | None = None, check: bool = False
+) -> np.ndarray:
     """Evaluate variant ``name`` of ``function`` on ``args`` (see :meth:`Variant.__call__`)."""
     return get(function, name)(*args, accumulate_dtype=accumulate_dtype, check=check)

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from softlog_numerics._core.formats import FORMATS, Format, format_of
+from softlog_numerics._core.formats import FORMATS, Format, FormatLike, format_of
 from softlog_numerics.analysis.format_arithmetic import (
     LOG_SOFTMAX_VARIANTS,
     SOFTLOG_VARIANTS,
@@ -143,7 +143,7 @@ def _ln2(prec):
     return enclose_log(_q(2), prec)
 
 
-def formula_thresholds(dtype) -> dict[str, float]:
+def formula_thresholds(dtype: FormatLike) -> dict[str, float]:
     """The five exp/softmax thresholds of a format from their closed formulas.
 
     Parameters
@@ -226,7 +226,7 @@ def argmax_zero_predicate(g: float, ops: ExactOps) -> bool:
     return y0 == 0.0
 
 
-def bisection_thresholds(dtype) -> dict[str, float]:
+def bisection_thresholds(dtype: FormatLike) -> dict[str, float]:
     """The five exp/softmax thresholds found by bisection over the representable values of the
     format, with correctly rounded exp/log and exactly rounded arithmetic at every probe.
 
@@ -333,7 +333,7 @@ def softlog_region(variant: str, dtype, window: int = SOFTLOG_WINDOW) -> Softlog
     return SoftlogRegion(variant, f.name, bad, window)
 
 
-def softlog_widths(dtype, window: int = SOFTLOG_WINDOW) -> dict[str, int | None]:
+def softlog_widths(dtype: FormatLike, window: int = SOFTLOG_WINDOW) -> dict[str, int | None]:
     """``{"softlog_<variant>_width": width}`` for the three variants (see :class:`SoftlogRegion`)."""
     out: dict[str, int | None] = {}
     for v in SOFTLOG_VARIANTS:

@@ -48,11 +48,13 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from numpy.typing import ArrayLike
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import (
     FORMATS,
     Format,
+    FormatLike,
     format_of,
     result_format,
     round_from_float64,
@@ -369,7 +371,7 @@ def _hexlist(v) -> str:
     return f"float.fromhex('{float(v).hex()}')"
 
 
-def reproducer(*arrays, limit: int | None = None) -> str:
+def reproducer(*arrays: ArrayLike, limit: int | None = None) -> str:
     """Python source that rebuilds ``arrays`` bit for bit (NaN payloads aside).
 
     Each array becomes ``np.array([float.fromhex('0x1.0p+4'), ...], dtype=np.float32)``
@@ -695,9 +697,9 @@ def _resolve_fn(fn, function: str, library: str | None) -> tuple[Callable, str, 
 
 
 def audit(
-    fn,
+    fn: Callable[..., Any] | str,
     function: str = "log_softmax",
-    dtypes: Iterable = ("float16", "bfloat16", "float32", "float64"),
+    dtypes: Iterable[FormatLike] = ("float16", "bfloat16", "float32", "float64"),
     families: Iterable[str] | None = None,
     n_examples: int = 50,
     seed: int = 0,
@@ -792,7 +794,7 @@ def _search(strategy, n: int, seed: int, evaluate) -> None:
 # pytest helpers
 
 
-def _as_args(args) -> tuple:
+def _as_args(args: Any) -> tuple[np.ndarray, ...]:
     if isinstance(args, np.ndarray) or np.isscalar(args):
         return (np.asarray(args),)
     return tuple(np.asarray(a) for a in args)
@@ -806,7 +808,7 @@ class OracleMismatch(AssertionError):
         self.ulp = ulp
 
 
-def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, *,
+def check_against_oracle(fn: Callable[..., Any] | str, function: str, args: ArrayLike | tuple[ArrayLike, ...], max_ulp: float | None = None, *,
                          library: str | None = None, signed_zeros: bool = False) -> float:
     """Check ``fn`` on one input against the oracle; AssertionError with the evidence if not.
 
@@ -894,7 +896,7 @@ def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, 
     )
 
 
-def assert_matches_oracle(fn, function: str = "log_softmax", dtype="float32", max_ulp: float | None = None, *,
+def assert_matches_oracle(fn: Callable[..., Any] | str, function: str = "log_softmax", dtype: FormatLike = "float32", max_ulp: float | None = None, *,
                           families: Iterable[str] | None = None, n_examples: int = 100,
                           library: str | None = None, signed_zeros: bool = False) -> None:
     """Assert that ``fn`` stays within ``max_ulp`` of the oracle on the audit's inputs in ``dtype``.

@@ -12,10 +12,13 @@ with it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.formats import format_of
+from softlog_numerics._core.formats import FormatLike, format_of
 from softlog_numerics.testing.ulp import ulp_distance
 
 __all__ = [
@@ -209,7 +212,9 @@ def softlog_grad_term_scale(function: str, wrt: str, p, q, g) -> np.ndarray:
         return gam * (np.nan_to_num(tau) + 2.0**-1015)
 
 
-def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]:
+def within_contract(
+    function: str, dtype: FormatLike, got: ArrayLike, want: ArrayLike, args: Sequence[Any]
+) -> tuple[bool, float]:
     """(meets the contract, max ULP) for one evaluation of ``function`` on ``args``.
 
     Met when every result is within ``ULP_BOUNDS[function][dtype]`` (or ``LOSS_GRAD_BOUNDS``) ULPs
