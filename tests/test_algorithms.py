@@ -18,13 +18,13 @@ import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
-from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 from softlog_numerics import algorithms as al
 from softlog_numerics import oracle
 from softlog_numerics._core.axes import check_probabilities
 from softlog_numerics._core.formats import FORMATS, round_from_float64
 from softlog_numerics.analysis import sweeps
+from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 DTYPES = list(FORMATS)
 X0 = 1.0 / (math.e + 1.0)

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from softlog_numerics import oracle, strategies
+from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.audit import (
     OracleMismatch,
     assert_matches_oracle,
@@ -21,9 +24,6 @@ from softlog_numerics.audit import (
     families,
     reproducer,
 )
-
-from softlog_numerics import oracle, strategies
-from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.cli.audit import register
 from softlog_numerics.functions import grad as sn_grad
 from softlog_numerics.testing.contract import ULP_BOUNDS

@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 import pytest
-from softlog_numerics.audit import audit
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import BFLOAT16, FORMATS, format_of
+from softlog_numerics.audit import audit
 from softlog_numerics.testing.backends import (
     BACKENDS,
     GRAD_FUNCTIONS,

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from softlog_numerics.strategies import cotangents, logit_vectors, probability_vectors
 from test_oracle import same
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.strategies import cotangents, logit_vectors, probability_vectors
 from softlog_numerics.testing.contract import (
     CANCELLATION,
     LOSS_GRAD_BOUNDS,

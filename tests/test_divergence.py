@@ -22,8 +22,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import probability_pairs, probability_vectors
-from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
@@ -37,7 +35,9 @@ from softlog_numerics._core.formats import (
 )
 from softlog_numerics.functions import _divergence as dv
 from softlog_numerics.functions import _softlog_dd as sdd
+from softlog_numerics.strategies import probability_pairs, probability_vectors
 from softlog_numerics.testing.contract import CANCELLATION, ULP_BOUNDS
+from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 NAMES = ["softlog_entropy", "softlog_cross_entropy", "sld", "sld_sym"]

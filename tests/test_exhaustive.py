@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from softlog_numerics.ulp import ulp_distance
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS
 from softlog_numerics.functions import softlog
 from softlog_numerics.testing import exhaustive
 from softlog_numerics.testing.contract import ULP_BOUNDS
+from softlog_numerics.ulp import ulp_distance
 
 softlog_module = importlib.import_module("softlog_numerics.functions._softlog")
 ROOT = Path(__file__).resolve().parents[1]

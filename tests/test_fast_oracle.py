@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import floats
-from softlog_numerics.ulp import ulp_distance
 
 from softlog_numerics import oracle
 from softlog_numerics._core import constants as _constants
 from softlog_numerics._core.formats import BFLOAT16, FORMATS, format_of
 from softlog_numerics.oracle import fast as fast_oracle
+from softlog_numerics.strategies import floats
+from softlog_numerics.ulp import ulp_distance
 
 NARROW = ["float16", "bfloat16", "float32"]
 DATA = Path(fast_oracle.__file__).parents[1] / "data" / "hard_cases" / "softlog.json"

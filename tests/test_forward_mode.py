@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
-from softlog_numerics.strategies import cotangents, logit_vectors
 from test_backward import FAMILIES, _rows, _targets
 from test_oracle import exact_round, same
 
@@ -22,6 +21,7 @@ from softlog_numerics import oracle
 from softlog_numerics._core.axes import Rows
 from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.oracle.enclosures import OracleUndecided
+from softlog_numerics.strategies import cotangents, logit_vectors
 from softlog_numerics.testing.contract import within_contract
 
 DTYPES = list(FORMATS)

@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from softlog_numerics.strategies import cotangents, logit_vectors, probability_vectors
 from test_oracle import exact_round, mpf_exact, same
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.oracle import grad as G
+from softlog_numerics.strategies import cotangents, logit_vectors, probability_vectors
 
 DTYPES = list(FORMATS)
 MORE = settings(max_examples=max(100, settings.default.max_examples))

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-from softlog_numerics.accuracy import HARD_CASES, hard_cases
 
 from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.accuracy import HARD_CASES, hard_cases
 from softlog_numerics.testing.contract import ULP_BOUNDS
 
 FILES = sorted(p.name for p in HARD_CASES.iterdir() if p.name.endswith(".json"))

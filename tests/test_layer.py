@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import floats, probability_vectors
-from softlog_numerics.ulp import ulp_distance
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import BFLOAT16, format_of
 from softlog_numerics.functions import _layer as layer
+from softlog_numerics.strategies import floats, probability_vectors
+from softlog_numerics.ulp import ulp_distance
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 A = (math.e - 1 / math.e, 1 / math.e)

@@ -20,18 +20,18 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import floats, probability_vectors
-from softlog_numerics.ulp import ulp_distance
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import format_of
 from softlog_numerics.oracle import OracleUndecided, round_to
+from softlog_numerics.strategies import floats, probability_vectors
 from softlog_numerics.testing.contract import (
     CANCELLATION,
     LOSS_GRAD_BOUNDS,
     layer_grad_term_scale,
 )
+from softlog_numerics.ulp import ulp_distance
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 NAME = "grad.softlog_softmax"

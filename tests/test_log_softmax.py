@@ -17,13 +17,13 @@ import pytest
 import scipy.special
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import collapse_gap, logit_vectors
-from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.functions import _log_softmax as impl
+from softlog_numerics.strategies import collapse_gap, logit_vectors
 from softlog_numerics.testing.contract import ULP_BOUNDS
+from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 DTYPES = list(FORMATS)
 FUNCTIONS = {

@@ -14,6 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import softlog_numerics as sn
+from softlog_numerics import oracle
+from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.strategies import (
     cotangents,
     floats,
@@ -21,10 +25,6 @@ from softlog_numerics.strategies import (
     probability_pairs,
     probability_vectors,
 )
-
-import softlog_numerics as sn
-from softlog_numerics import oracle
-from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.testing.contract import within_contract
 
 DTYPES = list(FORMATS)

@@ -24,6 +24,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mpmath import libmp
+
+from softlog_numerics import oracle
+from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.oracle import twins
 from softlog_numerics.strategies import (
     floats,
     logit_vectors,
@@ -31,10 +35,6 @@ from softlog_numerics.strategies import (
     unit_interval,
 )
 from softlog_numerics.ulp import ulp_distance
-
-from softlog_numerics import oracle
-from softlog_numerics._core.formats import FORMATS, format_of
-from softlog_numerics.oracle import twins
 
 DTYPES = list(FORMATS)
 TINY = Fraction(1, 2**200)

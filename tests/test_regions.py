@@ -15,15 +15,6 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
-from softlog_numerics.regions import (
-    EXP_KEYS,
-    argmax_zero_predicate,
-    bisection_thresholds,
-    collapse_predicate,
-    formula_thresholds,
-    softlog_region,
-)
-from softlog_numerics.ulp import ulp_distance
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
@@ -44,6 +35,15 @@ from softlog_numerics.analysis.sld_bounds import (
     sweep_sld_sym,
     unit_interval_values,
 )
+from softlog_numerics.regions import (
+    EXP_KEYS,
+    argmax_zero_predicate,
+    bisection_thresholds,
+    collapse_predicate,
+    formula_thresholds,
+    softlog_region,
+)
+from softlog_numerics.ulp import ulp_distance
 
 DTYPES = list(FORMATS)
 

@@ -16,8 +16,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import floats, unit_interval
-from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 from softlog_numerics import oracle
 from softlog_numerics._core import constants as _constants
@@ -36,7 +34,9 @@ from softlog_numerics.functions._softlog import (
     softlog,
     softlog_inverse,
 )
+from softlog_numerics.strategies import floats, unit_interval
 from softlog_numerics.testing.contract import ULP_BOUNDS
+from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 BOUND = ULP_BOUNDS["softlog"]

@@ -18,18 +18,18 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import floats, probability_pairs, probability_vectors
-from softlog_numerics.ulp import ulp_distance
 from test_oracle import exact_round, mpf_exact, same
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.strategies import floats, probability_pairs, probability_vectors
 from softlog_numerics.testing.contract import (
     CANCELLATION,
     LOSS_GRAD_BOUNDS,
     softlog_grad_term_scale,
 )
+from softlog_numerics.ulp import ulp_distance
 
 DTYPES = list(FORMATS)
 PAIRED = ("softlog_cross_entropy", "sld", "sld_sym")

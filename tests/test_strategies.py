@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from softlog_numerics._core.axes import sum_tolerance
+from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.strategies import (
     LOGIT_FAMILIES,
     PROBABILITY_FAMILIES,
@@ -15,9 +18,6 @@ from softlog_numerics.strategies import (
     probability_vectors,
     unit_interval,
 )
-
-from softlog_numerics._core.axes import sum_tolerance
-from softlog_numerics._core.formats import FORMATS, format_of
 
 DTYPES = list(FORMATS)
 

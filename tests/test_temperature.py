@@ -21,19 +21,19 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import logit_vectors
-from softlog_numerics.ulp import ulp_distance
 from test_oracle import exact_round, mpf_exact, same
 
 import softlog_numerics as sn
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics.oracle.enclosures import OracleUndecided
+from softlog_numerics.strategies import logit_vectors
 from softlog_numerics.testing.contract import (
     LOSS_GRAD_BOUNDS,
     ULP_BOUNDS,
     within_contract,
 )
+from softlog_numerics.ulp import ulp_distance
 
 DTYPES = list(FORMATS)
 NAMES = ("logsumexp", "log_softmax", "softmax")

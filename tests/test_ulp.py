@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from softlog_numerics.strategies import floats
-from softlog_numerics.ulp import bits_of_error, from_ordinal, ordinal, ulp_distance
 
 from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics.strategies import floats
+from softlog_numerics.ulp import bits_of_error, from_ordinal, ordinal, ulp_distance
 
 DTYPES = list(FORMATS)
 

@@ -8,6 +8,7 @@ flattened. ``Rows`` remembers how to put a per-row result (reduction) or a per-e
 from __future__ import annotations
 
 import math
+from typing import TypeAlias
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from softlog_numerics._core.formats import (
     format_of,
     result_format,
 )
+
+Axis: TypeAlias = int | np.integer | tuple[int | np.integer, ...] | list[int | np.integer] | None
+"""An ``axis`` argument: one axis, several (a tuple or a list), or ``None`` for all of them."""
 
 
 def checked_scalar(value, name: str, *, low: float, high: float = math.inf, open_low=False) -> float:
@@ -40,7 +44,7 @@ def checked_temperature(temperature) -> float | None:
     return None if t == 1.0 else t
 
 
-def normalize_axis(axis, ndim: int) -> tuple[int, ...]:
+def normalize_axis(axis: Axis, ndim: int) -> tuple[int, ...]:
     """``axis`` (int, tuple of ints, or None) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
@@ -154,7 +158,7 @@ def prepared_distributions(args, names, axis, validate: bool) -> tuple[Format, l
     own format), then promoted to one format."""
     arrays = [as_float_array(a, n) for a, n in zip(args, names)]
     if len(arrays) == 2:
-        check_same_shape(*arrays, *names)
+        check_same_shape(arrays[0], arrays[1], *names)
     if validate:  # each in its own format: a float16 p keeps float16's tolerance beside a float64 q
         for a, n in zip(arrays, names):
             check_probabilities(a, axis, n)

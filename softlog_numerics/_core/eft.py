@@ -11,6 +11,8 @@ They work elementwise on NumPy arrays (or scalars) of float64 and allocate their
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -28,14 +30,14 @@ __all__ = [
 _SPLITTER = 134217729.0  # 2**27 + 1
 
 
-def two_sum(a, b):
+def two_sum(a: Any, b: Any) -> tuple[Any, Any]:
     s = a + b
     bb = s - a
     t = (a - (s - bb)) + (b - bb)
     return s, t
 
 
-def fast_two_sum(a, b):
+def fast_two_sum(a: Any, b: Any) -> tuple[Any, Any]:
     s = a + b
     t = b - (s - a)
     return s, t

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import ml_dtypes
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "FORMATS",
@@ -90,7 +92,12 @@ FORMATS: dict[str, Format] = {
 _SUPPORTED = ", ".join(FORMATS)
 
 
-def format_of(dtype) -> Format:
+FormatLike: TypeAlias = Format | DTypeLike
+"""What names a format: a :class:`Format`, a dtype or dtype name (``"bfloat16"`` too), or an
+array or scalar (anything with a ``dtype``)."""
+
+
+def format_of(dtype: FormatLike) -> Format:
     """The :class:`Format` of a dtype, dtype name, array or scalar; TypeError if unsupported."""
     if isinstance(dtype, Format):
         return dtype
@@ -99,7 +106,7 @@ def format_of(dtype) -> Format:
             return FORMATS[dtype]
         raise TypeError(f"unsupported floating format {dtype!r}; supported: {_SUPPORTED}")
     if hasattr(dtype, "dtype") and not isinstance(dtype, type):
-        dtype = dtype.dtype
+        dtype = getattr(dtype, "dtype")
     dt = np.dtype(dtype)
     for f in FORMATS.values():
         if f.dtype == dt:
@@ -107,7 +114,7 @@ def format_of(dtype) -> Format:
     raise TypeError(f"unsupported dtype {dt.name}; supported floating dtypes: {_SUPPORTED}")
 
 
-def as_float_array(x, name: str = "x") -> np.ndarray:
+def as_float_array(x: ArrayLike, name: str = "x") -> np.ndarray:
     """``x`` as a NumPy array of one of the four formats.
 
     Integer and boolean input becomes float64, as in NumPy's own ufuncs. Complex, object, string,
@@ -156,7 +163,7 @@ def result_format(*arrays: np.ndarray) -> Format:
     return FORMATS[widest]
 
 
-def round_from_float64(x: np.ndarray, fmt) -> np.ndarray:
+def round_from_float64(x: ArrayLike, fmt: FormatLike) -> np.ndarray:
     """Round float64 values to ``fmt`` with a single rounding (ties to even, subnormals, overflow).
 
     float16 and float32 use NumPy's casts, which round directly from the float64 value. bfloat16
@@ -180,7 +187,7 @@ def round_from_float64(x: np.ndarray, fmt) -> np.ndarray:
         return bits.view(np.float32).astype(BFLOAT16)
 
 
-def round_rational(num: int, den: int, fmt) -> float:
+def round_rational(num: int, den: int, fmt: FormatLike) -> float:
     """Round ``num / den`` (integers, ``den > 0``) to ``fmt``, once; returned as the float64 that
     holds the result exactly (every value of the four formats is a float64).
 

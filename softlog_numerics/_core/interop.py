@@ -18,12 +18,13 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
-from typing import Callable
+from typing import Any, Callable, ParamSpec
 
 import numpy as np
 
 from softlog_numerics._core.formats import BFLOAT16
 
+_P = ParamSpec("_P")
 __all__ = [
     "LIBRARIES",
     "BackendError",
@@ -66,13 +67,13 @@ _INSTALL = {
 }
 
 
-def require(module: str, what: str):
+def require(module: str, what: str) -> Any:
     if importlib.util.find_spec(module) is None:
         raise BackendNotInstalled(f"{what} needs the package {_INSTALL.get(module, module)}")
     return importlib.import_module(module)
 
 
-def library_of(x) -> str:
+def library_of(x: object) -> str:
     """The array library an array belongs to: ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``,
     or the top-level module name of its type for anything else."""
     if isinstance(x, (np.ndarray, np.generic)):
@@ -83,7 +84,7 @@ def library_of(x) -> str:
     return root
 
 
-def jax_numpy():
+def jax_numpy() -> tuple[Any, Any]:
     """``jax.numpy`` with 64-bit types enabled (without it float64 input silently becomes float32).
 
     Enabling ``jax_enable_x64`` is global to the process: code that runs JAX after an audit sees
@@ -97,7 +98,7 @@ def jax_numpy():
     return jax, jnp
 
 
-def to_numpy(x) -> np.ndarray:
+def to_numpy(x: Any) -> np.ndarray:
     """A NumPy copy of an array of NumPy, PyTorch, JAX or CuPy, with the same bits and dtype.
 
     torch.bfloat16 becomes ``ml_dtypes.bfloat16`` through its 16-bit pattern; tensors on another
@@ -122,7 +123,7 @@ def to_numpy(x) -> np.ndarray:
     return np.array(np.asarray(x), copy=True)  # jax, and anything implementing __array__
 
 
-def from_numpy(a, library: str, device=None):
+def from_numpy(a: np.ndarray, library: str, device: Any = None) -> Any:
     """An array of ``library`` with the same bits, dtype and shape as the NumPy array ``a``.
 
     Parameters
@@ -209,7 +210,10 @@ def _back(out, library, device, xp):
     return xp.asarray(out)  # another Array-API library: its own asarray (standard dtypes only)
 
 
-def array_api(fn: Callable) -> Callable:
+# The wrapper keeps ``fn``'s parameters (array arguments typed ``ArrayLike``, which the arrays of
+# PyTorch, JAX and CuPy satisfy through ``__array__``); its result is typed ``Any``, since it is
+# an array of the caller's library (a NumPy array only for NumPy input).
+def array_api(fn: Callable[_P, Any]) -> Callable[_P, Any]:
     """Let a NumPy-only function take and return the arrays of another library.
 
     The wrapper finds the array arguments (positional or keyword) that are not NumPy arrays,
@@ -266,5 +270,5 @@ def array_api(fn: Callable) -> Callable:
         out = fn(*[conv(v) for v in args], **{k: conv(v) for k, v in kwargs.items()})
         return _back(out, library, device, xp)
 
-    wrapped.__wrapped_array_api__ = True
+    wrapped.__wrapped_array_api__ = True  # type: ignore[attr-defined]  # a marker on the function object
     return wrapped

@@ -59,15 +59,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import mpmath
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics import functions
 from softlog_numerics._core.formats import (
     FORMATS,
     Format,
+    FormatLike,
     as_float_array,
     format_of,
     result_format,
@@ -509,7 +511,7 @@ class Variant:
     name: str
     description: str
     reference: str
-    impl: Callable = field(repr=False)
+    impl: Callable[..., Any] | None = field(repr=False)  # None: the production variant
     dtypes: tuple = ALL_DTYPES
     accumulate: dict = field(default_factory=dict)
     strict: bool = True
@@ -568,6 +570,7 @@ class Variant:
                 raise ValueError(f"{self.function} needs at least 1-D input")
             lead, n = arrays[0].shape[:-1], arrays[0].shape[-1]
             xs = [A.input(a.reshape(-1, n)) for a in arrays]
+        assert self.impl is not None  # every strict variant has an impl
         with np.errstate(all="ignore"):
             v = self.impl(A, *xs)
             out = A.output(v, fmt)
@@ -637,7 +640,7 @@ def _build() -> dict[str, dict[str, Variant]]:
         "online": _sm_online, "two_pass": _sm_two_pass})
 
     lc = _softlog_centred
-    naive = {"softlog_entropy": textbook.softlog_entropy, "softlog_cross_entropy": textbook.softlog_cross_entropy,
+    naive: dict[str, Callable[..., Any]] = {"softlog_entropy": textbook.softlog_entropy, "softlog_cross_entropy": textbook.softlog_cross_entropy,
              "sld": textbook.sld, "sld_sym": textbook.sld_sym}
     for fname, build, what in (("softlog_entropy", _entropy, "-sum p L(p)"),
                                ("softlog_cross_entropy", _cross, "-sum p L(q)")):
@@ -669,7 +672,7 @@ REGISTRY: dict[str, dict[str, Variant]] = _build()
 """``REGISTRY[function][name]``: every variant, in display order."""
 
 
-def variants(function: str, dtype=None) -> list[Variant]:
+def variants(function: str, dtype: FormatLike | None = None) -> list[Variant]:
     """The variants of ``function`` (those that apply to ``dtype`` if given), in display order."""
     if function not in REGISTRY:
         raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS)}")
@@ -688,6 +691,8 @@ def get(function: str, name: str) -> Variant:
     return vs[name]
 
 
-def evaluate(function: str, name: str, *args, accumulate_dtype=None, check: bool = False) -> np.ndarray:
+def evaluate(
+    function: str, name: str, *args: ArrayLike, accumulate_dtype: FormatLike | None = None, check: bool = False
+) -> np.ndarray:
     """Evaluate variant ``name`` of ``function`` on ``args`` (see :meth:`Variant.__call__`)."""
     return get(function, name)(*args, accumulate_dtype=accumulate_dtype, check=check)

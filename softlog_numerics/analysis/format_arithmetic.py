@@ -21,11 +21,18 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 from mpmath import libmp
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.formats import Format, format_of, round_from_float64
+from softlog_numerics._core.formats import (
+    Format,
+    FormatLike,
+    format_of,
+    round_from_float64,
+)
 from softlog_numerics.functions import log_softmax, softlog
 from softlog_numerics.oracle.enclosures import (
     I_ONE,
@@ -86,11 +93,11 @@ def ordinal_of(x: float, fmt: Format) -> int:
     return int(ordinal(round_from_float64(np.float64(x), fmt)))
 
 
-def value_at(o: int, fmt: Format) -> float:
+def value_at(o: int | np.integer, fmt: Format) -> float:
     return float(from_ordinal(np.int64(o), fmt.dtype).astype(np.float64))
 
 
-def next_up(x: float, fmt) -> float:
+def next_up(x: float, fmt: FormatLike) -> float:
     """The next larger number of the format after ``x`` (a value of the format)."""
     fmt = format_of(fmt)
     return value_at(ordinal_of(x, fmt) + 1, fmt)
@@ -147,7 +154,7 @@ def round_directed(enclose, fmt, up: bool) -> float:
     return decide_enclosure(enclose, decide, fmt)
 
 
-def cr_exp(x: float, fmt) -> float:
+def cr_exp(x: float, fmt: FormatLike) -> float:
     """Correctly rounded ``exp(x)`` in the format (``x`` a value of the format), by Ziv's loop."""
     fmt = format_of(fmt)
     if math.isnan(x):
@@ -159,7 +166,7 @@ def cr_exp(x: float, fmt) -> float:
     return decide_enclosure(lambda prec: enclose_exp(point(x), prec), _decide_nearest(fmt), fmt)
 
 
-def cr_log(x: float, fmt) -> float:
+def cr_log(x: float, fmt: FormatLike) -> float:
     """Correctly rounded ``log(x)`` in the format (NaN for ``x < 0``, ``-inf`` at 0, 0 at 1)."""
     fmt = format_of(fmt)
     if math.isnan(x) or x < 0:
@@ -173,7 +180,7 @@ def cr_log(x: float, fmt) -> float:
     return decide_enclosure(lambda prec: enclose_log(point(x), prec), _decide_nearest(fmt), fmt)
 
 
-def cr_log1p(x: float, fmt) -> float:
+def cr_log1p(x: float, fmt: FormatLike) -> float:
     """Correctly rounded ``log1p(x)`` in the format (``x`` a value of the format).
 
     ``x > 0`` uses the oracle's ``log1p`` enclosure; ``-1 < x < 0`` the oracle's ``log`` of the
@@ -241,6 +248,7 @@ class ExactOps:
         v = {"+": fa + fb, "-": fa - fb, "*": fa * fb, "/": fa / fb if b else None}[op]
         if v == 0:  # an exact zero: IEEE's sign rules, which float64 applies exactly here
             return float(fop(np.float64(a), np.float64(b)))
+        assert v is not None  # "/" by zero returned above
         return _rn(v, self.fmt)
 
     def add(self, a, b):
@@ -398,7 +406,8 @@ def pairwise_sum(add, a: np.ndarray, dtype) -> np.ndarray:
     return a[..., 0]
 
 
-def softlog_variant(name: str, ops, x):
+# The variants return floats for ExactOps and arrays for VectorOps: typed Any, as the callers know which.
+def softlog_variant(name: str, ops: ExactOps | VectorOps, x: float | ArrayLike) -> Any:
     """A textbook softlog formula evaluated in the format of ``ops``.
 
     ``naive_log``: :func:`softlog_numerics.testing.textbook.softlog`, ``log(RN(RN(a x) + b))`` with
@@ -421,7 +430,9 @@ LOG_SOFTMAX_VARIANTS = ("naive", "shifted", "shifted_log1p", "production")
 """Two-class log_softmax algorithms drawn on the region maps."""
 
 
-def log_softmax_variant(name: str, ops, x0, x1):
+def log_softmax_variant(
+    name: str, ops: ExactOps | VectorOps, x0: float | ArrayLike, x1: float | ArrayLike
+) -> tuple[Any, Any]:
     """Two-class log_softmax ``[x0, x1]`` by one algorithm, in the format of ``ops``.
 
     ``naive``: :func:`softlog_numerics.testing.textbook.log_softmax`, ``x_i - log(exp(x0) + exp(x1))``.

@@ -52,10 +52,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
-from softlog_numerics._core.formats import FORMATS, Format, format_of
+from softlog_numerics._core.formats import FORMATS, Format, FormatLike, format_of
 from softlog_numerics.analysis.format_arithmetic import (
     LOG_SOFTMAX_VARIANTS,
     SOFTLOG_VARIANTS,
@@ -142,7 +143,7 @@ def _ln2(prec):
     return enclose_log(_q(2), prec)
 
 
-def formula_thresholds(dtype) -> dict[str, float]:
+def formula_thresholds(dtype: FormatLike) -> dict[str, float]:
     """The five exp/softmax thresholds of a format from their closed formulas.
 
     Parameters
@@ -225,7 +226,7 @@ def argmax_zero_predicate(g: float, ops: ExactOps) -> bool:
     return y0 == 0.0
 
 
-def bisection_thresholds(dtype) -> dict[str, float]:
+def bisection_thresholds(dtype: FormatLike) -> dict[str, float]:
     """The five exp/softmax thresholds found by bisection over the representable values of the
     format, with correctly rounded exp/log and exactly rounded arithmetic at every probe.
 
@@ -332,9 +333,9 @@ def softlog_region(variant: str, dtype, window: int = SOFTLOG_WINDOW) -> Softlog
     return SoftlogRegion(variant, f.name, bad, window)
 
 
-def softlog_widths(dtype, window: int = SOFTLOG_WINDOW) -> dict[str, int]:
+def softlog_widths(dtype: FormatLike, window: int = SOFTLOG_WINDOW) -> dict[str, int | None]:
     """``{"softlog_<variant>_width": width}`` for the three variants (see :class:`SoftlogRegion`)."""
-    out = {}
+    out: dict[str, int | None] = {}
     for v in SOFTLOG_VARIANTS:
         try:
             out[f"softlog_{v}_width"] = softlog_region(v, dtype, window).width
@@ -355,7 +356,7 @@ def regions_table(*, verify: bool = False, softlog: bool = True) -> dict:
     """
     out: dict = {}
     for name in FORMATS:
-        row = formula_thresholds(name)
+        row: dict[str, Any] = formula_thresholds(name)
         if verify:
             b = bisection_thresholds(name)
             if b != row:

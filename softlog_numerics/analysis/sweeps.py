@@ -263,7 +263,7 @@ def inputs(function: str, dtype, seed: int, sz: Sizes) -> list[tuple[str, tuple]
     """``[(family, args), ...]``: the precision sweep's inputs for one function and format."""
     fmt = format_of(dtype)
     ft, dt = _FUNCTION_TAG[function], _DTYPE_TAG[fmt.name]
-    out = []
+    out: list[tuple[str, tuple[np.ndarray, ...]]] = []
     if function == "softlog":
         for fam, x in softlog_inputs(fmt, _rng(seed, 1, ft, dt), sz.softlog_points).items():
             out.append((fam, (x,)))

@@ -23,8 +23,14 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.axes import Rows, checked_cotangent, checked_temperature
+from softlog_numerics._core.axes import (
+    Axis,
+    Rows,
+    checked_cotangent,
+    checked_temperature,
+)
 from softlog_numerics._core.dd import dd_div_scalar
 from softlog_numerics._core.eft import (
     fraction_dd,
@@ -144,7 +150,7 @@ def finish(out64, bad, G, fmt, zero=None):
         return round_from_float64(out64, fmt)
 
 
-def log_softmax_vjp(x, g, axis=-1) -> np.ndarray:
+def log_softmax_vjp(x: ArrayLike, g: ArrayLike, axis: Axis = -1) -> np.ndarray:
     """VJP of ``log_softmax``: ``g - softmax(x) sum(g)`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -202,7 +208,7 @@ def log_softmax_cotangent(p, k, qk, Gf):
     return out
 
 
-def softmax_vjp(x, g, axis=-1) -> np.ndarray:
+def softmax_vjp(x: ArrayLike, g: ArrayLike, axis: Axis = -1) -> np.ndarray:
     """VJP of ``softmax``: ``y (g - sum(g y))`` with ``y = softmax(x)`` along ``axis``.
 
     Notes
@@ -264,7 +270,7 @@ def softmax_block(X, G, fmt):
     return finish(out, bad, G, fmt)
 
 
-def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
+def logsumexp_vjp(x: ArrayLike, g: ArrayLike, axis: Axis = -1, keepdims: bool = False) -> np.ndarray:
     """VJP of ``logsumexp``: ``g softmax(x)`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -319,9 +325,9 @@ def logsumexp_vjp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
 
 
 def cross_entropy_vjp(
-    logits,
-    target,
-    g,
+    logits: ArrayLike,
+    target: ArrayLike,
+    g: ArrayLike,
     *,
     label_smoothing: float = 0.0,
     axis: int = -1,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core.axes import checked_temperature
 from softlog_numerics._core.dd import dd_add, dd_div_scalar
@@ -80,7 +81,7 @@ def _probability_part(tg: Targets, x, a, scale, g0, g1):
     return c_h, c_l, T_h, T_l, masked_hit
 
 
-def loss_rows(tg: Targets, tau: float | None = None) -> np.ndarray:
+def loss_rows(tg: Targets, tau: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The float64 double-double loss of every row, as ``(hi, lo)``, before the final rounding;
     NaN and ``+inf`` where the special-value table says so (ignored rows ``+0``). ``tau``: the
     loss of the logits divided by that temperature."""
@@ -131,8 +132,8 @@ def loss_rows(tg: Targets, tau: float | None = None) -> np.ndarray:
 
 
 def cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
     label_smoothing: float = 0.0,
     axis: int = -1,

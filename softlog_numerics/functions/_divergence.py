@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.axes import Rows, prepared_distributions
+from softlog_numerics._core.axes import Axis, Rows, prepared_distributions
 from softlog_numerics._core.dd import dd_row_sums
 from softlog_numerics._core.eft import two_prod, two_sum
 from softlog_numerics._core.formats import round_from_float64
@@ -163,7 +164,7 @@ _NOTES_COMMON = """
 """
 
 
-def softlog_entropy(p, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+def softlog_entropy(p: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
     """Softlog entropy ``-sum_k p_k L(p_k)`` along ``axis``.
 
     Parameters
@@ -195,7 +196,9 @@ def softlog_entropy(p, axis=-1, keepdims: bool = False, *, validate: bool = True
     return _reduce("entropy", (p,), ("p",), axis, keepdims, validate)
 
 
-def softlog_cross_entropy(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+def softlog_cross_entropy(
+    p: ArrayLike, q: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, validate: bool = True
+) -> np.ndarray:
     """Softlog cross-entropy ``-sum_k p_k L(q_k)`` along ``axis``.
 
     Parameters
@@ -221,7 +224,9 @@ def softlog_cross_entropy(p, q, axis=-1, keepdims: bool = False, *, validate: bo
     return _reduce("cross", (p, q), ("p", "q"), axis, keepdims, validate)
 
 
-def sld(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+def sld(
+    p: ArrayLike, q: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, validate: bool = True
+) -> np.ndarray:
     """Directed softlog divergence ``1/2 sum_k p_k (L(p_k) - L(q_k))`` along ``axis``.
 
     The softlog analogue of the Kullback-Leibler divergence. It is at most 1 (one-hot ``p`` on a
@@ -251,7 +256,9 @@ def sld(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.n
     return _reduce("sld", (p, q), ("p", "q"), axis, keepdims, validate)
 
 
-def sld_sym(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+def sld_sym(
+    p: ArrayLike, q: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, validate: bool = True
+) -> np.ndarray:
     """Symmetric softlog divergence ``1/4 sum_k (p_k - q_k)(L(p_k) - L(q_k))`` along ``axis``.
 
     Every term is non-negative (``L`` is increasing). For distributions the value lies in
@@ -282,5 +289,7 @@ def sld_sym(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> 
 
 
 for _f in (softlog_entropy, softlog_cross_entropy, sld, sld_sym):
+    if _f.__doc__ is None:  # python -OO strips docstrings
+        continue
     _f.__doc__ = _f.__doc__.replace("    Notes\n    -----\n", "    Notes\n    -----" + _NOTES_COMMON, 1)
 del _f

@@ -20,8 +20,9 @@ magnitudes of the terms it is formed from (:func:`softlog_numerics.testing.contr
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.axes import Rows, checked_cotangent
+from softlog_numerics._core.axes import Axis, Rows, checked_cotangent
 from softlog_numerics._core.eft import two_prod, two_sum
 from softlog_numerics._core.formats import round_from_float64
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
@@ -41,7 +42,7 @@ from softlog_numerics.functions._backward import (
 __all__ = ["cross_entropy_jvp", "log_softmax_jvp", "logsumexp_jvp", "softmax_jvp"]
 
 
-def logsumexp_jvp(x, dx, axis=-1, keepdims: bool = False) -> np.ndarray:
+def logsumexp_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1, keepdims: bool = False) -> np.ndarray:
     """JVP of ``logsumexp``: ``sum(softmax(x) dx)`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -90,7 +91,7 @@ def _logsumexp_jvp_block(X, D, fmt):
     return finish(out, bad, D, fmt)
 
 
-def log_softmax_jvp(x, dx, axis=-1) -> np.ndarray:
+def log_softmax_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1) -> np.ndarray:
     """JVP of ``log_softmax``: ``dx - sum(softmax(x) dx)`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -128,7 +129,7 @@ def _log_softmax_jvp_block(X, D, fmt):
     return finish(out, bad, D, fmt)
 
 
-def softmax_jvp(x, dx, axis=-1) -> np.ndarray:
+def softmax_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1) -> np.ndarray:
     """JVP of ``softmax``: ``y (dx - sum(y dx))`` with ``y = softmax(x)`` along ``axis``.
 
     Parameters
@@ -156,9 +157,9 @@ def softmax_jvp(x, dx, axis=-1) -> np.ndarray:
 
 
 def cross_entropy_jvp(
-    logits,
-    target,
-    dx,
+    logits: ArrayLike,
+    target: ArrayLike,
+    dx: ArrayLike,
     *,
     label_smoothing: float = 0.0,
     axis: int = -1,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core import constants as _c
 from softlog_numerics._core.axes import prepared_layer
@@ -130,7 +131,7 @@ def layer_softmax(zh, zl, log: bool):
     return np.where(live | (np.arange(K)[None] == m[:, None]), out, 0.0)
 
 
-def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.ndarray:
+def softlog_softmax(P: ArrayLike, w: ArrayLike, *, log: bool = False, validate: bool = True) -> np.ndarray:
     """Softlog-softmax layer: ``softmax_k(sum_b w[b, k] L(P[..., b, k]))``.
 
     Parameters

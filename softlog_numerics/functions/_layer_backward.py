@@ -26,6 +26,7 @@ and of ``w`` (for ``dw``).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core import constants as _c
 from softlog_numerics._core.axes import checked_cotangent, prepared_layer
@@ -46,7 +47,9 @@ from softlog_numerics.functions._softlog_dd import (
 __all__ = ["softlog_softmax_vjp"]
 
 
-def softlog_softmax_vjp(P, w, g, *, log: bool = False, validate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def softlog_softmax_vjp(
+    P: ArrayLike, w: ArrayLike, g: ArrayLike, *, log: bool = False, validate: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`softlog_numerics.softlog_softmax` with respect to ``P`` and ``w``.
 
     Parameters

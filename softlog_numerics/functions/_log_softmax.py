@@ -40,9 +40,10 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core import constants as _c
-from softlog_numerics._core.axes import Rows, checked_temperature
+from softlog_numerics._core.axes import Axis, Rows, checked_temperature
 from softlog_numerics._core.dd import dd_add, dd_div_scalar, dd_mul
 from softlog_numerics._core.eft import (
     fast_two_sum,
@@ -177,7 +178,7 @@ class _Plan:
         self._qr = np.empty(2 * size)  # T and LO, adjacent so that one reduction sums both
         self._bufs = [np.empty(size) for _ in range(1 + extra + (1 if narrow else 0))]
         self.narrow = narrow
-        self._views = {}
+        self._views: dict[tuple[int, int], tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
         self._ar = np.arange(self.rb)
 
     def groups(self):
@@ -333,7 +334,9 @@ def _stats_tile(plan: _Plan, xt, ab, kb, inside, direct: bool):
     return _exact_sum_tile(E, plan.qr(m, c), None if direct else LO)
 
 
-def _stats_accurate(plan: _Plan, X, g0, g1):
+def _stats_accurate(
+    plan: _Plan, X, g0, g1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Row maxima ``a``, argmax ``k``, a flag ``direct`` and a double-double ``sh + sl``: in direct
     mode ``sum_{i != k} exp(x_i)``, in shifted mode ``s = sum_{i != k} exp(x_i - a)``."""
     G = g1 - g0
@@ -561,7 +564,7 @@ def _lse_rows(X, fmt: Format, tau: float | None = None) -> np.ndarray:
     return out
 
 
-def logsumexp(x, axis=-1, keepdims: bool = False, *, temperature: float = 1.0) -> np.ndarray:
+def logsumexp(x: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, temperature: float = 1.0) -> np.ndarray:
     """``log(sum(exp(x)))`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -889,7 +892,7 @@ def _softmax_common(x, axis, log: bool, temperature=1.0) -> np.ndarray:
     return rows.elementwise(out2d)
 
 
-def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.ndarray:
     """``x - logsumexp(x)`` along ``axis``, in the dtype of ``x``.
 
     Parameters
@@ -940,7 +943,7 @@ def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
     return _softmax_common(x, axis, True, temperature)
 
 
-def softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.ndarray:
     """``exp(x - logsumexp(x))`` along ``axis``, in the dtype of ``x``.
 
     Parameters

@@ -17,6 +17,7 @@ import decimal
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core import constants as _c
 from softlog_numerics._core.eft import mul_split_constant, split_constant
@@ -464,7 +465,7 @@ def _inverse64(y: np.ndarray) -> np.ndarray:
 # Public functions
 
 
-def softlog(x) -> np.ndarray:
+def softlog(x: ArrayLike) -> np.ndarray:
     """Softlog ``L(x) = ln((e - 1/e) x + 1/e)``, elementwise, in the dtype of ``x``.
 
     Parameters
@@ -519,7 +520,7 @@ def softlog(x) -> np.ndarray:
     return _narrow(flat, fmt, _softlog_narrow_block).reshape(x.shape)
 
 
-def softlog_inverse(y) -> np.ndarray:
+def softlog_inverse(y: ArrayLike) -> np.ndarray:
     """Inverse softlog ``x = (exp(y) - 1/e) / (e - 1/e)``, elementwise, in the dtype of ``y``.
 
     Parameters

@@ -21,10 +21,18 @@ more to a narrow format (proofs/grad.md, Theorem G5).
 
 from __future__ import annotations
 
+from typing import Any, Callable, TypeVar
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core import constants as _c
-from softlog_numerics._core.axes import Rows, checked_cotangent, prepared_distributions
+from softlog_numerics._core.axes import (
+    Axis,
+    Rows,
+    checked_cotangent,
+    prepared_distributions,
+)
 from softlog_numerics._core.dd import dd_add, dd_div, dd_mul
 from softlog_numerics._core.eft import two_sum
 from softlog_numerics._core.formats import as_float_array, format_of, round_from_float64
@@ -70,7 +78,7 @@ def _unscaled(h, l, k):
 # softlog
 
 
-def softlog_vjp(x, g) -> np.ndarray:
+def softlog_vjp(x: ArrayLike, g: ArrayLike) -> np.ndarray:
     """Vector-Jacobian product of :func:`softlog_numerics.softlog`: ``g L'(x) = g / (x - x_b)``.
 
     Parameters
@@ -206,9 +214,13 @@ def _divergence_vjp(kind: str, args, g, axis, keepdims: bool, validate: bool):
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-def _with_notes(f):
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _with_notes(f: _F) -> _F:
     """Append the shared Notes section (domain, algorithm, accuracy) to ``f``'s docstring."""
-    f.__doc__ = f.__doc__.rstrip() + "\n" + _NOTES
+    if f.__doc__ is not None:  # python -OO strips docstrings
+        f.__doc__ = f.__doc__.rstrip() + "\n" + _NOTES
     return f
 
 
@@ -231,7 +243,9 @@ _NOTES = """
 
 
 @_with_notes
-def softlog_entropy_vjp(p, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
+def softlog_entropy_vjp(
+    p: ArrayLike, g: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, validate: bool = True
+) -> np.ndarray:
     """VJP of :func:`softlog_numerics.softlog_entropy`: ``-g (L(p_k) + p_k / (p_k - x_b))``.
 
     Parameters
@@ -253,7 +267,9 @@ def softlog_entropy_vjp(p, g, axis=-1, keepdims: bool = False, *, validate: bool
 
 
 @_with_notes
-def softlog_cross_entropy_vjp(p, q, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
+def softlog_cross_entropy_vjp(
+    p: ArrayLike, q: ArrayLike, g: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, validate: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`softlog_numerics.softlog_cross_entropy`: ``(-g L(q_k), -g p_k / (q_k - x_b))``.
 
     Parameters
@@ -274,7 +290,9 @@ def softlog_cross_entropy_vjp(p, q, g, axis=-1, keepdims: bool = False, *, valid
 
 
 @_with_notes
-def sld_vjp(p, q, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
+def sld_vjp(
+    p: ArrayLike, q: ArrayLike, g: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, validate: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`softlog_numerics.sld`: ``g/2 (L(p_k) - L(q_k) + p_k / (p_k - x_b))`` and
     ``-g/2 p_k / (q_k - x_b)``.
 
@@ -296,7 +314,9 @@ def sld_vjp(p, q, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
 
 
 @_with_notes
-def sld_sym_vjp(p, q, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
+def sld_sym_vjp(
+    p: ArrayLike, q: ArrayLike, g: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, validate: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`softlog_numerics.sld_sym`: ``g/4 (L(p_k) - L(q_k) + (p_k - q_k) / (p_k - x_b))``
     and ``-g/4 (L(p_k) - L(q_k) + (p_k - q_k) / (q_k - x_b))``.
 

@@ -62,6 +62,7 @@ def oracle_fingerprint() -> str:
     a change to either makes every cached value stale."""
     h = hashlib.sha256()
     for mod in (twins, enclosures, fast, formats):
+        assert mod.__file__ is not None  # modules of this package, loaded from their files
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()[:16]
 
@@ -113,6 +114,7 @@ class OracleCache:
     def path(self, function: str, args, params: dict | None = None) -> Path:
         """Where the value of this call is (or would be) stored."""
         key = _key(function, args, params or {})
+        assert self.directory is not None  # set by __post_init__
         return self.directory / function / f"{key}.slc"
 
     def get_or_compute(self, function: str, args, compute: Callable[[], np.ndarray],
@@ -123,6 +125,7 @@ class OracleCache:
             return np.asarray(compute())
         params = params or {}
         key = _key(function, args, params)
+        assert self.directory is not None  # set by __post_init__
         path = self.directory / function / f"{key}.slc"
         value = self._read(path, key)
         if value is not None:

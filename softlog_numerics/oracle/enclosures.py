@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any, Callable, TypeVar
 
 import mpmath
 import numpy as np
@@ -28,10 +29,13 @@ from mpmath.libmp import libmpi
 
 from softlog_numerics._core.formats import (
     Format,
+    FormatLike,
     as_float_array,
     format_of,
     round_rational,
 )
+
+_T = TypeVar("_T")
 
 __all__ = [
     "EXACT_SOFTLOG",
@@ -120,7 +124,7 @@ def as_float64(a) -> np.ndarray:
         return np.asarray(a).astype(np.float64)
 
 
-def round_to(value, dtype) -> np.ndarray:
+def round_to(value: Any, dtype: FormatLike) -> np.ndarray:
     """Round a number to ``dtype`` once, exactly (a 0-d array).
 
     ``value`` may be an ``mpmath.mpf`` (its exact binary value is used, whatever ``mpmath.mp.prec``
@@ -359,7 +363,13 @@ def round_enclosure(enc, fmt: Format):
     return a
 
 
-def decide_enclosure(enclose, decide, fmt: Format, *, what=lambda: "1 value(s)"):
+def decide_enclosure(
+    enclose: Callable[[int], Any],
+    decide: Callable[[Any], _T | None],
+    fmt: Format,
+    *,
+    what: Callable[[], str] = lambda: "1 value(s)",
+) -> _T:
     """Ziv's loop, once for the whole package: ``decide(enclose(P))`` at working precision
     ``P = p + 32, 2P, 4P, ...`` bits until it returns something other than None.
 

@@ -287,4 +287,5 @@ def midpoint_distance(x: float, dtype, prec: int = 200) -> float:
         f = libmp.to_float(d)
         if best is None or abs(f) < abs(best):
             best = f
+    assert best is not None  # the loop ran three times
     return best

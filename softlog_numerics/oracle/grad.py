@@ -40,8 +40,14 @@ from fractions import Fraction
 
 import numpy as np
 from mpmath import libmp
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.axes import Rows, checked_cotangent, checked_temperature
+from softlog_numerics._core.axes import (
+    Axis,
+    Rows,
+    checked_cotangent,
+    checked_temperature,
+)
 from softlog_numerics._core.formats import as_float_array, format_of, round_rational
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
 from softlog_numerics.oracle.enclosures import (
@@ -114,7 +120,7 @@ class _Probabilities:
     def __init__(self, finite_values: list, temperature: float | None = None):
         self.sh = ShiftedRow(finite_values, temperature)
         self.k = self.sh.k
-        self.prec = None
+        self.prec: int | None = None
 
     def at(self, prec: int):
         if self.prec != prec:
@@ -296,19 +302,19 @@ def _elementwise(x, g, axis, row_fn):
     return rx.elementwise(out).astype(fmt.dtype)
 
 
-def log_softmax(x, g, axis=-1) -> np.ndarray:
+def log_softmax(x: ArrayLike, g: ArrayLike, axis: Axis = -1) -> np.ndarray:
     """Correctly rounded VJP of :func:`softlog_numerics.log_softmax`: ``g - softmax(x) sum(g)``
     along ``axis``, in the dtype of ``x`` (``g`` of ``x``'s shape, any float format)."""
     return _elementwise(x, g, axis, _log_softmax_row)
 
 
-def softmax(x, g, axis=-1) -> np.ndarray:
+def softmax(x: ArrayLike, g: ArrayLike, axis: Axis = -1) -> np.ndarray:
     """Correctly rounded VJP of :func:`softlog_numerics.softmax`: ``y (g - sum(g y))`` with
     ``y = softmax(x)`` along ``axis``, in the dtype of ``x``."""
     return _elementwise(x, g, axis, _softmax_row)
 
 
-def logsumexp(x, g, axis=-1, keepdims: bool = False) -> np.ndarray:
+def logsumexp(x: ArrayLike, g: ArrayLike, axis: Axis = -1, keepdims: bool = False) -> np.ndarray:
     """Correctly rounded VJP of :func:`softlog_numerics.logsumexp`: ``g softmax(x)``, ``g`` of the
     shape ``logsumexp(x, axis, keepdims)`` returns; the result has ``x``'s shape and dtype."""
     x = as_float_array(x)
@@ -374,9 +380,9 @@ def _weight(pr: _Probabilities, i: int, t: Fraction, lam: Fraction, prec: int):
 
 
 def cross_entropy(
-    logits,
-    target,
-    g,
+    logits: ArrayLike,
+    target: ArrayLike,
+    g: ArrayLike,
     *,
     label_smoothing: float = 0.0,
     axis: int = -1,
@@ -459,7 +465,7 @@ def _dot_row(row: list, dx: list, fmt, weights=None) -> float:
     return ziv(fmt, 1, enclose, {})[0]
 
 
-def logsumexp_jvp(x, dx, axis=-1, keepdims: bool = False) -> np.ndarray:
+def logsumexp_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1, keepdims: bool = False) -> np.ndarray:
     """Correctly rounded JVP of :func:`softlog_numerics.logsumexp`: ``sum softmax(x) dx`` along
     ``axis`` (``dx`` of ``x``'s shape), in the dtype of ``x``."""
     x = as_float_array(x)
@@ -495,22 +501,22 @@ def _log_softmax_jvp_row(row: list, dx: list, fmt) -> list:
     return ziv(fmt, n, enclose, {})
 
 
-def log_softmax_jvp(x, dx, axis=-1) -> np.ndarray:
+def log_softmax_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1) -> np.ndarray:
     """Correctly rounded JVP of :func:`softlog_numerics.log_softmax`: ``dx - sum(softmax(x) dx)``
     along ``axis``, in the dtype of ``x``."""
     return _elementwise(x, dx, axis, _log_softmax_jvp_row)
 
 
-def softmax_jvp(x, dx, axis=-1) -> np.ndarray:
+def softmax_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1) -> np.ndarray:
     """Correctly rounded JVP of :func:`softlog_numerics.softmax`: ``y (dx - sum(y dx))``, equal to
     its VJP with ``g = dx`` (the Jacobian ``diag(y) - y y^T`` is symmetric)."""
     return _elementwise(x, dx, axis, _softmax_row)
 
 
 def cross_entropy_jvp(
-    logits,
-    target,
-    dx,
+    logits: ArrayLike,
+    target: ArrayLike,
+    dx: ArrayLike,
     *,
     label_smoothing: float = 0.0,
     axis: int = -1,

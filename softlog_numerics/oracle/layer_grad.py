@@ -31,6 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 from mpmath import libmp
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core.axes import checked_cotangent, prepared_layer
 from softlog_numerics._core.formats import as_float_array, format_of, round_rational
@@ -98,7 +99,10 @@ class _Row:
             return got
         K, G = self.K, self.g
         todo = [k for k in range(K) if self.exact[k] is None]
-        out = [enclose_rational(self.exact[k], prec) if self.exact[k] is not None else None for k in range(K)]
+        out: list = [None] * K
+        for k, q in enumerate(self.exact):
+            if q is not None:
+                out[k] = enclose_rational(q, prec)
         if todo:
             cache: dict = {}
             z = [sum_enclosure(c, ws, prec, cache) for c, ws in self.forms]
@@ -128,7 +132,9 @@ class _Row:
         return out
 
 
-def softlog_softmax(P, w, g, *, log: bool = False, validate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def softlog_softmax(
+    P: ArrayLike, w: ArrayLike, g: ArrayLike, *, log: bool = False, validate: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Correctly rounded VJP of :func:`softlog_numerics.softlog_softmax`: the pair ``(dP, dw)``,
     ``dP[..., b, k] = v_k w[b, k] / (P[..., b, k] - x_b)`` and ``dw`` the sum over the leading
     indices (and over ``k`` for ``w`` of shape ``(B,)``) of ``v_k L(P[..., b, k])``, in the dtypes

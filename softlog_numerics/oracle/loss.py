@@ -21,6 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 from mpmath import libmp
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core.axes import checked_temperature
 from softlog_numerics._core.formats import round_rational
@@ -92,8 +93,8 @@ def _row_loss(row: list, t: list, lam: Fraction, fmt, tau: float | None = None) 
 
 
 def cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
     label_smoothing: float = 0.0,
     axis: int = -1,

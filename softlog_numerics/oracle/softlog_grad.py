@@ -26,8 +26,14 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.axes import Rows, checked_cotangent, prepared_distributions
+from softlog_numerics._core.axes import (
+    Axis,
+    Rows,
+    checked_cotangent,
+    prepared_distributions,
+)
 from softlog_numerics._core.formats import as_float_array, format_of, round_rational
 from softlog_numerics.oracle.enclosures import (
     EXACT_SOFTLOG,
@@ -115,7 +121,7 @@ def _outside(v: float) -> bool:
     return v != v or v in (INF, -INF) or below_branch(v)
 
 
-def softlog(x, g) -> np.ndarray:
+def softlog(x: ArrayLike, g: ArrayLike) -> np.ndarray:
     """Correctly rounded VJP of :func:`softlog_numerics.softlog`: ``g / (x - x_b)``, in the dtype of
     ``x`` (``g`` of ``x``'s shape)."""
     x = as_float_array(x)
@@ -168,25 +174,56 @@ def _divergence_vjp(kind: str, args, g, axis, keepdims: bool, validate: bool):
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
-def softlog_entropy(p, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
+def softlog_entropy(
+    p: ArrayLike,
+    g: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    validate: bool = True,
+) -> np.ndarray:
     """Correctly rounded VJP of :func:`softlog_numerics.softlog_entropy`:
     ``-g (L(p_k) + p_k / (p_k - x_b))``, ``g`` of the forward output's shape."""
     return _divergence_vjp("softlog_entropy", (p,), g, axis, keepdims, validate)
 
 
-def softlog_cross_entropy(p, q, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
+def softlog_cross_entropy(
+    p: ArrayLike,
+    q: ArrayLike,
+    g: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    validate: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Correctly rounded VJP of :func:`softlog_numerics.softlog_cross_entropy`: the pair
     ``(-g L(q_k), -g p_k / (q_k - x_b))``."""
     return _divergence_vjp("softlog_cross_entropy", (p, q), g, axis, keepdims, validate)
 
 
-def sld(p, q, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
+def sld(
+    p: ArrayLike,
+    q: ArrayLike,
+    g: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    validate: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Correctly rounded VJP of :func:`softlog_numerics.sld`: the pair
     ``(g/2 (L(p_k) - L(q_k) + p_k / (p_k - x_b)), -g/2 p_k / (q_k - x_b))``."""
     return _divergence_vjp("sld", (p, q), g, axis, keepdims, validate)
 
 
-def sld_sym(p, q, g, axis=-1, keepdims: bool = False, *, validate: bool = True):
+def sld_sym(
+    p: ArrayLike,
+    q: ArrayLike,
+    g: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    validate: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Correctly rounded VJP of :func:`softlog_numerics.sld_sym`: the pair
     ``(g/4 (L(p_k) - L(q_k) + (p_k - q_k) / (p_k - x_b)), -g/4 (L(p_k) - L(q_k) + (p_k - q_k) / (q_k - x_b)))``."""
     return _divergence_vjp("sld_sym", (p, q), g, axis, keepdims, validate)

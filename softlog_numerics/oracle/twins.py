@@ -32,8 +32,10 @@ from fractions import Fraction
 
 import numpy as np
 from mpmath import libmp
+from numpy.typing import ArrayLike
 
 from softlog_numerics._core.axes import (
+    Axis,
     Rows,
     checked_temperature,
     prepared_distributions,
@@ -78,7 +80,7 @@ __all__ = [
 ]
 
 
-def softlog(x, *, method: str = "auto") -> np.ndarray:
+def softlog(x: ArrayLike, *, method: str = "auto") -> np.ndarray:
     """Correctly rounded ``L(x) = ln((e - 1/e) x + 1/e)`` in the dtype of ``x``.
 
     Special values: ``L(±0) = -1`` and ``L(1) = 1`` exactly, ``L(+inf) = +inf``; NaN, and every
@@ -106,7 +108,7 @@ def _branch_enclosure(prec: int):
     return div((libmp.from_int(-1), libmp.from_int(-1)), sub(e2, I_ONE, prec), prec)
 
 
-def softlog_inverse(y) -> np.ndarray:
+def softlog_inverse(y: ArrayLike) -> np.ndarray:
     """Correctly rounded ``L^-1(y) = (e**y - 1/e) / (e - 1/e) = expm1(y + 1) / (e**2 - 1)`` in the
     dtype of ``y``.
 
@@ -181,7 +183,7 @@ class ShiftedRow:
             t, m = Fraction(temperature), Fraction(finite[self.k])
             self.q = [(Fraction(v) - m) / t for v in finite]
             self.mq = m / t
-        self.prec = None
+        self.prec: int | None = None
 
     def offsets(self, prec: int) -> list:
         """Enclosures (pairs) of the offsets ``d_i`` at ``prec`` bits (points without a temperature)."""
@@ -219,7 +221,7 @@ class StreamedRow:
         if temperature is not None:
             self.t = Fraction(temperature)
             self.mq = Fraction(float(self.row[self.k])) / self.t
-        self.prec = None
+        self.prec: int | None = None
 
     def q(self, i: int) -> Fraction:
         return (Fraction(float(self.row[i])) - Fraction(float(self.row[self.k]))) / self.t
@@ -283,7 +285,13 @@ def _rational_plus(q: Fraction, t, sign: int, fmt: Format, prec: int):
     return add(r, t, prec) if sign > 0 else sub(r, t, prec)
 
 
-def logsumexp(x, axis=-1, keepdims: bool = False, *, temperature: float = 1.0) -> np.ndarray:
+def logsumexp(
+    x: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    temperature: float = 1.0,
+) -> np.ndarray:
     """Correctly rounded ``ln(sum(exp(x / T)))`` along ``axis`` (int, tuple or None), ``T`` the
     ``temperature`` (a positive finite float, exact: the logits are divided as real numbers).
 
@@ -408,7 +416,7 @@ def _streamed_softmax(finite: list, fmt: Format, log: bool, tau) -> list:
     return ziv(fmt, len(finite), enclose, {}, chunk=_CHUNK)
 
 
-def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.ndarray:
     """Correctly rounded ``x/T - logsumexp(x/T)`` along ``axis``, in the dtype of ``x`` (``T`` the
     ``temperature``, exact, as in :func:`logsumexp`).
 
@@ -419,7 +427,7 @@ def log_softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
     return _softmax_rows(x, axis, True, temperature)
 
 
-def softmax(x, axis=-1, *, temperature: float = 1.0) -> np.ndarray:
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.ndarray:
     """Correctly rounded ``exp(x/T - logsumexp(x/T))`` along ``axis``, in the dtype of ``x`` (``T``
     the ``temperature``, exact, as in :func:`logsumexp`).
 
@@ -518,7 +526,13 @@ def _divergence(pairs, args, names, softlog_args, axis, keepdims, validate):
     return rows[0].reduced(np.array(out, dtype=np.float64), keepdims).astype(fmt.dtype)
 
 
-def softlog_entropy(p, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+def softlog_entropy(
+    p: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    validate: bool = True,
+) -> np.ndarray:
     """Correctly rounded ``-sum(p * L(p))`` along ``axis``.
 
     With ``validate=False`` a row holding NaN or ``±inf`` gives NaN and an entry below
@@ -527,7 +541,14 @@ def softlog_entropy(p, axis=-1, keepdims: bool = False, *, validate: bool = True
     return _divergence(_pairs_entropy, (p,), ("p",), "p", axis, keepdims, validate)
 
 
-def softlog_cross_entropy(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+def softlog_cross_entropy(
+    p: ArrayLike,
+    q: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    validate: bool = True,
+) -> np.ndarray:
     """Correctly rounded ``-sum(p * L(q))`` along ``axis``.
 
     With ``validate=False`` a row holding NaN or ``±inf`` gives NaN, and so does an entry of ``q``
@@ -537,7 +558,14 @@ def softlog_cross_entropy(p, q, axis=-1, keepdims: bool = False, *, validate: bo
     return _divergence(_pairs_cross, (p, q), ("p", "q"), "q", axis, keepdims, validate)
 
 
-def sld(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+def sld(
+    p: ArrayLike,
+    q: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    validate: bool = True,
+) -> np.ndarray:
     """Correctly rounded ``sum(p * (L(p) - L(q))) / 2`` along ``axis``.
 
     With ``validate=False`` a row holding NaN or ``±inf`` gives NaN, and so does an entry of ``p``
@@ -546,7 +574,14 @@ def sld(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.n
     return _divergence(_pairs_sld, (p, q), ("p", "q"), "pq", axis, keepdims, validate)
 
 
-def sld_sym(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> np.ndarray:
+def sld_sym(
+    p: ArrayLike,
+    q: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    *,
+    validate: bool = True,
+) -> np.ndarray:
     """Correctly rounded ``sum((p - q) * (L(p) - L(q))) / 4`` along ``axis``.
 
     With ``validate=False`` a row holding NaN or ``±inf`` gives NaN, and so does an entry of ``p``
@@ -559,7 +594,7 @@ def sld_sym(p, q, axis=-1, keepdims: bool = False, *, validate: bool = True) -> 
 # The softlog-softmax layer
 
 
-def softlog_softmax(P, w, *, log: bool = False, validate: bool = True) -> np.ndarray:
+def softlog_softmax(P: ArrayLike, w: ArrayLike, *, log: bool = False, validate: bool = True) -> np.ndarray:
     """Correctly rounded ``softmax_k(sum_b w[b, k] * L(P[..., b, k]))`` (``log_softmax`` if ``log``).
 
     ``P`` has shape ``(..., B, K)``; ``w`` has shape ``(B, K)`` or ``(B,)``. The result has shape
@@ -599,7 +634,7 @@ def _layer_row(Pr, w2, fmt, log):
         return [round_rational(1, K, fmt)] * K
 
     def enclose(todo, prec):
-        cache = {}
+        cache: dict = {}
         z = [sum_enclosure(c, ws, prec, cache) for c, ws in forms]
         k = max(range(K), key=lambda j: libmp.to_float(z[j][1]))
         d = [I_ZERO if j == k else sub(z[j], z[k], prec) for j in range(K)]

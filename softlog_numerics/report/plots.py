@@ -13,6 +13,7 @@ keeps one colour and line style in every figure; the library's production functi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def _symlog(ax, top: float | None = None):
 def _shared_legend(fig, axes, extra=()):
     """One legend under the panels with every variant drawn in any of them (plus ``extra``
     ``(handle, label)`` pairs)."""
-    seen = {}
+    seen: dict[str, Any] = {}
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(lab, h)
@@ -112,7 +113,7 @@ def _shared_legend(fig, axes, extra=()):
                frameon=False, fontsize=9)
 
 
-def _fmt_ulp(v: float) -> str:
+def _fmt_ulp(v: float | None) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if math.isinf(v):

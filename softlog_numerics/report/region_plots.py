@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -199,7 +200,7 @@ def plot_log_softmax_regions(data: dict, out: Path) -> tuple[str, str]:
         ax.set_xlabel("larger logit m (nats)")
     for ax in axes[:, 0]:
         ax.set_ylabel("logit gap g (nats, log scale); input [m, RN(m - g)]")
-    handles = [Patch(color=_CELL_COLOURS[c], label=CELL_CLASSES[c] if c != 1 else f"accurate (≤ {data['bound']} ULP)")
+    handles: list[Any] = [Patch(color=_CELL_COLOURS[c], label=CELL_CLASSES[c] if c != 1 else f"accurate (≤ {data['bound']} ULP)")
                for c in range(len(CELL_CLASSES)) if c in present]
     handles += [
         Line2D([], [], color="#08519c", ls="--", label=f"g = softmax_collapse_gap = {th['softmax_collapse_gap']!r}"),
@@ -392,7 +393,8 @@ def _ordinal_ticks(dtype, stride: int, pixels: int):
     V = unit_interval_values(fmt)[::stride]
     lo = fmt.emin - fmt.precision + 1
     step = 4 if fmt.name == "float16" else 16
-    ticks, labels = [], []
+    ticks: list[float] = []
+    labels: list[str] = []
     for k in range(0, lo - 1, -step):
         i = np.searchsorted(V, 2.0**k)
         t = i * pixels / V.size

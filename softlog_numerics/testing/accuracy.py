@@ -27,7 +27,12 @@ from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
 from softlog_numerics import functions, oracle
-from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
+from softlog_numerics._core.formats import (
+    FORMATS,
+    FormatLike,
+    format_of,
+    round_from_float64,
+)
 from softlog_numerics.testing import strategies
 from softlog_numerics.testing.contract import (
     LOSS_GRAD_BOUNDS,
@@ -70,7 +75,7 @@ def _hard_case_file(function: str) -> dict:
     return json.loads((HARD_CASES / f"{function}.json").read_text())
 
 
-def hard_cases(function: str, fmt) -> list[tuple]:
+def hard_cases(function: str, fmt: FormatLike) -> list[tuple]:
     """The hand-picked inputs of ``function`` (``data/hard_cases/<function>.json``), each rounded
     once to ``fmt``: the argument tuples that :func:`measure` and the audit's ``hard`` family
     evaluate before any drawn example."""
@@ -183,7 +188,7 @@ class Measurement:
         return asdict(self)
 
 
-def measure(function: str, dtype, examples: int = 200) -> Measurement:
+def measure(function: str, dtype: FormatLike, examples: int = 200) -> Measurement:
     """Max ULP of ``softlog_numerics.<function>`` against the oracle for ``dtype``.
 
     Deterministic: the hard cases, then ``examples`` Hypothesis draws with a fixed seed.

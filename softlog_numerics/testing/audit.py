@@ -42,17 +42,19 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from numpy.typing import ArrayLike
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import (
     FORMATS,
     Format,
+    FormatLike,
     format_of,
     result_format,
     round_from_float64,
@@ -369,7 +371,7 @@ def _hexlist(v) -> str:
     return f"float.fromhex('{float(v).hex()}')"
 
 
-def reproducer(*arrays, limit: int | None = None) -> str:
+def reproducer(*arrays: ArrayLike, limit: int | None = None) -> str:
     """Python source that rebuilds ``arrays`` bit for bit (NaN payloads aside).
 
     Each array becomes ``np.array([float.fromhex('0x1.0p+4'), ...], dtype=np.float32)``
@@ -499,14 +501,14 @@ class _Evaluator:
     def __init__(self, fn: Callable, function: str, library: str, axis_keyword: str | None = None):
         self.fn, self.function, self.library = fn, function, library
         self.axis_keyword = axis_keyword
-        self.axis = None  # set to AXIS_FAMILY_AXIS while the axis family runs
+        self.axis: int | None = None  # set to AXIS_FAMILY_AXIS while the axis family runs
         self.ref = getattr(oracle.grad, function[5:]) if function.startswith("grad.") else getattr(oracle, function)
         self.cache: dict = {}
 
     def want(self, args) -> np.ndarray:
         k = _key(args)
         if k not in self.cache:
-            kw = {} if self.axis is None else {"axis": self.axis}
+            kw: dict[str, Any] = {} if self.axis is None else {"axis": self.axis}
             self.cache[k] = np.asarray(self.ref(*args, **kw))
         return self.cache[k]
 
@@ -515,7 +517,8 @@ class _Evaluator:
         native = tuple(from_numpy(a, self.library) for a in args)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kw = {} if self.axis is None else {self.axis_keyword: self.axis}
+            # audit() refuses the axis family without an axis_keyword
+            kw: dict[str, Any] = {} if self.axis is None else {cast(str, self.axis_keyword): self.axis}
             out = self.fn(*native, **kw)
         got = to_numpy(out)
         if got.dtype == fmt.dtype:
@@ -694,9 +697,9 @@ def _resolve_fn(fn, function: str, library: str | None) -> tuple[Callable, str, 
 
 
 def audit(
-    fn,
+    fn: Callable[..., Any] | str,
     function: str = "log_softmax",
-    dtypes: Iterable = ("float16", "bfloat16", "float32", "float64"),
+    dtypes: Iterable[FormatLike] = ("float16", "bfloat16", "float32", "float64"),
     families: Iterable[str] | None = None,
     n_examples: int = 50,
     seed: int = 0,
@@ -791,7 +794,7 @@ def _search(strategy, n: int, seed: int, evaluate) -> None:
 # pytest helpers
 
 
-def _as_args(args) -> tuple:
+def _as_args(args: Any) -> tuple[np.ndarray, ...]:
     if isinstance(args, np.ndarray) or np.isscalar(args):
         return (np.asarray(args),)
     return tuple(np.asarray(a) for a in args)
@@ -805,7 +808,7 @@ class OracleMismatch(AssertionError):
         self.ulp = ulp
 
 
-def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, *,
+def check_against_oracle(fn: Callable[..., Any] | str, function: str, args: ArrayLike | tuple[ArrayLike, ...], max_ulp: float | None = None, *,
                          library: str | None = None, signed_zeros: bool = False) -> float:
     """Check ``fn`` on one input against the oracle; AssertionError with the evidence if not.
 
@@ -893,7 +896,7 @@ def check_against_oracle(fn, function: str, args, max_ulp: float | None = None, 
     )
 
 
-def assert_matches_oracle(fn, function: str = "log_softmax", dtype="float32", max_ulp: float | None = None, *,
+def assert_matches_oracle(fn: Callable[..., Any] | str, function: str = "log_softmax", dtype: FormatLike = "float32", max_ulp: float | None = None, *,
                           families: Iterable[str] | None = None, n_examples: int = 100,
                           library: str | None = None, signed_zeros: bool = False) -> None:
     """Assert that ``fn`` stays within ``max_ulp`` of the oracle on the audit's inputs in ``dtype``.

@@ -30,7 +30,7 @@ import importlib
 import importlib.util
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class NativeOps:
         return -a
 
 
-_TEXTBOOK = {
+_TEXTBOOK: dict[str, Callable[..., Any]] = {
     "softlog": textbook.softlog,
     "softlog_inverse": textbook.softlog_inverse,
     "logsumexp": textbook.logsumexp,
@@ -348,7 +348,7 @@ def _missing(name: str, error: Exception) -> Callable:
     def missing(*args):
         raise BackendNotInstalled(f"softlog_numerics.{name} is not available in this installation ({error})")
 
-    missing.missing = True
+    missing.missing = True  # type: ignore[attr-defined]  # a marker on the function object
     return missing
 
 

@@ -12,10 +12,13 @@ with it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.formats import format_of
+from softlog_numerics._core.formats import FormatLike, format_of
 from softlog_numerics.testing.ulp import ulp_distance
 
 __all__ = [
@@ -249,7 +252,9 @@ def layer_grad_term_scale(wrt: str, P, w, g, log: bool = False) -> np.ndarray:
         return np.nan_to_num(np.sum(np.abs(L) * tau[:, None, :], axis=0))
 
 
-def within_contract(function: str, dtype, got, want, args) -> tuple[bool, float]:
+def within_contract(
+    function: str, dtype: FormatLike, got: ArrayLike, want: ArrayLike, args: Sequence[Any]
+) -> tuple[bool, float]:
     """(meets the contract, max ULP) for one evaluation of ``function`` on ``args``.
 
     Met when every result is within ``ULP_BOUNDS[function][dtype]`` (or ``LOSS_GRAD_BOUNDS``) ULPs

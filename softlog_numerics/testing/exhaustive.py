@@ -33,6 +33,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -223,7 +224,7 @@ def run_shard(task: dict) -> dict:
 
 def merge(parts, *, worst: int = 10, hard: int = 64) -> dict:
     """Merge shard summaries (any order, any grouping): the same totals as one big shard."""
-    out = {"count": 0, "max_ulp": 0.0, "not_correctly_rounded": 0, "fallbacks": 0, "worst": [], "hard": []}
+    out: dict[str, Any] = {"count": 0, "max_ulp": 0.0, "not_correctly_rounded": 0, "fallbacks": 0, "worst": [], "hard": []}
     for p in parts:
         out["count"] += p["count"]
         out["max_ulp"] = max(out["max_ulp"], p["max_ulp"])
@@ -270,7 +271,9 @@ def _load_checkpoint(path: str, params: dict) -> dict:
 # Executors
 
 
-def make_executor(kind: str = "process", workers: int | None = None, *, scheduler: str | None = None):
+def make_executor(
+    kind: str = "process", workers: int | None = None, *, scheduler: str | None = None
+) -> tuple[cf.Executor, Callable[[], None]]:
     """An executor by name and a function that releases it: ``(executor, close)``.
 
     ``"process"``: :class:`~concurrent.futures.ProcessPoolExecutor` (worker processes started by
@@ -284,7 +287,7 @@ def make_executor(kind: str = "process", workers: int | None = None, *, schedule
         # fresh interpreters (forkserver, or spawn): forking a process that runs threads (JAX,
         # PyTorch, a Dask client) can deadlock
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        ex: cf.Executor = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
         return ex, lambda: ex.shutdown(wait=True, cancel_futures=True)
     if kind == "thread":
         ex = cf.ThreadPoolExecutor(max_workers=workers)

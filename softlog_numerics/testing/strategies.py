@@ -17,11 +17,13 @@ outputs, all-equal rows, and wide rows.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 from hypothesis import strategies as st
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.formats import format_of, round_from_float64
+from softlog_numerics._core.formats import FormatLike, format_of, round_from_float64
 from softlog_numerics.testing.ulp import from_ordinal, ordinal
 
 __all__ = [
@@ -62,14 +64,14 @@ def _pos(x: float, fmt) -> int:
 
 
 def floats(
-    dtype,
+    dtype: FormatLike,
     min_value: float | None = None,
     max_value: float | None = None,
     *,
     allow_nan: bool = False,
     allow_infinity: bool = False,
     allow_subnormal: bool = True,
-):
+) -> st.SearchStrategy[np.floating]:
     """Scalars of ``dtype`` in ``[min_value, max_value]`` (bounds rounded to the format, inclusive).
 
     Parameters
@@ -123,7 +125,7 @@ def floats(
     return st.one_of(st.sampled_from(boundary + extra), values)
 
 
-def unit_interval(dtype):
+def unit_interval(dtype: FormatLike) -> st.SearchStrategy[np.floating]:
     """Scalars of ``dtype`` in ``[0, 1]``, with extra weight on 0, 1, tiny values and the
     neighbourhood of ``x0 = 1/(e+1)`` where the softlog crosses zero (±64 positions)."""
     fmt = format_of(dtype)
@@ -148,7 +150,9 @@ def _normalised(weights: np.ndarray, fmt) -> np.ndarray:
     return round_from_float64(p, fmt)
 
 
-def probability_vectors(dtype, min_size: int = 1, max_size: int = 16, *, family: str | None = None):
+def probability_vectors(
+    dtype: FormatLike, min_size: int = 1, max_size: int = 16, *, family: str | None = None
+) -> st.SearchStrategy[np.ndarray]:
     """Probability vectors of ``dtype``: entries in [0, 1] whose sum is 1 within one rounding per
     entry (at most ``u`` off, well inside :func:`softlog_numerics._core.axes.sum_tolerance`).
 
@@ -195,7 +199,9 @@ PAIR_KINDS = ("independent", "equal", "close", "disjoint", "one_hot_q")
 """Kinds of pairs drawn by :func:`probability_pairs`."""
 
 
-def probability_pairs(dtype, min_size: int = 1, max_size: int = 16, *, kind: str | None = None):
+def probability_pairs(
+    dtype: FormatLike, min_size: int = 1, max_size: int = 16, *, kind: str | None = None
+) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
     """Pairs ``(p, q)`` of probability vectors of one length, in ``dtype``.
 
     Kinds (:data:`PAIR_KINDS`; one is drawn unless ``kind`` names it): ``independent`` draws;
@@ -232,12 +238,14 @@ def _probability_pairs(draw, fmt, min_size, max_size, kind):
     return p, draw(probability_vectors(fmt, k, k))
 
 
-def collapse_gap(dtype) -> float:
+def collapse_gap(dtype: FormatLike) -> float:
     """The logit gap ``p ln 2`` beyond which a two-class softmax sum rounds to 1 (field-notes §4)."""
     return format_of(dtype).precision * math.log(2.0)
 
 
-def logit_vectors(dtype, min_size: int = 1, max_size: int = 64, *, families=None):
+def logit_vectors(
+    dtype: FormatLike, min_size: int = 1, max_size: int = 64, *, families: Iterable[str] | None = None
+) -> st.SearchStrategy[np.ndarray]:
     """Logit vectors of ``dtype`` from adversarial families (:data:`LOGIT_FAMILIES`).
 
     ``families`` restricts the choice (default: all but ``"wide"``). The families:
@@ -312,7 +320,9 @@ def _logit_vectors(draw, fmt, min_size, max_size, allowed):
         return round_from_float64(x, fmt)
 
 
-def cotangents(dtype, x, *, families=None):
+def cotangents(
+    dtype: FormatLike, x: ArrayLike, *, families: Iterable[str] | None = None
+) -> st.SearchStrategy[np.ndarray]:
     """Cotangents ``g`` (or tangents ``dx``) of ``x``'s shape and ``dtype`` for the backward pass of
     the log-softmax family along the last axis, from families aimed at cancellation
     (:data:`COTANGENT_FAMILIES`):

@@ -17,13 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from softlog_numerics._core.formats import as_float_array, format_of
+from softlog_numerics._core.formats import FormatLike, as_float_array, format_of
 
 __all__ = ["Comparison", "bits_of_error", "compare", "format_ulp", "from_ordinal", "ordinal", "ulp_distance"]
 
 
-def ordinal(x) -> np.ndarray:
+def ordinal(x: ArrayLike) -> np.ndarray:
     """Position of each value in the ordered set of its format, as int64 (NaN gives an arbitrary value).
 
     ``ordinal(+0) == ordinal(-0) == 0``; ``ordinal(nextafter(x, inf)) == ordinal(x) + 1`` for every
@@ -37,7 +38,7 @@ def ordinal(x) -> np.ndarray:
     return np.where(bits & sign_bit, -magnitude, magnitude)
 
 
-def from_ordinal(o, dtype) -> np.ndarray:
+def from_ordinal(o: ArrayLike, dtype: FormatLike) -> np.ndarray:
     """Inverse of :func:`ordinal`: the value of ``dtype`` at each position ``o`` (0 gives ``+0``).
 
     Positions beyond ``+inf``/``-inf`` are not values of the format: ValueError.
@@ -52,7 +53,7 @@ def from_ordinal(o, dtype) -> np.ndarray:
     return bits.astype(fmt.uint).view(fmt.dtype)
 
 
-def ulp_distance(a, b) -> np.ndarray:
+def ulp_distance(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """ULP distance between two arrays of the same format, elementwise (float64 result).
 
     Parameters
@@ -97,7 +98,7 @@ def ulp_distance(a, b) -> np.ndarray:
     return d
 
 
-def bits_of_error(a, b) -> np.ndarray:
+def bits_of_error(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """``log2(1 + ulp_distance(a, b))``: 0 for a correctly rounded result, 1 for one ULP off."""
     return np.log2(1.0 + ulp_distance(a, b))
 
@@ -143,7 +144,7 @@ class Comparison:
         return (self.distance > 0) | self.wrong_sign_zero
 
 
-def compare(got, want) -> Comparison:
+def compare(got: ArrayLike, want: ArrayLike) -> Comparison:
     """The :class:`Comparison` of ``got`` with ``want`` (arrays of one format and shape): the one
     element-by-element measurement that the audit and the sweeps summarise."""
     got, want = np.asarray(got), np.asarray(want)
