@@ -27,6 +27,7 @@ from softlog_numerics._core.axes import Rows, prepared_distributions
 from softlog_numerics._core.dd import dd_row_sums
 from softlog_numerics._core.eft import two_prod, two_sum
 from softlog_numerics._core.formats import round_from_float64
+from softlog_numerics.functions._divergence_fast import fast_rows
 from softlog_numerics.functions._softlog_dd import (
     below_branch,
     softlog_dd,
@@ -124,11 +125,9 @@ def _exact_sum(values: list) -> float:
         return math.copysign(math.inf, sum(values))
 
 
-def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
-    fmt, arrays = prepared_distributions(args, names, axis, validate)
-    rows = [Rows(a.astype(np.float64), axis) for a in arrays]
-    P = rows[0].rows
-    Q = rows[-1].rows
+def _reduce_rows64(kind: str, P, Q) -> np.ndarray:
+    """The exact algorithm on float64 rows ``P``, ``Q`` (2-D): the float64 value of each row's sum
+    (NaN for a row it does not evaluate), before the rounding to a narrower format."""
     out = np.zeros(P.shape[0])
     finite = np.isfinite(P).all(axis=1) & np.isfinite(Q).all(axis=1)
     evaluated = {"entropy": [P], "cross": [Q], "sld": [P, Q], "sym": [P, Q]}[kind]
@@ -151,8 +150,27 @@ def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.
             out[good[inexact]] = _dot_rows(
                 mh.reshape(shape), ml.reshape(shape), gh.reshape(shape), gl.reshape(shape), shift
             )
-    result = out if fmt.name == "float64" else round_from_float64(out, fmt)
-    return np.asarray(rows[0].reduced(np.asarray(result, dtype=fmt.dtype), keepdims))
+    return out
+
+
+_SLOW_TILE = 1 << 14  # entries per tile of the exact algorithm (every step is row by row)
+
+
+def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
+    fmt, arrays = prepared_distributions(args, names, axis, validate)
+    rows = [Rows(a, axis) for a in arrays]
+    P = rows[0].rows
+    Q = rows[-1].rows
+    result = np.zeros(P.shape[0], dtype=fmt.dtype)
+    decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate)
+    result[decided] = values[decided]
+    todo = np.flatnonzero(~decided)
+    step = max(1, _SLOW_TILE // max(P.shape[1], 1))
+    for i in range(0, todo.size, step):
+        idx = todo[i : i + step]
+        out = _reduce_rows64(kind, P[idx].astype(np.float64), Q[idx].astype(np.float64))
+        result[idx] = out if fmt.name == "float64" else round_from_float64(out, fmt)
+    return np.asarray(rows[0].reduced(result, keepdims))
 
 
 _NOTES_COMMON = """

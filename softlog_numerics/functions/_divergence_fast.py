@@ -1,0 +1,212 @@
+"""The fast first stage of the entropies and divergences in float16, bfloat16 and float32
+(proofs/divergence.md, Theorem D10).
+
+For a row whose entries all lie in ``[0, 1]`` the sum ``S`` is evaluated in plain float64 together
+with a proven radius ``R``: ``|S' - S| + 2**-63.8 Sigma <= R``, where ``2**-63.8 Sigma`` bounds the
+error of the double-double value ``S^`` that the exact algorithm of :mod:`._divergence` rounds
+(Theorems D5, D6). The library's result is ``phi(S^)`` for a monotone ``phi`` (rounding to float64,
+the scale, rounding to the format) that fixes the float64 numbers, so if the two ends of
+``[S' - R, S' + R]`` (rounded outwards to float64) round to the same format value, bit for bit, that
+value *is* the library's result; other rows are left to the exact algorithm. The result is therefore
+the same, bit for bit, as without this stage.
+
+The softlog in float64 (absolute error ``c_L``):
+
+* 16-bit formats: a table of ``RN(L(x))`` over the 65,536 bit patterns, built once from the
+  double-double kernel :func:`softlog_dd` (``c_L = 1.0001 * 2**-53``), with NaN outside ``[0, 1]``;
+* float32: ``L(x) = L(j/N) + log1p(r)``, ``j = rint(N x)``, ``r = (N x - j) a / (N A(j/N))``,
+  ``N = 2**16``, ``|r| <= 2**-14.32``, ``log1p(r) ~ r (1 - r/2)`` (``c_L = 2**-44.4``), from
+  tables of ``RN(L(j/N))`` and ``a / (N A(j/N))``.
+
+Rows are processed in tiles of at most ``2**15`` entries (columns in chunks of that size), so the
+extra memory is a few tiles of float64 (about 1.3 MiB) whatever the input's size.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from softlog_numerics._core import constants as _c
+from softlog_numerics._core.formats import round_from_float64
+from softlog_numerics.functions._softlog_dd import softlog_dd
+
+__all__ = ["fast_rows", "TILE"]
+
+TILE = 1 << 15  # entries per tile
+MAX_COLS = 1 << 20  # the hypothesis K <= 2**20 of Theorems D5-D6
+_N = 1 << 16
+_U = 2.0**-53
+_C_L = {"float16": 1.0001 * _U, "bfloat16": 1.0001 * _U, "float32": 2.0**-44.4}
+_E63 = 2.0**-63.8  # the exact algorithm's own error, relative to Sigma (Theorems D5, D6)
+_TINY = 2.0**-1000  # ends below this are not decided (scalings by 1/2, 1/4 must be exact)
+_ONE_BITS = {"float16": 0x3C00, "bfloat16": 0x3F80}
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_tables():
+    """``T_j = RN(L(j/N))`` (from the double-double kernel, D3) and ``G_j ~ a / (N A(j/N))``
+    (relative error below ``2**-49``: a few roundings of positive quantities), ``j = 0..N``."""
+    c = np.arange(_N + 1, dtype=np.float64) / _N
+    h, l = softlog_dd(c)
+    T = h + l
+    a = _c.A[0]
+    A = a * c - a * _c.XB[0]  # a (c - x_b) = a c + 1/e, both parts >= 0
+    G = (a / A) / _N
+    return T, G
+
+
+@functools.lru_cache(maxsize=None)
+def _bit_tables(name: str, dtype):
+    """``X[b]`` (the value, NaN outside ``[0, 1]``) and ``RN(L(X[b]))`` for the 65,536 bit patterns
+    ``b`` of a 16-bit format, the softlog from the double-double kernel (D3)."""
+    with np.errstate(invalid="ignore"):  # the signalling NaN patterns
+        x = np.arange(1 << 16, dtype=np.uint16).view(dtype).astype(np.float64)
+        ok = (x >= 0.0) & (x <= 1.0)
+    X = np.where(ok, x, np.nan)
+    L = np.full(x.shape, np.nan)
+    h, l = softlog_dd(x[ok])
+    L[ok] = h + l
+    return X, L
+
+
+class _Scratch:
+    def __init__(self, shape):
+        self.f = [np.empty(shape) for _ in range(4)]
+        self.i = np.empty(shape, dtype=np.intp)
+
+
+def _unit_softlog(x, out, tmp, ib):
+    """``out = L^(x)`` for float32 ``x`` in ``[0, 1]`` (``|L^ - L| <= c_L``, Theorem D10 (a))."""
+    T, G = _unit_tables()
+    np.multiply(x, float(_N), out=out, dtype=np.float64)  # t = N x, exact
+    np.rint(out, out=tmp)  # j
+    np.subtract(out, tmp, out=out)  # d = t - j, exact (Sterbenz), |d| <= 1/2
+    np.copyto(ib, tmp, casting="unsafe")
+    np.take(G, ib, out=tmp, mode="clip")
+    out *= tmp  # r = d G_j
+    np.multiply(out, -0.5, out=tmp)
+    tmp += 1.0
+    out *= tmp  # r (1 - r/2)
+    np.take(T, ib, out=tmp, mode="clip")
+    out += tmp
+
+
+def _values_and_softlog(x, fmtname, bits, X, L, val, lx, tmp, ib):
+    """``val`` = the entries as float64 (``None`` for float32: the caller uses ``x``), ``lx`` = L^."""
+    if bits:
+        np.copyto(ib, x.view(np.uint16), casting="unsafe")
+        np.take(L, ib, out=lx)
+        if val is not None:
+            np.take(X, ib, out=val)
+        return
+    _unit_softlog(x, lx, tmp, ib)
+    if val is not None:
+        np.copyto(val, x)
+
+
+def _gamma(n: int) -> float:
+    return (n * _U) / (1.0 - n * _U)
+
+
+def _radius_coefficient(kind: str, fmtname: str, k: int) -> float:
+    """``rho`` with ``|S'_raw - S_raw| + (exact algorithm's error) <= rho * s`` for the raw sum
+    (``S``, ``2S`` for sld, ``4S`` for sld_sym) and ``s`` the float64 sum of ``p`` (of ``p`` and
+    ``q`` for sld_sym), with a margin of 1 % (Theorem D10 (b))."""
+    c = _C_L[fmtname]
+    g = _gamma(max(k - 1, 0))
+    if kind in ("entropy", "cross"):
+        beta = c + _U * (1 + c) + g * (1 + _U) * (1 + c) + _E63
+    elif kind == "sld":
+        beta = 2 * c + 4.0002 * _U + 2.0002 * g + 2 * _E63
+    else:
+        beta = 2 * c + 6.001 * _U + 2.0002 * g + 2 * _E63
+    return 1.01 * beta / (1.0 - g)
+
+
+def fast_rows(kind: str, P, Q, fmt, in_unit: bool):
+    """``(decided, values)``: a boolean mask over the rows of ``P`` (2-D, the format's dtype) and
+    the results (format dtype) where decided. ``in_unit``: every entry is known to lie in
+    ``[0, 1]`` (validated input); otherwise rows with entries outside are not decided."""
+    rows, k = P.shape
+    name = fmt.name
+    decided = np.zeros(rows, dtype=bool)
+    values = np.zeros(rows, dtype=fmt.dtype)
+    if rows == 0 or k == 0 or k > MAX_COLS or name not in _C_L:
+        return decided, values
+    bits = name in _ONE_BITS
+    X = L = None
+    if bits:
+        X, L = _bit_tables(name, fmt.dtype)
+    rho = _radius_coefficient(kind, name, k)
+    scale = {"entropy": -1.0, "cross": -1.0, "sld": 0.5, "sym": 0.25}[kind]
+    cols = min(k, TILE)
+    tile_rows = max(1, TILE // cols)
+    buf = _Scratch((tile_rows, cols))
+    for r0 in range(0, rows, tile_rows):
+        r1 = min(rows, r0 + tile_rows)
+        nr = r1 - r0
+        S = np.zeros(nr)
+        mass = np.zeros(nr)
+        ok = np.ones(nr, dtype=bool)
+        for c0 in range(0, k, cols):
+            c1 = min(k, c0 + cols)
+            nc = c1 - c0
+            p = P[r0:r1, c0:c1]
+            q = Q[r0:r1, c0:c1]
+            f0, f1, f2, f3 = (b[:nr, :nc] for b in buf.f)
+            ib = buf.i[:nr, :nc]
+            if not bits and not in_unit:
+                for a in ((p, q) if kind != "entropy" else (p,)):
+                    with np.errstate(invalid="ignore"):
+                        ok &= (a.min(axis=1) >= 0) & (a.max(axis=1) <= 1)
+                if not ok.any():
+                    break
+                if not ok.all():  # keep the kernel's indices in range
+                    p = np.where(ok[:, None], p, 0).astype(p.dtype)
+                    q = np.where(ok[:, None], q, 0).astype(q.dtype)
+            pv = f2 if bits else None
+            if kind == "entropy":
+                _values_and_softlog(p, name, bits, X, L, pv, f0, f1, ib)
+                pv = p if pv is None else pv
+                f0 *= pv
+            elif kind == "cross":
+                _values_and_softlog(q, name, bits, X, L, None, f0, f1, ib)
+                if bits:
+                    np.copyto(ib, p.view(np.uint16), casting="unsafe")
+                    np.take(X, ib, out=pv)
+                else:
+                    pv = p
+                f0 *= pv
+            else:
+                _values_and_softlog(p, name, bits, X, L, pv, f0, f1, ib)
+                qv = f3 if bits else None
+                _values_and_softlog(q, name, bits, X, L, qv, f1, f3, ib)
+                f0 -= f1  # D^ = L^(p) - L^(q)
+                pv = p if pv is None else pv
+                if kind == "sld":
+                    f0 *= pv
+                else:
+                    qv = q if qv is None else qv
+                    np.subtract(pv, qv, out=f1, dtype=np.float64)  # m^ = fl(p - q)
+                    f0 *= f1
+            S += f0.sum(axis=1)
+            if kind == "sym":
+                mass += np.add.reduce(pv, axis=1, dtype=np.float64)
+                mass += np.add.reduce(qv, axis=1, dtype=np.float64)
+            else:
+                mass += np.add.reduce(pv, axis=1, dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            R = mass * rho + np.abs(S) * 2.0**-51 + 2.0**-1074
+            lo = (S - R) * scale
+            hi = (S + R) * scale
+            good = ok & np.isfinite(lo) & np.isfinite(hi)
+            good &= (np.abs(lo) >= _TINY) & (np.abs(hi) >= _TINY)
+            flo = round_from_float64(np.where(good, lo, 0.0), fmt)
+            fhi = round_from_float64(np.where(good, hi, 0.0), fmt)
+        ui = fmt.uint
+        good &= flo.view(ui) == fhi.view(ui)
+        decided[r0:r1] = good
+        values[r0:r1] = np.where(good, flo, values[r0:r1])
+    return decided, values
