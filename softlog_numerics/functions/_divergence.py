@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from softlog_numerics._core.axes import Rows, prepared_distributions
+from softlog_numerics._core.axes import Rows, prepared_distributions_with_sums
 from softlog_numerics._core.dd import dd_row_sums
 from softlog_numerics._core.eft import two_prod, two_sum
 from softlog_numerics._core.formats import round_from_float64
@@ -157,12 +157,15 @@ _SLOW_TILE = 1 << 14  # entries per tile of the exact algorithm (every step is r
 
 
 def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
-    fmt, arrays = prepared_distributions(args, names, axis, validate)
+    fmt, arrays, sums = prepared_distributions_with_sums(args, names, axis, validate)
     rows = [Rows(a, axis) for a in arrays]
     P = rows[0].rows
     Q = rows[-1].rows
     result = np.zeros(P.shape[0], dtype=fmt.dtype)
-    decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate)
+    mass = None  # float64 row sums of p (of p and q for sld_sym), from the validation
+    if all(s is not None for s in sums):
+        mass = sums[0] + sums[-1] if kind == "sym" else sums[0]
+    decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate, mass=mass)
     result[decided] = values[decided]
     todo = np.flatnonzero(~decided)
     step = max(1, _SLOW_TILE // max(P.shape[1], 1))

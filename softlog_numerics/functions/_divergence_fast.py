@@ -125,10 +125,11 @@ def _radius_coefficient(kind: str, fmtname: str, k: int) -> float:
     return 1.01 * beta / (1.0 - g)
 
 
-def fast_rows(kind: str, P, Q, fmt, in_unit: bool):
+def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None):
     """``(decided, values)``: a boolean mask over the rows of ``P`` (2-D, the format's dtype) and
     the results (format dtype) where decided. ``in_unit``: every entry is known to lie in
-    ``[0, 1]`` (validated input); otherwise rows with entries outside are not decided."""
+    ``[0, 1]`` (validated input); otherwise rows with entries outside are not decided. ``mass``:
+    the float64 row sums of ``p`` (``fl(sum p + sum q)`` for sld_sym) if known, else computed."""
     rows, k = P.shape
     name = fmt.name
     decided = np.zeros(rows, dtype=bool)
@@ -148,7 +149,7 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool):
         r1 = min(rows, r0 + tile_rows)
         nr = r1 - r0
         S = np.zeros(nr)
-        mass = np.zeros(nr)
+        M = np.zeros(nr) if mass is None else mass[r0:r1]
         ok = np.ones(nr, dtype=bool)
         for c0 in range(0, k, cols):
             c1 = min(k, c0 + cols)
@@ -192,13 +193,15 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool):
                     np.subtract(pv, qv, out=f1, dtype=np.float64)  # m^ = fl(p - q)
                     f0 *= f1
             S += f0.sum(axis=1)
+            if mass is not None:
+                continue
             if kind == "sym":
-                mass += np.add.reduce(pv, axis=1, dtype=np.float64)
-                mass += np.add.reduce(qv, axis=1, dtype=np.float64)
+                M += np.add.reduce(pv, axis=1, dtype=np.float64)
+                M += np.add.reduce(qv, axis=1, dtype=np.float64)
             else:
-                mass += np.add.reduce(pv, axis=1, dtype=np.float64)
+                M += np.add.reduce(pv, axis=1, dtype=np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
-            R = mass * rho + np.abs(S) * 2.0**-51 + 2.0**-1074
+            R = M * rho + np.abs(S) * 2.0**-51 + 2.0**-1074
             lo = (S - R) * scale
             hi = (S + R) * scale
             good = ok & np.isfinite(lo) & np.isfinite(hi)
