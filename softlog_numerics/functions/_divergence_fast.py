@@ -15,8 +15,8 @@ The softlog in float64 (absolute error ``c_L``):
 * 16-bit formats: a table of ``RN(L(x))`` over the 65,536 bit patterns, built once from the
   double-double kernel :func:`softlog_dd` (``c_L = 1.0001 * 2**-53``), with NaN outside ``[0, 1]``;
 * float32: ``L(x) = L(j/N) + log1p(r)``, ``j = rint(N x)``, ``r = (N x - j) a / (N A(j/N))``,
-  ``N = 2**16``, ``|r| <= 2**-14.32``, ``log1p(r) ~ r (1 - r/2)`` (``c_L = 2**-44.4``), from
-  tables of ``RN(L(j/N))`` and ``a / (N A(j/N))``.
+  ``N = 2**16``, ``r = (N x - j) / (j + N/(e**2 - 1))``, ``|r| <= 2**-14.32``,
+  ``log1p(r) ~ r (1 - r/2)`` (``c_L = 2**-44.4``), from a table of ``RN(L(j/N))``.
 
 Rows are processed in tiles of at most ``2**15`` entries (columns in chunks of that size), so the
 extra memory is a few tiles of float64 (about 1.3 MiB) whatever the input's size.
@@ -34,7 +34,7 @@ from softlog_numerics.functions._softlog_dd import softlog_dd
 
 __all__ = ["fast_rows", "TILE"]
 
-TILE = 1 << 15  # entries per tile
+TILE = 1 << 16  # entries per tile
 MAX_COLS = 1 << 20  # the hypothesis K <= 2**20 of Theorems D5-D6
 _N = 1 << 16
 _U = 2.0**-53
@@ -42,19 +42,14 @@ _C_L = {"float16": 1.0001 * _U, "bfloat16": 1.0001 * _U, "float32": 2.0**-44.4}
 _E63 = 2.0**-63.8  # the exact algorithm's own error, relative to Sigma (Theorems D5, D6)
 _TINY = 2.0**-1000  # ends below this are not decided (scalings by 1/2, 1/4 must be exact)
 _ONE_BITS = {"float16": 0x3C00, "bfloat16": 0x3F80}
+_KAPPA = _N / _c.K0[0]  # N b / a = N / (e**2 - 1), relative error below 2**-51.9
 
 
 @functools.lru_cache(maxsize=None)
 def _unit_tables():
-    """``T_j = RN(L(j/N))`` (from the double-double kernel, D3) and ``G_j ~ a / (N A(j/N))``
-    (relative error below ``2**-49``: a few roundings of positive quantities), ``j = 0..N``."""
-    c = np.arange(_N + 1, dtype=np.float64) / _N
-    h, l = softlog_dd(c)
-    T = h + l
-    a = _c.A[0]
-    A = a * c - a * _c.XB[0]  # a (c - x_b) = a c + 1/e, both parts >= 0
-    G = (a / A) / _N
-    return T, G
+    """``T_j = RN(L(j/N))``, ``j = 0..N``, from the double-double kernel (Theorem D3)."""
+    h, l = softlog_dd(np.arange(_N + 1, dtype=np.float64) / _N)
+    return h + l
 
 
 @functools.lru_cache(maxsize=None)
@@ -79,13 +74,13 @@ class _Scratch:
 
 def _unit_softlog(x, out, tmp, ib):
     """``out = L^(x)`` for float32 ``x`` in ``[0, 1]`` (``|L^ - L| <= c_L``, Theorem D10 (a))."""
-    T, G = _unit_tables()
+    T = _unit_tables()
     np.multiply(x, float(_N), out=out, dtype=np.float64)  # t = N x, exact
     np.rint(out, out=tmp)  # j
     np.subtract(out, tmp, out=out)  # d = t - j, exact (Sterbenz), |d| <= 1/2
     np.copyto(ib, tmp, casting="unsafe")
-    np.take(G, ib, out=tmp, mode="clip")
-    out *= tmp  # r = d G_j
+    tmp += _KAPPA
+    out /= tmp  # r = d / (j + kappa) = a (x - j/N) / A(j/N)
     np.multiply(out, -0.5, out=tmp)
     tmp += 1.0
     out *= tmp  # r (1 - r/2)
@@ -145,12 +140,95 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None):
     cols = min(k, TILE)
     tile_rows = max(1, TILE // cols)
     buf = _Scratch((tile_rows, cols))
+    S_all = np.zeros(rows)
+    M_all = np.zeros(rows) if mass is None else mass
+    ok_all = np.ones(rows, dtype=bool)
     for r0 in range(0, rows, tile_rows):
         r1 = min(rows, r0 + tile_rows)
         nr = r1 - r0
-        S = np.zeros(nr)
-        M = np.zeros(nr) if mass is None else mass[r0:r1]
-        ok = np.ones(nr, dtype=bool)
+        S = S_all[r0:r1]
+        M = M_all[r0:r1]
+        ok = ok_all[r0:r1]
+        for c0 in range(0, k, cols):
+            c1 = min(k, c0 + cols)
+            nc = c1 - c0
+            p = P[r0:r1, c0:c1]
+            q = Q[r0:r1, c0:c1]
+            f0, f1, f2, f3 = (b[:nr, :nc] for b in buf.f)
+            ib = buf.i[:nr, :nc]
+            if not bits and not in_unit:
+                for a in ((p, q) if kind != "entropy" else (p,)):
+                    with np.errstate(invalid="ignore"):
+                        ok &= (a.min(axis=1) >= 0) & (a.max(axis=1) <= 1)
+                if not ok.any():
+                    break
+                if not ok.all():  # keep the kernel's indices in range
+                    p = np.where(ok[:, None], p, 0).astype(p.dtype)
+                    q = np.where(ok[:, None], q, 0).astype(q.dtype)
+            pv = f2 if bits else None
+            if kind == "entropy":
+                _values_and_softlog(p, name, bits, X, L, pv, f0, f1, ib)
+                pv = p if pv is None else pv
+                f0 *= pv
+            elif kind == "cross":
+                _values_and_softlog(q, name, bits, X, L, None, f0, f1, ib)
+                if bits:
+                    np.copyto(ib, p.view(np.uint16), casting="unsafe")
+                    np.take(X, ib, out=pv)
+                else:
+                    pv = p
+                f0 *= pv
+            else:
+                _values_and_softlog(p, name, bits, X, L, pv, f0, f1, ib)
+                qv = f3 if bits else None
+                _values_and_softlog(q, name, bits, X, L, qv, f1, f3, ib)
+                f0 -= f1  # D^ = L^(p) - L^(q)
+                pv = p if pv is None else pv
+                if kind == "sld":
+                    f0 *= pv
+                else:
+                    qv = q if qv is None else qv
+                    np.subtract(pv, qv, out=f1, dtype=np.float64)  # m^ = fl(p - q)
+                    f0 *= f1
+            S += f0.sum(axis=1)
+            if mass is not None:
+                continue
+            if kind == "sym":
+                M += np.add.reduce(pv, axis=1, dtype=np.float64)
+                M += np.add.reduce(qv, axis=1, dtype=np.float64)
+            else:
+                M += np.add.reduce(pv, axis=1, dtype=np.float64)
+    S, M, ok = S_all, M_all, ok_all
+    with np.errstate(invalid="ignore", over="ignore"):
+        R = M * rho + np.abs(S) * 2.0**-51 + 2.0**-1074
+        lo = (S - R) * scale
+        hi = (S + R) * scale
+        good = ok & np.isfinite(lo) & np.isfinite(hi)
+        good &= (np.abs(lo) >= _TINY) & (np.abs(hi) >= _TINY)
+        flo = round_from_float64(np.where(good, lo, 0.0), fmt)
+        fhi = round_from_float64(np.where(good, hi, 0.0), fmt)
+    ui = fmt.uint
+    decided = good & (flo.view(ui) == fhi.view(ui))
+    values = np.where(decided, flo, values)
+    return decided, values
+    bits = name in _ONE_BITS
+    X = L = None
+    if bits:
+        X, L = _bit_tables(name, fmt.dtype)
+    rho = _radius_coefficient(kind, name, k)
+    scale = {"entropy": -1.0, "cross": -1.0, "sld": 0.5, "sym": 0.25}[kind]
+    cols = min(k, TILE)
+    tile_rows = max(1, TILE // cols)
+    buf = _Scratch((tile_rows, cols))
+    S_all = np.zeros(rows)
+    M_all = np.zeros(rows) if mass is None else mass
+    ok_all = np.ones(rows, dtype=bool)
+    for r0 in range(0, rows, tile_rows):
+        r1 = min(rows, r0 + tile_rows)
+        nr = r1 - r0
+        S = S_all[r0:r1]
+        M = M_all[r0:r1]
+        ok = ok_all[r0:r1]
         for c0 in range(0, k, cols):
             c1 = min(k, c0 + cols)
             nc = c1 - c0
