@@ -23,11 +23,19 @@ import math
 
 import numpy as np
 
-from softlog_numerics._core.axes import Rows, prepared_distributions_with_sums
+from softlog_numerics._core.axes import (
+    Rows,
+    _entries_in_unit_interval,
+    check_probabilities,
+    check_same_shape,
+    normalize_axis,
+    prepared_distributions_with_sums,
+    sum_tolerance,
+)
 from softlog_numerics._core.dd import dd_row_sums
 from softlog_numerics._core.eft import two_prod, two_sum
-from softlog_numerics._core.formats import round_from_float64
-from softlog_numerics.functions._divergence_fast import fast_rows
+from softlog_numerics._core.formats import BFLOAT16, as_float_array, format_of, result_format, round_from_float64
+from softlog_numerics.functions._divergence_fast import TILE, fast_rows
 from softlog_numerics.functions._softlog_dd import (
     below_branch,
     softlog_dd,
@@ -153,19 +161,56 @@ def _reduce_rows64(kind: str, P, Q) -> np.ndarray:
     return out
 
 
+def _sums_from_first_stage(args, axis) -> bool:
+    """Whether the validation's row sums can come from the first stage: every input is a C-contiguous
+    float16/bfloat16/float32 array (of one format after promotion, narrow) with ``axis`` its
+    trailing axes, rows of ``1..TILE`` entries, and every entry in ``[0, 1]`` (checked here)."""
+    if not all(isinstance(a, np.ndarray) and a.dtype in _NARROW and a.flags.c_contiguous for a in args):
+        return False
+    if len({a.shape for a in args}) != 1 or result_format(*args).name == "float64":
+        return False
+    a0 = args[0]
+    try:
+        axes = normalize_axis(axis, a0.ndim)
+    except Exception:
+        return False
+    if axes != tuple(range(a0.ndim - len(axes), a0.ndim)):
+        return False
+    n = int(np.prod([a0.shape[i] for i in axes], dtype=np.int64))
+    if not 0 < n <= TILE:
+        return False
+    return all(_entries_in_unit_interval(a, format_of(a.dtype)) for a in args)
+
+
+_NARROW = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32))
 _SLOW_TILE = 1 << 14  # entries per tile of the exact algorithm (every step is row by row)
 
 
 def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
-    fmt, arrays, sums = prepared_distributions_with_sums(args, names, axis, validate)
+    deferred = validate and _sums_from_first_stage(args, axis)
+    if deferred:  # the entries are checked now, the sums by the first stage (the same numbers)
+        arrays = [as_float_array(a, n) for a, n in zip(args, names)]
+        if len(arrays) == 2:
+            check_same_shape(*arrays, *names)
+        fmt = result_format(*arrays)
+        arrays = [a.astype(fmt.dtype, copy=False) for a in arrays]
+    else:
+        fmt, arrays, sums = prepared_distributions_with_sums(args, names, axis, validate)
     rows = [Rows(a, axis) for a in arrays]
     P = rows[0].rows
     Q = rows[-1].rows
     result = np.zeros(P.shape[0], dtype=fmt.dtype)
-    mass = None  # float64 row sums of p (of p and q for sld_sym), from the validation
-    if all(s is not None for s in sums):
-        mass = sums[0] + sums[-1] if kind == "sym" else sums[0]
-    decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate, mass=mass)
+    if deferred:
+        decided, values, sp, sq = fast_rows(kind, P, Q, fmt, in_unit=True, sums=True)
+        for a, s in zip(args, (sp, sq)):
+            if (np.abs(s - 1.0) > sum_tolerance(a.dtype)).any():
+                for a2, n in zip(args, names):  # the first failing check raises, as it always did
+                    check_probabilities(a2, axis, n)
+    else:
+        mass = None  # float64 row sums of p (of p and q for sld_sym), from the validation
+        if all(s is not None for s in sums):
+            mass = sums[0] + sums[-1] if kind == "sym" else sums[0]
+        decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate, mass=mass)
     result[decided] = values[decided]
     todo = np.flatnonzero(~decided)
     step = max(1, _SLOW_TILE // max(P.shape[1], 1))

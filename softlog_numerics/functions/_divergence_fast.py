@@ -72,10 +72,14 @@ class _Scratch:
         self.i = np.empty(shape, dtype=np.intp)
 
 
-def _unit_softlog(x, out, tmp, ib):
-    """``out = L^(x)`` for float32 ``x`` in ``[0, 1]`` (``|L^ - L| <= c_L``, Theorem D10 (a))."""
+def _unit_softlog(x, out, tmp, ib, s=None):
+    """``out = L^(x)`` for float32 ``x`` in ``[0, 1]`` (``|L^ - L| <= c_L``, Theorem D10 (a)); ``s``
+    (if given) the float64 row sums of ``x``, as ``x.astype(float64).sum(axis=1)`` gives them."""
     T = _unit_tables()
     np.multiply(x, float(_N), out=out, dtype=np.float64)  # t = N x, exact
+    if s is not None:  # the pairwise sum of N x is N times that of x: no rounding changes
+        np.sum(out, axis=1, out=s)
+        s /= _N
     np.rint(out, out=tmp)  # j
     np.subtract(out, tmp, out=out)  # d = t - j, exact (Sterbenz), |d| <= 1/2
     np.copyto(ib, tmp, casting="unsafe")
@@ -88,17 +92,18 @@ def _unit_softlog(x, out, tmp, ib):
     out += tmp
 
 
-def _values_and_softlog(x, fmtname, bits, X, L, val, lx, tmp, ib):
-    """``val`` = the entries as float64 (``None`` for float32: the caller uses ``x``), ``lx`` = L^."""
+def _values_and_softlog(x, bits, X, L, val, lx, tmp, ib, s=None):
+    """``lx`` = L^(x); for 16-bit formats ``val`` = the entries as float64 (needed when ``s`` is
+    given); ``s`` (if given) = the float64 row sums of ``x`` (those of the validation)."""
     if bits:
         np.copyto(ib, x.view(np.uint16), casting="unsafe")
         np.take(L, ib, out=lx)
         if val is not None:
             np.take(X, ib, out=val)
+            if s is not None:
+                np.sum(val, axis=1, out=s)
         return
-    _unit_softlog(x, lx, tmp, ib)
-    if val is not None:
-        np.copyto(val, x)
+    _unit_softlog(x, lx, tmp, ib, s)
 
 
 def _gamma(n: int) -> float:
@@ -120,17 +125,19 @@ def _radius_coefficient(kind: str, fmtname: str, k: int) -> float:
     return 1.01 * beta / (1.0 - g)
 
 
-def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None):
+def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False):
     """``(decided, values)``: a boolean mask over the rows of ``P`` (2-D, the format's dtype) and
     the results (format dtype) where decided. ``in_unit``: every entry is known to lie in
     ``[0, 1]`` (validated input); otherwise rows with entries outside are not decided. ``mass``:
-    the float64 row sums of ``p`` (``fl(sum p + sum q)`` for sld_sym) if known, else computed."""
+    the float64 row sums of ``p`` (``fl(sum p + sum q)`` for sld_sym) if known, else computed.
+    ``sums`` (rows of at most ``TILE`` entries only): also return the float64 row sums of ``p`` and
+    of ``q`` that the validation compares with 1 (``(decided, values, sp, sq)``)."""
     rows, k = P.shape
     name = fmt.name
     decided = np.zeros(rows, dtype=bool)
     values = np.zeros(rows, dtype=fmt.dtype)
     if rows == 0 or k == 0 or k > MAX_COLS or name not in _C_L:
-        return decided, values
+        return (decided, values, None, None) if sums else (decided, values)
     bits = name in _ONE_BITS
     X = L = None
     if bits:
@@ -143,6 +150,9 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None):
     S_all = np.zeros(rows)
     M_all = np.zeros(rows) if mass is None else mass
     ok_all = np.ones(rows, dtype=bool)
+    want = sums and k <= TILE
+    SP = np.zeros(rows) if want else None
+    SQ = np.zeros(rows) if want and kind != "entropy" else None
     for r0 in range(0, rows, tile_rows):
         r1 = min(rows, r0 + tile_rows)
         nr = r1 - r0
@@ -165,39 +175,47 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None):
                 if not ok.all():  # keep the kernel's indices in range
                     p = np.where(ok[:, None], p, 0).astype(p.dtype)
                     q = np.where(ok[:, None], q, 0).astype(q.dtype)
-            pv = f2 if bits else None
+            sp = SP[r0:r1] if want else None
+            sq = SQ[r0:r1] if SQ is not None else None
             if kind == "entropy":
-                _values_and_softlog(p, name, bits, X, L, pv, f0, f1, ib)
-                pv = p if pv is None else pv
-                f0 *= pv
+                _values_and_softlog(p, bits, X, L, f2, f0, f1, ib, sp)
+                f0 *= f2 if bits else p
+                pv = f2 if bits else p
             elif kind == "cross":
-                _values_and_softlog(q, name, bits, X, L, None, f0, f1, ib)
+                _values_and_softlog(q, bits, X, L, f3 if want else None, f0, f1, ib, sq)
                 if bits:
                     np.copyto(ib, p.view(np.uint16), casting="unsafe")
-                    np.take(X, ib, out=pv)
+                    np.take(X, ib, out=f2)
+                    pv = f2
+                elif want:
+                    np.copyto(f2, p)
+                    pv = f2
                 else:
                     pv = p
+                if want:
+                    np.sum(pv, axis=1, out=sp)
                 f0 *= pv
             else:
-                _values_and_softlog(p, name, bits, X, L, pv, f0, f1, ib)
-                qv = f3 if bits else None
-                _values_and_softlog(q, name, bits, X, L, qv, f1, f3, ib)
+                _values_and_softlog(p, bits, X, L, f2, f0, f1, ib, sp)
+                _values_and_softlog(q, bits, X, L, f3, f1, f3, ib, sq)
                 f0 -= f1  # D^ = L^(p) - L^(q)
-                pv = p if pv is None else pv
+                pv = f2 if bits else p
                 if kind == "sld":
                     f0 *= pv
                 else:
-                    qv = q if qv is None else qv
+                    qv = f3 if bits else q
                     np.subtract(pv, qv, out=f1, dtype=np.float64)  # m^ = fl(p - q)
                     f0 *= f1
             S += f0.sum(axis=1)
-            if mass is not None:
+            if mass is not None or want:
                 continue
             if kind == "sym":
                 M += np.add.reduce(pv, axis=1, dtype=np.float64)
                 M += np.add.reduce(qv, axis=1, dtype=np.float64)
             else:
                 M += np.add.reduce(pv, axis=1, dtype=np.float64)
+    if want:
+        M_all = SP + SQ if kind == "sym" else SP
     S, M, ok = S_all, M_all, ok_all
     with np.errstate(invalid="ignore", over="ignore"):
         R = M * rho + np.abs(S) * 2.0**-51 + 2.0**-1074
@@ -210,4 +228,6 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None):
     ui = fmt.uint
     decided = good & (flo.view(ui) == fhi.view(ui))
     values = np.where(decided, flo, values)
+    if sums:
+        return decided, values, SP, SQ
     return decided, values
