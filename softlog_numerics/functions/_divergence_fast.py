@@ -42,6 +42,8 @@ _C_L = {"float16": 1.0001 * _U, "bfloat16": 1.0001 * _U, "float32": 2.0**-44.4}
 _E63 = 2.0**-63.8  # the exact algorithm's own error, relative to Sigma (Theorems D5, D6)
 _TINY = 2.0**-1000  # ends below this are not decided (scalings by 1/2, 1/4 must be exact)
 _ONE_BITS = {"float16": 0x3C00, "bfloat16": 0x3F80}
+_MAGIC = 1.5 * 2.0**52  # t + _MAGIC lies in [2**52, 2**53): spacing 1, so it rounds t to an integer
+_MAGIC_BITS = int(np.array(_MAGIC).view(np.int64))
 _KAPPA = _N / _c.K0[0]  # N b / a = N / (e**2 - 1), relative error below 2**-51.9
 
 
@@ -68,21 +70,23 @@ def _bit_tables(name: str, dtype):
 
 class _Scratch:
     def __init__(self, shape):
-        self.f = [np.empty(shape) for _ in range(4)]
+        self.f = [np.empty(shape) for _ in range(5)]
         self.i = np.empty(shape, dtype=np.intp)
 
 
-def _unit_softlog(x, out, tmp, ib, s=None):
-    """``out = L^(x)`` for float32 ``x`` in ``[0, 1]`` (``|L^ - L| <= c_L``, Theorem D10 (a)); ``s``
-    (if given) the float64 row sums of ``x``, as ``x.astype(float64).sum(axis=1)`` gives them."""
+def _unit_softlog(x, out, tmp, tt, ib, s=None):
+    """``out = L^(x)`` for float32 ``x`` in ``[0, 1]`` (``|L^ - L| <= c_L``, Theorem D10 (a)) and
+    ``tt = N x`` (exact); ``s`` (if given) the float64 row sums of ``x``, as
+    ``x.astype(float64).sum(axis=1)`` gives them."""
     T = _unit_tables()
-    np.multiply(x, float(_N), out=out, dtype=np.float64)  # t = N x, exact
+    np.multiply(x, float(_N), out=tt, dtype=np.float64)  # t = N x, exact
     if s is not None:  # the pairwise sum of N x is N times that of x: no rounding changes
-        np.sum(out, axis=1, out=s)
+        np.sum(tt, axis=1, out=s)
         s /= _N
-    np.rint(out, out=tmp)  # j
-    np.subtract(out, tmp, out=out)  # d = t - j, exact (Sterbenz), |d| <= 1/2
-    np.copyto(ib, tmp, casting="unsafe")
+    np.add(tt, _MAGIC, out=tmp)  # 1.5 * 2**52 + rint(t), exactly
+    np.subtract(tmp.view(np.int64), _MAGIC_BITS, out=ib)  # j
+    tmp -= _MAGIC  # j, exactly
+    np.subtract(tt, tmp, out=out)  # d = t - j, exact (Sterbenz), |d| <= 1/2
     tmp += _KAPPA
     out /= tmp  # r = d / (j + kappa) = a (x - j/N) / A(j/N)
     np.multiply(out, -0.5, out=tmp)
@@ -93,8 +97,8 @@ def _unit_softlog(x, out, tmp, ib, s=None):
 
 
 def _values_and_softlog(x, bits, X, L, val, lx, tmp, ib, s=None):
-    """``lx`` = L^(x); for 16-bit formats ``val`` = the entries as float64 (needed when ``s`` is
-    given); ``s`` (if given) = the float64 row sums of ``x`` (those of the validation)."""
+    """``lx`` = L^(x) and ``val`` = the entries as float64 (16-bit formats) or ``N x`` (float32,
+    exact); ``s`` (if given) = the float64 row sums of ``x`` (those of the validation)."""
     if bits:
         np.copyto(ib, x.view(np.uint16), casting="unsafe")
         np.take(L, ib, out=lx)
@@ -103,7 +107,7 @@ def _values_and_softlog(x, bits, X, L, val, lx, tmp, ib, s=None):
             if s is not None:
                 np.sum(val, axis=1, out=s)
         return
-    _unit_softlog(x, lx, tmp, ib, s)
+    _unit_softlog(x, lx, tmp, val, ib, s)
 
 
 def _gamma(n: int) -> float:
@@ -164,7 +168,7 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
             nc = c1 - c0
             p = P[r0:r1, c0:c1]
             q = Q[r0:r1, c0:c1]
-            f0, f1, f2, f3 = (b[:nr, :nc] for b in buf.f)
+            f0, f1, f2, f3, f4 = (b[:nr, :nc] for b in buf.f)
             ib = buf.i[:nr, :nc]
             if not bits and not in_unit:
                 for a in ((p, q) if kind != "entropy" else (p,)):
@@ -177,34 +181,34 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
                     q = np.where(ok[:, None], q, 0).astype(q.dtype)
             sp = SP[r0:r1] if want else None
             sq = SQ[r0:r1] if SQ is not None else None
+            # pv, qv: the entries as float64 (16-bit formats) or N times them (float32, exact);
+            # for float32 the row sums are N times theirs, bit for bit, and divided by N below
             if kind == "entropy":
                 _values_and_softlog(p, bits, X, L, f2, f0, f1, ib, sp)
-                f0 *= f2 if bits else p
-                pv = f2 if bits else p
+                f0 *= f2
+                pv = f2
             elif kind == "cross":
-                _values_and_softlog(q, bits, X, L, f3 if want else None, f0, f1, ib, sq)
+                _values_and_softlog(q, bits, X, L, f3, f0, f1, ib, sq)
                 if bits:
                     np.copyto(ib, p.view(np.uint16), casting="unsafe")
                     np.take(X, ib, out=f2)
-                    pv = f2
-                elif want:
-                    np.copyto(f2, p)
-                    pv = f2
                 else:
-                    pv = p
+                    np.multiply(p, float(_N), out=f2, dtype=np.float64)
+                pv = f2
                 if want:
                     np.sum(pv, axis=1, out=sp)
+                    if not bits:
+                        sp /= _N
                 f0 *= pv
             else:
                 _values_and_softlog(p, bits, X, L, f2, f0, f1, ib, sp)
-                _values_and_softlog(q, bits, X, L, f3, f1, f3, ib, sq)
+                _values_and_softlog(q, bits, X, L, f3, f1, f4, ib, sq)
                 f0 -= f1  # D^ = L^(p) - L^(q)
-                pv = f2 if bits else p
+                pv, qv = f2, f3
                 if kind == "sld":
                     f0 *= pv
                 else:
-                    qv = f3 if bits else q
-                    np.subtract(pv, qv, out=f1, dtype=np.float64)  # m^ = fl(p - q)
+                    np.subtract(pv, qv, out=f1)  # m^ = fl(p - q) (times N for float32)
                     f0 *= f1
             S += f0.sum(axis=1)
             if mass is not None or want:
@@ -214,6 +218,10 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
                 M += np.add.reduce(qv, axis=1, dtype=np.float64)
             else:
                 M += np.add.reduce(pv, axis=1, dtype=np.float64)
+    if not bits:  # the N of N x (a power of two: exact)
+        S_all /= _N
+        if mass is None and not want:
+            M_all /= _N
     if want:
         M_all = SP + SQ if kind == "sym" else SP
     S, M, ok = S_all, M_all, ok_all
