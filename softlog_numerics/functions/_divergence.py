@@ -19,6 +19,7 @@ kernels of :mod:`softlog_numerics.functions._softlog_dd`, shared with the softlo
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -35,7 +36,7 @@ from softlog_numerics._core.axes import (
 from softlog_numerics._core.dd import dd_row_sums
 from softlog_numerics._core.eft import two_prod, two_sum
 from softlog_numerics._core.formats import BFLOAT16, as_float_array, format_of, result_format, round_from_float64
-from softlog_numerics.functions._divergence_fast import TILE, fast_rows
+from softlog_numerics.functions._divergence_fast import COLS64, TILE, fast_rows, fast_rows64
 from softlog_numerics.functions._softlog_dd import (
     below_branch,
     softlog_dd,
@@ -161,13 +162,17 @@ def _reduce_rows64(kind: str, P, Q) -> np.ndarray:
     return out
 
 
-def _sums_from_first_stage(args, axis) -> bool:
+def _sums_from_first_stage(kind: str, args, axis) -> bool:
     """Whether the validation's row sums can come from the first stage: every input is a C-contiguous
-    float16/bfloat16/float32 array (of one format after promotion, narrow) with ``axis`` its
-    trailing axes, rows of ``1..TILE`` entries, and every entry in ``[0, 1]`` (checked here)."""
-    if not all(isinstance(a, np.ndarray) and a.dtype in _NARROW and a.flags.c_contiguous for a in args):
+    float array (float16, bfloat16, float32; float64 too, of one format then, rows of at most
+    ``COLS64`` entries, not sld_sym) with ``axis`` its trailing axes, rows of ``1..TILE`` entries,
+    and every entry in ``[0, 1]`` (checked here)."""
+    if not all(isinstance(a, np.ndarray) and a.dtype in _FLOATS and a.flags.c_contiguous for a in args):
         return False
-    if len({a.shape for a in args}) != 1 or result_format(*args).name == "float64":
+    if len({a.shape for a in args}) != 1:
+        return False
+    wide = result_format(*args).name == "float64"
+    if wide and (kind == "sym" or any(a.dtype != np.float64 for a in args)):
         return False
     a0 = args[0]
     try:
@@ -177,17 +182,17 @@ def _sums_from_first_stage(args, axis) -> bool:
     if axes != tuple(range(a0.ndim - len(axes), a0.ndim)):
         return False
     n = int(np.prod([a0.shape[i] for i in axes], dtype=np.int64))
-    if not 0 < n <= TILE:
+    if not 0 < n <= (COLS64 if wide else TILE):
         return False
     return all(_entries_in_unit_interval(a, format_of(a.dtype)) for a in args)
 
 
-_NARROW = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32))
+_FLOATS = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
 _SLOW_TILE = 1 << 14  # entries per tile of the exact algorithm (every step is row by row)
 
 
 def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
-    deferred = validate and _sums_from_first_stage(args, axis)
+    deferred = validate and _sums_from_first_stage(kind, args, axis)
     if deferred:  # the entries are checked now, the sums by the first stage (the same numbers)
         arrays = [as_float_array(a, n) for a, n in zip(args, names)]
         if len(arrays) == 2:
@@ -201,7 +206,8 @@ def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.
     Q = rows[-1].rows
     result = np.zeros(P.shape[0], dtype=fmt.dtype)
     if deferred:
-        decided, values, sp, sq = fast_rows(kind, P, Q, fmt, in_unit=True, sums=True)
+        stage = fast_rows64 if fmt.name == "float64" else functools.partial(fast_rows, fmt=fmt)
+        decided, values, sp, sq = stage(kind, P, Q, in_unit=True, sums=True)
         for a, s in zip(args, (sp, sq)):
             if (np.abs(s - 1.0) > sum_tolerance(a.dtype)).any():
                 for a2, n in zip(args, names):  # the first failing check raises, as it always did
@@ -210,7 +216,10 @@ def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.
         mass = None  # float64 row sums of p (of p and q for sld_sym), from the validation
         if all(s is not None for s in sums):
             mass = sums[0] + sums[-1] if kind == "sym" else sums[0]
-        decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate, mass=mass)
+        if fmt.name == "float64":
+            decided, values = fast_rows64(kind, P, Q, in_unit=validate, mass=mass)
+        else:
+            decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate, mass=mass)
     result[decided] = values[decided]
     todo = np.flatnonzero(~decided)
     step = max(1, _SLOW_TILE // max(P.shape[1], 1))

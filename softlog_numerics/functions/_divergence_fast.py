@@ -29,10 +29,11 @@ import functools
 import numpy as np
 
 from softlog_numerics._core import constants as _c
+from softlog_numerics._core.eft import two_sum
 from softlog_numerics._core.formats import round_from_float64
 from softlog_numerics.functions._softlog_dd import softlog_dd
 
-__all__ = ["fast_rows", "TILE"]
+__all__ = ["COLS64", "TILE", "fast_rows", "fast_rows64"]
 
 TILE = 1 << 16  # entries per tile
 MAX_COLS = 1 << 20  # the hypothesis K <= 2**20 of Theorems D5-D6
@@ -236,6 +237,181 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
     ui = fmt.uint
     decided = good & (flo.view(ui) == fhi.view(ui))
     values = np.where(decided, flo, values)
+    if sums:
+        return decided, values, SP, SQ
+    return decided, values
+
+
+# ---------------------------------------------------------------------------------------------
+# float64 (Theorem D11): the same decision, for the float64 rounding, from a sum known to about
+# 2**-62 of the row's mass: L(x) = A_j + lo with A_j of 26 bits (so p A_j is exact after one
+# Veltkamp split of p), lo = B_j + log1p(r) to degree 4, and the row sums of the exact parts by
+# Rump-Ogita-Oishi extraction on a fixed grid (|terms| <= 1).
+
+COLS64 = 1 << 12  # columns per chunk: the extraction's fixed grid needs c <= 2**12
+_SPLITTER = 134217729.0
+_THIRD = 1.0 / 3.0
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_tables64():
+    """``A_j`` (``L(j/N)`` to 26 bits, ``|A_j| <= 1``) and ``B_j = RN(L(j/N) - A_j)`` from the
+    double-double kernel (D3): ``|A_j + B_j - L(j/N)| <= 2**-64.7``."""
+    h, l = softlog_dd(np.arange(_N + 1, dtype=np.float64) / _N)
+    c = _SPLITTER * h
+    A = c - (c - h)  # Veltkamp: the leading 26 bits of h, h - A exact
+    B = (h - A) + l
+    return A, B
+
+
+def _unit_softlog64(x, A_out, lo, tmp, tt, ib, s=None):
+    """``L(x) ~ A_out + lo`` for float64 ``x`` in ``[0, 1]`` (``|A + lo - L(x)| <= 2**-63.5``,
+    Theorem D11 (a)); ``tt = N x``; ``s`` the row sums of ``x`` (as the validation computes them)."""
+    A, B = _unit_tables64()
+    np.multiply(x, float(_N), out=tt)  # exact
+    if s is not None:
+        np.sum(tt, axis=1, out=s)
+        s /= _N
+    np.add(tt, _MAGIC, out=tmp)
+    np.subtract(tmp.view(np.int64), _MAGIC_BITS, out=ib)  # j
+    tmp -= _MAGIC
+    np.subtract(tt, tmp, out=lo)  # d, exact
+    tmp += _KAPPA
+    lo /= tmp  # r
+    np.multiply(lo, -0.25, out=tmp)
+    tmp += _THIRD
+    tmp *= lo
+    tmp -= 0.5
+    tmp *= lo
+    tmp *= lo  # P = -r**2/2 + r**3/3 - r**4/4
+    lo += tmp
+    np.take(B, ib, out=tmp, mode="clip")
+    lo += tmp
+    np.take(A, ib, out=A_out, mode="clip")
+
+
+def _extract_sums(v, sigma, tmp):
+    """Row sums of ``v`` (``|v| <= sigma / (2 c)``, ``c`` columns, ``sigma`` a power of two) as
+    ``(q, r)``: ``q`` exact, ``r`` the float64 sum of the exact remainders (Theorem D11 (b))."""
+    np.add(v, sigma, out=tmp)
+    tmp -= sigma  # q_i, exact
+    q = tmp.sum(axis=1)
+    np.subtract(v, tmp, out=tmp)  # r_i = v_i - q_i, exact, |r_i| <= 2**-53 sigma
+    return q, tmp.sum(axis=1)
+
+
+def _radius64(kind: str, c: int, chunks: int):
+    """``(rho, absolute)``: the radius is ``rho * s + absolute`` for ``s`` the float64 sum of ``p``
+    (Theorem D11 (c)), a margin of 5 % included."""
+    g = _gamma(c * chunks)
+    eps_l = 2.0**-63.5
+    if kind in ("entropy", "cross"):
+        beta = eps_l + 2.0**-66.2 + 2.0**-65.3 + _E63
+        grid = 1.0 + 2.0**-12
+    else:  # sld, for 2S
+        beta = 2 * eps_l + 2.0**-64.1 + 2.0**-64.3 + 2 * _E63
+        grid = 2.0 + 2.0**-11
+    absolute = chunks * 4.04 * float(c) ** 3 * _U**2 * grid + 4 * c * chunks * 2.0**-1074
+    return 1.05 * beta / (1.0 - g), 1.05 * absolute
+
+
+def fast_rows64(kind: str, P, Q, in_unit: bool, mass=None, sums: bool = False):
+    """As :func:`fast_rows` for float64 rows (entropy, cross-entropy, sld)."""
+    rows, k = P.shape
+    decided = np.zeros(rows, dtype=bool)
+    values = np.zeros(rows)
+    if rows == 0 or k == 0 or k > COLS64 or kind == "sym":
+        return (decided, values, None, None) if sums else (decided, values)
+    cols = min(k, COLS64)
+    chunks = -(-k // cols)
+    tile_rows = max(1, TILE // cols)
+    f = [np.empty((tile_rows, cols)) for _ in range(9)]
+    ibuf = np.empty((tile_rows, cols), dtype=np.intp)
+    sig1 = 2.0 ** (int(cols - 1).bit_length() + 1)  # >= 2c
+    sig2 = sig1 * 2.0**-12
+    H = np.zeros(rows)
+    lo_all = np.zeros(rows)
+    ok_all = np.ones(rows, dtype=bool)
+    want = sums and k <= TILE and chunks == 1
+    SP = np.zeros(rows) if want else None
+    SQ = np.zeros(rows) if want and kind != "entropy" else None
+    M_all = np.zeros(rows) if mass is None else mass
+    for r0 in range(0, rows, tile_rows):
+        r1 = min(rows, r0 + tile_rows)
+        nr = r1 - r0
+        ok = ok_all[r0:r1]
+        for c0 in range(0, k, cols):
+            c1 = min(k, c0 + cols)
+            nc = c1 - c0
+            p = P[r0:r1, c0:c1]
+            q = Q[r0:r1, c0:c1]
+            Ap, lp, t0, t1, tp, Aq, lq, t2, tq = (b[:nr, :nc] for b in f)
+            ib = ibuf[:nr, :nc]
+            if not in_unit:
+                for a in ((p, q) if kind != "entropy" else (p,)):
+                    with np.errstate(invalid="ignore"):
+                        ok &= (a.min(axis=1) >= 0) & (a.max(axis=1) <= 1)
+                if not ok.any():
+                    break
+                if not ok.all():
+                    p = np.where(ok[:, None], p, 0.0)
+                    q = np.where(ok[:, None], q, 0.0)
+            sp = SP[r0:r1] if want else None
+            sq = SQ[r0:r1] if SQ is not None else None
+            if kind == "cross":
+                _unit_softlog64(q, Ap, lp, t0, tq, ib, sq)
+                if want:
+                    np.sum(p, axis=1, out=sp)
+            else:
+                _unit_softlog64(p, Ap, lp, t0, tp, ib, sp)
+            if kind == "sld":
+                _unit_softlog64(q, Aq, lq, t0, tq, ib, sq)
+            if mass is None and not want:
+                M_all[r0:r1] += p.sum(axis=1)
+            # Veltkamp: p = ph + pl, both of at most 26 bits
+            np.multiply(p, _SPLITTER, out=t0)
+            np.subtract(t0, p, out=t1)
+            t0 -= t1  # ph
+            np.subtract(p, t0, out=t1)  # pl
+            if kind == "sld":
+                lp -= lq
+                lp *= p  # fl(p fl(lo_p - lo_q))
+                np.multiply(t1, Ap, out=t2)
+                np.multiply(t1, Aq, out=tq)
+                t2 -= tq  # fl(pl A_p - pl A_q)
+                lp += t2  # E2'
+                np.multiply(t0, Ap, out=t2)  # E1p, exact
+                np.multiply(t0, Aq, out=tq)  # E1q, exact
+                q1, r1_ = _extract_sums(t2, sig1, t1)
+                q2, r2_ = _extract_sums(tq, sig1, t1)
+                q3, r3_ = _extract_sums(lp, sig2 * 2.0, t1)
+                hq, he = two_sum(q1, -q2)
+                low = he + ((r1_ - r2_) + (q3 + r3_))
+            else:
+                lp *= p
+                np.multiply(t1, Ap, out=t1)
+                lp += t1  # E2' = fl(pl A + fl(p lo))
+                np.multiply(t0, Ap, out=t0)  # E1 = ph A, exact
+                q1, r1_ = _extract_sums(t0, sig1, t1)
+                q3, r3_ = _extract_sums(lp, sig2, t1)
+                hq = q1
+                low = r1_ + (q3 + r3_)
+            h, e = two_sum(H[r0:r1], hq)
+            H[r0:r1] = h
+            lo_all[r0:r1] += e + low
+    if want:
+        M_all = SP
+    rho, absolute = _radius64(kind, cols, chunks)
+    scale = {"entropy": -1.0, "cross": -1.0, "sld": 0.5}[kind]
+    with np.errstate(invalid="ignore", over="ignore"):
+        R = M_all * rho + absolute
+        R = R + np.abs(lo_all) * 2.0**-51
+        vlo = (H + (lo_all - R)) * scale
+        vhi = (H + (lo_all + R)) * scale
+        good = ok_all & np.isfinite(vlo) & np.isfinite(vhi)
+        good &= (np.abs(vlo) >= _TINY) & (np.abs(vhi) >= _TINY)
+    decided = good & (vlo.view(np.uint64) == vhi.view(np.uint64))
+    values = np.where(decided, vlo, 0.0)
     if sums:
         return decided, values, SP, SQ
     return decided, values
