@@ -165,14 +165,14 @@ def _reduce_rows64(kind: str, P, Q) -> np.ndarray:
 def _sums_from_first_stage(kind: str, args, axis) -> bool:
     """Whether the validation's row sums can come from the first stage: every input is a C-contiguous
     float array (float16, bfloat16, float32; float64 too, of one format then, rows of at most
-    ``COLS64`` entries, not sld_sym) with ``axis`` its trailing axes, rows of ``1..TILE`` entries,
+    ``COLS64`` entries) with ``axis`` its trailing axes, rows of ``1..TILE`` entries,
     and every entry in ``[0, 1]`` (checked here)."""
     if not all(isinstance(a, np.ndarray) and a.dtype in _FLOATS and a.flags.c_contiguous for a in args):
         return False
     if len({a.shape for a in args}) != 1:
         return False
     wide = result_format(*args).name == "float64"
-    if wide and (kind == "sym" or any(a.dtype != np.float64 for a in args)):
+    if wide and any(a.dtype != np.float64 for a in args):
         return False
     a0 = args[0]
     try:

@@ -29,7 +29,7 @@ import functools
 import numpy as np
 
 from softlog_numerics._core import constants as _c
-from softlog_numerics._core.eft import two_sum
+from softlog_numerics._core.eft import two_prod, two_sum
 from softlog_numerics._core.formats import round_from_float64
 from softlog_numerics.functions._softlog_dd import softlog_dd
 
@@ -261,6 +261,8 @@ def _unit_tables64():
     c = _SPLITTER * h
     A = c - (c - h)  # Veltkamp: the leading 26 bits of h, h - A exact
     B = (h - A) + l
+    # |A_j| >= 2**-20 makes A_j - A_i exact (multiples of 2**-45, at most 2 in size)
+    assert np.abs(A).min() >= 2.0**-20
     return A, B
 
 
@@ -300,18 +302,19 @@ def _extract_sums(v, sigma, tmp):
     return q, tmp.sum(axis=1)
 
 
-def _radius64(kind: str, c: int, chunks: int):
+def _radius64(kind: str, c: int, sigmas):
     """``(rho, absolute)``: the radius is ``rho * s + absolute`` for ``s`` the float64 sum of ``p``
-    (Theorem D11 (c)), a margin of 5 % included."""
-    g = _gamma(c * chunks)
-    eps_l = 2.0**-63.5
-    if kind in ("entropy", "cross"):
+    (of ``p`` and ``q`` for sld_sym) and ``sigmas`` the extraction grids (Theorem D11 (c)), a
+    margin of 5 % included."""
+    g = _gamma(c)
+    eps_l = 2.0**-63.7
+    if kind in ("entropy", "cross"):  # for S
         beta = eps_l + 2.0**-66.2 + 2.0**-65.3 + _E63
-        grid = 1.0 + 2.0**-12
-    else:  # sld, for 2S
+    elif kind == "sld":  # for 2S
         beta = 2 * eps_l + 2.0**-64.1 + 2.0**-64.3 + 2 * _E63
-        grid = 2.0 + 2.0**-11
-    absolute = chunks * 4.04 * float(c) ** 3 * _U**2 * grid + 4 * c * chunks * 2.0**-1074
+    else:  # for 4S
+        beta = 2 * eps_l + 2.0**-66.2 + 2.0**-64.6 + 2.0**-65.1 + 2 * _E63
+    absolute = 1.01 * (c * _U) ** 2 * sum(sigmas) + 8 * c * 2.0**-1074
     return 1.05 * beta / (1.0 - g), 1.05 * absolute
 
 
@@ -320,7 +323,7 @@ def fast_rows64(kind: str, P, Q, in_unit: bool, mass=None, sums: bool = False):
     rows, k = P.shape
     decided = np.zeros(rows, dtype=bool)
     values = np.zeros(rows)
-    if rows == 0 or k == 0 or k > COLS64 or kind == "sym":
+    if rows == 0 or k == 0 or k > COLS64:
         return (decided, values, None, None) if sums else (decided, values)
     cols = min(k, COLS64)
     chunks = -(-k // cols)
@@ -364,8 +367,26 @@ def fast_rows64(kind: str, P, Q, in_unit: bool, mass=None, sums: bool = False):
                     np.sum(p, axis=1, out=sp)
             else:
                 _unit_softlog64(p, Ap, lp, t0, tp, ib, sp)
-            if kind == "sld":
+            if kind in ("sld", "sym"):
                 _unit_softlog64(q, Aq, lq, t0, tq, ib, sq)
+            if kind == "sym":
+                if mass is None and not want:
+                    M_all[r0:r1] += p.sum(axis=1) + q.sum(axis=1)
+                mh, ml = two_sum(p, -q)  # m = p - q exactly
+                Ap -= Aq  # DA, exact
+                lp -= lq  # DL = fl(lo_p - lo_q)
+                e1, err = two_prod(mh, Ap)  # mh DA exactly (barring underflow)
+                np.multiply(mh, lp, out=t0)
+                err += t0
+                Ap += lp
+                ml *= Ap
+                err += ml  # E2
+                q1, r1_ = _extract_sums(e1, 4 * sig1, t1)
+                q3, r3_ = _extract_sums(err, 2 * sig2, t1)
+                h, e = two_sum(H[r0:r1], q1)
+                H[r0:r1] = h
+                lo_all[r0:r1] += e + (r1_ + (q3 + r3_))
+                continue
             if mass is None and not want:
                 M_all[r0:r1] += p.sum(axis=1)
             # Veltkamp: p = ph + pl, both of at most 26 bits
@@ -400,9 +421,11 @@ def fast_rows64(kind: str, P, Q, in_unit: bool, mass=None, sums: bool = False):
             H[r0:r1] = h
             lo_all[r0:r1] += e + low
     if want:
-        M_all = SP
-    rho, absolute = _radius64(kind, cols, chunks)
-    scale = {"entropy": -1.0, "cross": -1.0, "sld": 0.5}[kind]
+        M_all = SP + SQ if kind == "sym" else SP
+    sigmas = {"entropy": [sig1, sig2], "cross": [sig1, sig2], "sld": [sig1, sig1, 2 * sig2],
+              "sym": [4 * sig1, 2 * sig2]}[kind]
+    rho, absolute = _radius64(kind, cols, sigmas)
+    scale = {"entropy": -1.0, "cross": -1.0, "sld": 0.5, "sym": 0.25}[kind]
     with np.errstate(invalid="ignore", over="ignore"):
         R = M_all * rho + absolute
         R = R + np.abs(lo_all) * 2.0**-51
