@@ -188,7 +188,7 @@ def _sums_from_first_stage(kind: str, args, axis) -> bool:
 
 
 _FLOATS = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
-_SLOW_TILE = 1 << 14  # entries per tile of the exact algorithm (every step is row by row)
+_SLOW_TILE = 1 << 12  # entries per tile of the exact algorithm (every step is row by row)
 
 
 def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:

@@ -35,7 +35,7 @@ from softlog_numerics.functions._softlog_dd import softlog_dd
 
 __all__ = ["COLS64", "TILE", "fast_rows", "fast_rows64"]
 
-TILE = 1 << 16  # entries per tile
+TILE = 1 << 15  # entries per tile
 MAX_COLS = 1 << 20  # the hypothesis K <= 2**20 of Theorems D5-D6
 _N = 1 << 16
 _U = 2.0**-53
@@ -249,6 +249,7 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
 # Rump-Ogita-Oishi extraction on a fixed grid (|terms| <= 1).
 
 COLS64 = 1 << 12  # columns per chunk: the extraction's fixed grid needs c <= 2**12
+TILE64 = 1 << 14  # entries per tile (nine float64 buffers)
 _SPLITTER = 134217729.0
 _THIRD = 1.0 / 3.0
 
@@ -327,7 +328,7 @@ def fast_rows64(kind: str, P, Q, in_unit: bool, mass=None, sums: bool = False):
         return (decided, values, None, None) if sums else (decided, values)
     cols = min(k, COLS64)
     chunks = -(-k // cols)
-    tile_rows = max(1, TILE // cols)
+    tile_rows = max(1, TILE64 // cols)
     f = [np.empty((tile_rows, cols)) for _ in range(9)]
     ibuf = np.empty((tile_rows, cols), dtype=np.intp)
     sig1 = 2.0 ** (int(cols - 1).bit_length() + 1)  # >= 2c
