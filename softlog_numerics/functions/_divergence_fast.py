@@ -120,7 +120,7 @@ def _radius_coefficient(kind: str, fmtname: str, k: int) -> float:
     (``S``, ``2S`` for sld, ``4S`` for sld_sym) and ``s`` the float64 sum of ``p`` (of ``p`` and
     ``q`` for sld_sym), with a margin of 1 % (Theorem D10 (b))."""
     c = _C_L[fmtname]
-    g = _gamma(max(k - 1, 0))
+    g = _gamma(k)  # the row's dot product of k terms (products included)
     if kind in ("entropy", "cross"):
         beta = c + _U * (1 + c) + g * (1 + _U) * (1 + c) + _E63
     elif kind == "sld":
@@ -186,8 +186,7 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
             # for float32 the row sums are N times theirs, bit for bit, and divided by N below
             if kind == "entropy":
                 _values_and_softlog(p, bits, X, L, f2, f0, f1, ib, sp)
-                f0 *= f2
-                pv = f2
+                pv = fac = f2
             elif kind == "cross":
                 _values_and_softlog(q, bits, X, L, f3, f0, f1, ib, sq)
                 if bits:
@@ -200,18 +199,20 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
                     np.sum(pv, axis=1, out=sp)
                     if not bits:
                         sp /= _N
-                f0 *= pv
+                fac = pv
             else:
                 _values_and_softlog(p, bits, X, L, f2, f0, f1, ib, sp)
                 _values_and_softlog(q, bits, X, L, f3, f1, f4, ib, sq)
                 f0 -= f1  # D^ = L^(p) - L^(q)
                 pv, qv = f2, f3
                 if kind == "sld":
-                    f0 *= pv
+                    fac = pv
                 else:
                     np.subtract(pv, qv, out=f1)  # m^ = fl(p - q) (times N for float32)
-                    f0 *= f1
-            S += f0.sum(axis=1)
+                    fac = f1
+            # the row dot products sum_k f0 fac in float64, in any order (with or without FMA):
+            # within gamma_K sum_k |f0 fac| (Theorem D10 (b))
+            S += np.einsum("ij,ij->i", f0, fac)
             if mass is not None or want:
                 continue
             if kind == "sym":
