@@ -15,6 +15,14 @@ for float16/bfloat16/float32, once more to the format with :func:`round_from_flo
 
 The double-double softlog ``L(x)`` and the difference ``L(p) - L(q)`` (free of cancellation) are the
 kernels of :mod:`softlog_numerics.functions._softlog_dd`, shared with the softlog-softmax layer.
+
+A first stage (:mod:`softlog_numerics.functions._divergence_fast`, proofs/divergence.md, Theorems
+D10 and D11) evaluates rows whose entries lie in ``[0, 1]`` in float64 with a proven radius that
+also covers the error of this algorithm, and returns a row's result only when both ends of the
+interval round to the same bits: then that *is* this algorithm's result, so every output is the
+same, bit for bit, as without it; the other rows are computed as above, in tiles of rows.
+With ``validate=True`` the row sums of the check come from the first stage when the layout allows
+(:func:`_sums_from_first_stage`; the same float64 numbers, the same errors).
 """
 
 from __future__ import annotations
@@ -234,7 +242,9 @@ _NOTES_COMMON = """
     Special values follow :mod:`softlog_numerics.oracle`: with ``validate=False`` a row holding NaN
     or ``±inf`` gives NaN, and so does a softlog argument below the branch point ``-1/(e**2 - 1)``;
     an exact zero result (and an empty row) is ``+0``; rows whose softlogs are all ``L(0) = -1`` or
-    ``L(1) = 1`` are summed exactly (:func:`math.fsum`) and rounded once.
+    ``L(1) = 1`` are summed exactly (:func:`math.fsum`) and rounded once. Rows in ``[0, 1]`` are
+    usually decided by a faster first stage that returns the same bits (proofs/divergence.md,
+    Theorems D10, D11).
 """
 
 

@@ -19,7 +19,13 @@ The softlog in float64 (absolute error ``c_L``):
   ``log1p(r) ~ r (1 - r/2)`` (``c_L = 2**-44.4``), from a table of ``RN(L(j/N))``.
 
 Rows are processed in tiles of at most ``2**15`` entries (columns in chunks of that size), so the
-extra memory is a few tiles of float64 (about 1.3 MiB) whatever the input's size.
+extra memory is a few tiles of float64 (about 1.5 MiB) whatever the input's size.
+
+float64 rows of at most ``2**12`` entries (:func:`fast_rows64`, Theorem D11): ``L(x) = A_j + lo``
+with ``A_j`` of 26 bits (so ``p A_j`` is exact after one Veltkamp split of ``p``) and
+``lo = B_j + log1p(r)`` to degree 4 (``|A_j + lo - L| <= 2**-63.7``); the exact parts are summed
+by Rump-Ogita-Oishi extraction on a fixed grid, giving a double-double and a radius from which the
+float64 rounding is decided the same way.
 """
 
 from __future__ import annotations
