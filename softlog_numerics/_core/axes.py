@@ -114,7 +114,7 @@ _ONE_BITS = {"float16": 0x3C00, "bfloat16": 0x3F80}
 _SUM_TILE = 1 << 15  # entries per tile of the row sums in checked_row_sums
 
 
-def _entries_in_unit_interval(p: np.ndarray, fmt) -> bool:
+def entries_in_unit_interval(p: np.ndarray, fmt) -> bool:
     """True only if every entry of ``p`` is in ``[0, 1]`` (no NaN); False may also mean "not
     decided here" (a 16-bit ``-0.0``). One or two reductions in the input's own format."""
     if p.size == 0:
@@ -138,7 +138,7 @@ def checked_row_sums(p: np.ndarray, axis, name: str = "p", atol: float | None = 
     fmt = format_of(p.dtype)
     axes = normalize_axis(axis, p.ndim)
     trailing = axes == tuple(range(p.ndim - len(axes), p.ndim))
-    if not (trailing and p.flags.c_contiguous and _entries_in_unit_interval(p, fmt)):
+    if not (trailing and p.flags.c_contiguous and entries_in_unit_interval(p, fmt)):
         check_probabilities(p, axis, name, atol)
         return None
     tol = sum_tolerance(fmt) if atol is None else float(atol)

@@ -34,7 +34,7 @@ import numpy as np
 
 from softlog_numerics._core.axes import (
     Rows,
-    _entries_in_unit_interval,
+    entries_in_unit_interval,
     check_probabilities,
     check_same_shape,
     normalize_axis,
@@ -192,7 +192,7 @@ def _sums_from_first_stage(kind: str, args, axis) -> bool:
     n = int(np.prod([a0.shape[i] for i in axes], dtype=np.int64))
     if not 0 < n <= (COLS64 if wide else TILE):
         return False
-    return all(_entries_in_unit_interval(a, format_of(a.dtype)) for a in args)
+    return all(entries_in_unit_interval(a, format_of(a.dtype)) for a in args)
 
 
 _FLOATS = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
