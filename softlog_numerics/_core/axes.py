@@ -121,6 +121,9 @@ def entries_in_unit_interval(p: np.ndarray, fmt) -> bool:
         return True
     if fmt.name in _ONE_BITS:  # sign bit clear and at most the bits of 1.0: [+0, 1], no NaN
         return int(p.view(np.uint16).max()) <= _ONE_BITS[fmt.name]
+    if fmt.name in ("float32", "float64") and p.flags.c_contiguous:  # the same, on the bit patterns
+        u = np.uint32 if fmt.name == "float32" else np.uint64
+        return int(p.view(u).max()) <= int(np.array(1.0, dtype=p.dtype).view(u))
     with np.errstate(invalid="ignore"):
         return bool(p.min() >= 0) and bool(p.max() <= 1)
 
