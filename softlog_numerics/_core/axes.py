@@ -114,6 +114,54 @@ def sum_tolerance(fmt) -> float:
     return float(np.sqrt(format_of(fmt).eps))
 
 
+_ONE_BITS = {"float16": 0x3C00, "bfloat16": 0x3F80}
+_SUM_TILE = 1 << 15  # entries per tile of the row sums in checked_row_sums
+
+
+def entries_in_unit_interval(p: np.ndarray, fmt) -> bool:
+    """True only if every entry of ``p`` is in ``[0, 1]`` (no NaN); False may also mean "not
+    decided here" (a 16-bit ``-0.0``). One or two reductions in the input's own format."""
+    if p.size == 0:
+        return True
+    if fmt.name in _ONE_BITS:  # sign bit clear and at most the bits of 1.0: [+0, 1], no NaN
+        return int(p.view(np.uint16).max()) <= _ONE_BITS[fmt.name]
+    if fmt.name in ("float32", "float64") and p.flags.c_contiguous:  # the same, on the bit patterns
+        u = np.uint32 if fmt.name == "float32" else np.uint64
+        return int(p.view(u).max()) <= int(np.array(1.0, dtype=p.dtype).view(u))
+    with np.errstate(invalid="ignore"):
+        return bool(p.min() >= 0) and bool(p.max() <= 1)
+
+
+def checked_row_sums(p: np.ndarray, axis, name: str = "p", atol: float | None = None):
+    """:func:`check_probabilities`, returning the float64 row sums of the ``Rows(p, axis)`` view
+    (the very numbers it compares with 1) when they were computed tile by tile, else None.
+
+    The tiles: when ``p`` is C-contiguous and ``axis`` names its trailing axes, row ``i`` of the
+    view is contiguous and its sum is ``p_i.astype(float64).sum()`` whatever tile holds it (NumPy's
+    pairwise summation of one contiguous row), so the sums, hence the decision and any message, are
+    those of :func:`check_probabilities`; the extra memory is a tile (``2**15`` entries, or one
+    row). In any other case, or when a check fails, :func:`check_probabilities` itself runs.
+    """
+    fmt = format_of(p.dtype)
+    axes = normalize_axis(axis, p.ndim)
+    trailing = axes == tuple(range(p.ndim - len(axes), p.ndim))
+    if not (trailing and p.flags.c_contiguous and entries_in_unit_interval(p, fmt)):
+        check_probabilities(p, axis, name, atol)
+        return None
+    tol = sum_tolerance(fmt) if atol is None else float(atol)
+    rows = Rows(p, axis)
+    if rows.n == 0:
+        return np.zeros(rows.rows.shape[0])
+    R = rows.rows
+    step = max(1, _SUM_TILE // rows.n)
+    s = np.empty(R.shape[0])
+    for r0 in range(0, R.shape[0], step):
+        s[r0 : r0 + step] = R[r0 : r0 + step].astype(np.float64).sum(axis=1)
+    if (np.abs(s - 1.0) > tol).any():
+        check_probabilities(p, axis, name, atol)  # raises, with the message it always gave
+    return s
+
+
 def check_probabilities(p: np.ndarray, axis, name: str = "p", atol: float | None = None) -> None:
     """ValueError naming the first offending index unless every vector along ``axis`` is a distribution.
 
@@ -164,6 +212,20 @@ def prepared_distributions(args, names, axis, validate: bool) -> tuple[Format, l
             check_probabilities(a, axis, n)
     fmt = result_format(*arrays)
     return fmt, [a.astype(fmt.dtype) for a in arrays]
+
+
+def prepared_distributions_with_sums(args, names, axis, validate: bool):
+    """:func:`prepared_distributions` (the same checks, errors and format), also returning, when
+    ``validate`` computed them tile by tile, the float64 row sums of each input along ``axis``
+    (:func:`checked_row_sums`; None otherwise). The arrays are not copied when already in the format."""
+    arrays = [as_float_array(a, n) for a, n in zip(args, names)]
+    if len(arrays) == 2:
+        check_same_shape(arrays[0], arrays[1], names[0], names[1])
+    sums = [None] * len(arrays)
+    if validate:
+        sums = [checked_row_sums(a, axis, n) for a, n in zip(arrays, names)]
+    fmt = result_format(*arrays)
+    return fmt, [a.astype(fmt.dtype, copy=False) for a in arrays], sums
 
 
 def prepared_layer(P, w, validate: bool) -> tuple[Format, np.ndarray, np.ndarray]:

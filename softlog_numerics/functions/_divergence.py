@@ -15,19 +15,49 @@ for float16/bfloat16/float32, once more to the format with :func:`round_from_flo
 
 The double-double softlog ``L(x)`` and the difference ``L(p) - L(q)`` (free of cancellation) are the
 kernels of :mod:`softlog_numerics.functions._softlog_dd`, shared with the softlog-softmax layer.
+
+A first stage (:mod:`softlog_numerics.functions._divergence_fast`, proofs/divergence.md, Theorems
+D10 and D11) evaluates rows whose entries lie in ``[0, 1]`` in float64 with a proven radius that
+also covers the error of this algorithm, and returns a row's result only when both ends of the
+interval round to the same bits: then that *is* this algorithm's result, so every output is the
+same, bit for bit, as without it; the other rows are computed as above, in tiles of rows.
+With ``validate=True`` the row sums of the check come from the first stage when the layout allows
+(:func:`_sums_from_first_stage`; the same float64 numbers, the same errors).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from softlog_numerics._core.axes import Axis, Rows, prepared_distributions
+from softlog_numerics._core.axes import (
+    Axis,
+    Rows,
+    check_probabilities,
+    check_same_shape,
+    entries_in_unit_interval,
+    normalize_axis,
+    prepared_distributions_with_sums,
+    sum_tolerance,
+)
 from softlog_numerics._core.dd import dd_row_sums
 from softlog_numerics._core.eft import two_prod, two_sum
-from softlog_numerics._core.formats import round_from_float64
+from softlog_numerics._core.formats import (
+    BFLOAT16,
+    as_float_array,
+    format_of,
+    result_format,
+    round_from_float64,
+)
+from softlog_numerics.functions._divergence_fast import (
+    COLS64,
+    TILE,
+    fast_rows,
+    fast_rows64,
+)
 from softlog_numerics.functions._softlog_dd import (
     below_branch,
     softlog_dd,
@@ -125,11 +155,9 @@ def _exact_sum(values: list) -> float:
         return math.copysign(math.inf, sum(values))
 
 
-def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
-    fmt, arrays = prepared_distributions(args, names, axis, validate)
-    rows = [Rows(a.astype(np.float64), axis) for a in arrays]
-    P = rows[0].rows
-    Q = rows[-1].rows
+def _reduce_rows64(kind: str, P, Q) -> np.ndarray:
+    """The exact algorithm on float64 rows ``P``, ``Q`` (2-D): the float64 value of each row's sum
+    (NaN for a row it does not evaluate), before the rounding to a narrower format."""
     out = np.zeros(P.shape[0])
     finite = np.isfinite(P).all(axis=1) & np.isfinite(Q).all(axis=1)
     evaluated = {"entropy": [P], "cross": [Q], "sld": [P, Q], "sym": [P, Q]}[kind]
@@ -152,15 +180,84 @@ def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.
             out[good[inexact]] = _dot_rows(
                 mh.reshape(shape), ml.reshape(shape), gh.reshape(shape), gl.reshape(shape), shift
             )
-    result = out if fmt.name == "float64" else round_from_float64(out, fmt)
-    return np.asarray(rows[0].reduced(np.asarray(result, dtype=fmt.dtype), keepdims))
+    return out
+
+
+def _sums_from_first_stage(kind: str, args, axis) -> bool:
+    """Whether the validation's row sums can come from the first stage: every input is a C-contiguous
+    float array (float16, bfloat16, float32; float64 too, of one format then, rows of at most
+    ``COLS64`` entries) with ``axis`` its trailing axes, rows of ``1..TILE`` entries,
+    and every entry in ``[0, 1]`` (checked here)."""
+    if not all(isinstance(a, np.ndarray) and a.dtype in _FLOATS and a.flags.c_contiguous for a in args):
+        return False
+    if len({a.shape for a in args}) != 1:
+        return False
+    wide = result_format(*args).name == "float64"
+    if wide and any(a.dtype != np.float64 for a in args):
+        return False
+    a0 = args[0]
+    try:
+        axes = normalize_axis(axis, a0.ndim)
+    except Exception:
+        return False
+    if axes != tuple(range(a0.ndim - len(axes), a0.ndim)):
+        return False
+    n = int(np.prod([a0.shape[i] for i in axes], dtype=np.int64))
+    if not 0 < n <= (COLS64 if wide else TILE):
+        return False
+    return all(entries_in_unit_interval(a, format_of(a.dtype)) for a in args)
+
+
+_FLOATS = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
+_SLOW_TILE = 1 << 12  # entries per tile of the exact algorithm (every step is row by row)
+
+
+def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
+    deferred = validate and _sums_from_first_stage(kind, args, axis)
+    if deferred:  # the entries are checked now, the sums by the first stage (the same numbers)
+        arrays = [as_float_array(a, n) for a, n in zip(args, names)]
+        if len(arrays) == 2:
+            check_same_shape(arrays[0], arrays[1], names[0], names[1])
+        fmt = result_format(*arrays)
+        arrays = [a.astype(fmt.dtype, copy=False) for a in arrays]
+    else:
+        fmt, arrays, sums = prepared_distributions_with_sums(args, names, axis, validate)
+    rows = [Rows(a, axis) for a in arrays]
+    P = rows[0].rows
+    Q = rows[-1].rows
+    result = np.zeros(P.shape[0], dtype=fmt.dtype)
+    if deferred:
+        stage = fast_rows64 if fmt.name == "float64" else functools.partial(fast_rows, fmt=fmt)
+        decided, values, sp, sq = stage(kind, P, Q, in_unit=True, sums=True)
+        for a, s in zip(args, (sp, sq)):
+            if (np.abs(s - 1.0) > sum_tolerance(a.dtype)).any():
+                for a2, n in zip(args, names):  # the first failing check raises, as it always did
+                    check_probabilities(a2, axis, n)
+    else:
+        mass = None  # float64 row sums of p (of p and q for sld_sym), from the validation
+        if all(s is not None for s in sums):
+            mass = sums[0] + sums[-1] if kind == "sym" else sums[0]
+        if fmt.name == "float64":
+            decided, values = fast_rows64(kind, P, Q, in_unit=validate, mass=mass)
+        else:
+            decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate, mass=mass)
+    result[decided] = values[decided]
+    todo = np.flatnonzero(~decided)
+    step = max(1, _SLOW_TILE // max(P.shape[1], 1))
+    for i in range(0, todo.size, step):
+        idx = todo[i : i + step]
+        out = _reduce_rows64(kind, P[idx].astype(np.float64), Q[idx].astype(np.float64))
+        result[idx] = out if fmt.name == "float64" else round_from_float64(out, fmt)
+    return np.asarray(rows[0].reduced(result, keepdims))
 
 
 _NOTES_COMMON = """
     Special values follow :mod:`softlog_numerics.oracle`: with ``validate=False`` a row holding NaN
     or ``±inf`` gives NaN, and so does a softlog argument below the branch point ``-1/(e**2 - 1)``;
     an exact zero result (and an empty row) is ``+0``; rows whose softlogs are all ``L(0) = -1`` or
-    ``L(1) = 1`` are summed exactly (:func:`math.fsum`) and rounded once.
+    ``L(1) = 1`` are summed exactly (:func:`math.fsum`) and rounded once. Rows in ``[0, 1]`` are
+    usually decided by a faster first stage that returns the same bits (proofs/divergence.md,
+    Theorems D10, D11).
 """
 
 
