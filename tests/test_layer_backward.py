@@ -218,6 +218,29 @@ def test_rows_whose_cotangents_cancel_give_an_exact_zero_dw():
             assert (dw == 0).all() and not np.signbit(dw.astype(np.float64)).any(), (f, log, dw)
 
 
+@pytest.mark.parametrize("case", [
+    # two rows whose logits are a permutation of each other's and whose cotangents mirror: the
+    # log-softmax VJPs are negatives of each other, so dw cancels where the softlogs agree
+    ("float32", [[[1.0, 8.6736174e-19], [8.6736174e-19, 1.0], [0.0, 1.0]],
+                 [[1.0, 0.0], [0.0, 1.0], [1.0, 9.3132257e-10]]],
+     [[-1.0, -1.0], [-1.0, -1.0], [-1.0, 0.0]], [[-1.0, 0.0], [0.0, -1.0]], True),
+    # two classes of equal logits with a cotangent constant across them: sum_k v_k over a class is 0
+    ("float64", [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [4.65661287e-10, 4.65661287e-10, 0.5, 0.5]],
+     [-1.0, -1.0, -1.0], [-1.0, 0.0, -1.0, 0.0], False),
+])
+def test_oracle_recognises_vanishing_combinations(case):
+    """Exact zeros that come from the structure of the probabilities (permuted rows, classes of
+    equal logits), recognised by the oracle as identically vanishing polynomials in the class
+    probabilities instead of looping to OracleUndecided (found by the thorough profile)."""
+    dtype, P, w, g, log = case
+    dt = format_of(dtype).dtype
+    P, w, g = np.array(P, dtype=dt), np.array(w, dtype=dt), np.array(g, dtype=dt)
+    got = sn.grad.softlog_softmax(P, w, g, log=log)
+    want = oracle.grad.softlog_softmax(P, w, g, log=log)
+    _check("P", got[0], want[0], P, w, g, log)
+    _check("w", got[1], want[1], P, w, g, log)
+
+
 def test_equal_logits_are_exact():
     """All logits equal (``p = 1/K``, rational): the oracle settles ``v`` with fractions, and the
     production result is within the contract of it."""

@@ -13,8 +13,13 @@ rational multiples of ``L(v)`` over distinct ``v`` outside ``{0, 1}``: two logit
 their forms are, because the ``a v + b`` are pairwise coprime linear polynomials in the
 transcendental ``e**2``, Theorem G6). ``v = 0`` when ``g`` is zero, ``K == 1``, or (softmax) the sum
 of ``g_k - g_j`` over each class of equal logits vanishes; ``v = g`` (log) when ``S = 0``; all
-logits equal give ``p = 1/K``. A ``dP`` component is zero exactly when ``v`` or ``w`` is, and a
-``dw`` term when ``v`` is or (shape ``(B,)``) the two softlog arguments are equal. Other values are
+logits equal give ``p = 1/K``. A ``dP`` component is zero exactly when ``v`` or ``w`` is. A ``dw``
+entry is gathered over the rows whose logits agree up to a shift and an order of the classes
+(the same probabilities, permuted) and over the distinct softlog arguments: ``L(x)`` times
+``sum_k v_k(h_k)``, ``h_k`` the sum of the cotangent rows that meet ``x`` at class ``k`` (``v`` is
+linear in the cotangent); such a combination is recognised as 0 when it vanishes as a polynomial
+in the probabilities of the classes of equal logits (so ``sum_k v_k = 0``, mirrored rows and
+cancelling cotangents need no precision). Other values are
 decided by Ziv's loop; where the remaining terms vanish or are rational through a relation that
 is not recognised here (such relations exist among ``exp(z_j)``, e.g. ``p = 1/3`` for the logits
 ``(L(1/2), L(1), L(0))``), :class:`~softlog_numerics.oracle.enclosures.OracleUndecided` is raised
@@ -71,13 +76,35 @@ class _Row:
         self.forms = [softlog_sum((Pr[b][k], Fraction(w2[b][k])) for b in range(B)) for k in range(K)]
         self.exact: list[Fraction | None] = [None] * K
         self._cache: dict[int, list] = {}
+        self._exps: dict[int, tuple] = {}
         G, S = self.g, sum(self.g, _ZERO)
-        if K == 1 or not any(G):
-            self.exact = [_ZERO] * K
-            return
+        # Rows whose logits agree up to a shift and an order of the classes have the same
+        # probabilities, permuted: the key is the sorted multiset of the logits relative to the
+        # reference class that makes it smallest, and pos[k] the place of class k in that order.
+        best = None
+        for i in range(K):
+            ci, wi = self.forms[i]
+            rel = [(c - ci, tuple(sorted(_minus(ws, wi).items()))) for c, ws in self.forms]
+            cand = tuple(sorted(rel))
+            if best is None or cand < best[0]:
+                best = (cand, rel)
+        self.p_key = best[0] if best else ()
+        order = sorted(range(K), key=lambda k: best[1][k]) if best else []
+        self.pos = [0] * K
+        for place, k in enumerate(order):
+            self.pos[k] = place
+        self.perm = order  # perm[place] = k
         groups: dict = {}
         for k, (c, ws) in enumerate(self.forms):
             groups.setdefault((c, tuple(sorted(ws.items()))), []).append(k)
+        self.group_of = [0] * K
+        for i, members in enumerate(groups.values()):
+            for k in members:
+                self.group_of[k] = i
+        self.n_groups = len(groups)
+        if K == 1 or not any(G):
+            self.exact = [_ZERO] * K
+            return
         if len(groups) == 1:  # equal logits: p = 1/K
             if log:
                 self.exact = [gk - S / K for gk in G]
@@ -92,6 +119,75 @@ class _Row:
             if all(sum((G[k] - G[j] for j in members), _ZERO) == 0 for members in groups.values()):
                 self.exact[k] = _ZERO
 
+    def exps_at(self, prec: int):
+        """``(e, s, D, m)`` at ``prec``: ``e_j = exp(z_j - z_m)``, ``s = sum_{j != m} e_j``,
+        ``D = 1 + s``, ``m`` the largest logit (by the enclosures' upper ends)."""
+        got = self._exps.get(prec)
+        if got is None:
+            K = self.K
+            cache: dict = {}
+            z = [sum_enclosure(c, ws, prec, cache) for c, ws in self.forms]
+            m = max(range(K), key=lambda j: libmp.to_float(z[j][1]))
+            e = [I_ONE if j == m else enclose_exp(sub(z[j], z[m], prec), prec) for j in range(K)]
+            s = I_ZERO
+            for j in range(K):
+                if j != m:
+                    s = add(s, e[j], prec)
+            got = (e, s, add(I_ONE, s, prec), m)
+            self._exps = {prec: got}
+        return got
+
+    def combination_is_zero(self, h: dict) -> bool:
+        """Whether ``sum_k v_k(h[k])`` (``v_k`` of the cotangent vector ``h[k]``, all Fractions) is 0
+        for every value of the class probabilities: the polynomial in the probabilities ``pi_C``
+        of the classes ``C`` of equal logits (homogenised by ``sum_C n_C pi_C = 1``) has no nonzero
+        coefficient (Theorem G6 (b))."""
+        K, gid, n = self.K, self.group_of, self.n_groups
+        if self.log:  # sum_k h_k^k sum_j pi_G(j) - sum_k pi_G(k) sum_j h_j^k
+            coef = [_ZERO] * n
+            for k, hk in h.items():
+                for j in range(K):
+                    coef[gid[j]] += hk[k]
+                coef[gid[k]] -= sum(hk, _ZERO)
+            return not any(coef)
+        M = [[_ZERO] * n for _ in range(n)]  # pi_G(k) pi_G(j) (h_k^k - h_j^k)
+        for k, hk in h.items():
+            for j in range(K):
+                M[gid[k]][gid[j]] += hk[k] - hk[j]
+        return all(M[a][b] + M[b][a] == 0 for a in range(n) for b in range(a, n))
+
+    def combination_exact(self, h: dict) -> Fraction | None:
+        """``sum_k v_k(h[k])`` when all logits are equal (``p = 1/K``), else None."""
+        if self.n_groups != 1:
+            return None
+        K = self.K
+        total = _ZERO
+        for k, hk in h.items():
+            H = sum(hk, _ZERO)
+            total += hk[k] - H / K if self.log else (hk[k] - H / K) / K
+        return total
+
+    def combination_at(self, h: dict, prec: int):
+        """Enclosure of ``sum_k v_k(h[k])``."""
+        e, s, D, m = self.exps_at(prec)
+        acc = I_ZERO
+        for k, hk in h.items():
+            if self.log:
+                H = sum(hk, _ZERO)
+                He = enclose_rational(H, prec)
+                if k == m:
+                    term = add(enclose_rational(hk[m] - H, prec), mul(He, div(s, D, prec), prec), prec)
+                else:
+                    term = sub(enclose_rational(hk[k], prec), mul(He, div(e[k], D, prec), prec), prec)
+            else:
+                inner = I_ZERO
+                for j in range(self.K):
+                    if hk[k] != hk[j]:
+                        inner = add(inner, mul(enclose_rational(hk[k] - hk[j], prec), e[j], prec), prec)
+                term = div(mul(e[k], inner, prec), mul(D, D, prec), prec)
+            acc = add(acc, term, prec)
+        return acc
+
     def v_at(self, prec: int) -> list:
         """Enclosures of ``v_k`` (points where exact)."""
         got = self._cache.get(prec)
@@ -104,15 +200,7 @@ class _Row:
             if q is not None:
                 out[k] = enclose_rational(q, prec)
         if todo:
-            cache: dict = {}
-            z = [sum_enclosure(c, ws, prec, cache) for c, ws in self.forms]
-            m = max(range(K), key=lambda j: libmp.to_float(z[j][1]))
-            e = [I_ONE if j == m else enclose_exp(sub(z[j], z[m], prec), prec) for j in range(K)]
-            s = I_ZERO
-            for j in range(K):
-                if j != m:
-                    s = add(s, e[j], prec)
-            D = add(I_ONE, s, prec)
+            e, s, D, m = self.exps_at(prec)
             if self.log:
                 S = sum(G, _ZERO)
                 Se = enclose_rational(S, prec)
@@ -167,7 +255,7 @@ def softlog_softmax(
     if any(row is None for row in rows):
         dw = np.full(n_w, NAN)
     else:
-        dw = np.array(_dw(_merged(rows), B, K, w64.ndim == 1, fmt_w))
+        dw = np.array(_dw(rows, B, K, w64.ndim == 1, fmt_w))
     return _result(dP, P2.shape, fmt_P), _result(dw, w64.shape, fmt_w)
 
 
@@ -196,67 +284,70 @@ def _dP_row(row: _Row, w2: list, fmt) -> list:
     return ziv(fmt, B * K, enclose, fixed)
 
 
-def _merged(rows: list) -> list:
-    """Rows with the same ``P`` slice merged into one whose cotangent is their sum (exact): ``v`` is
-    linear in ``g`` at fixed logits, so ``dw`` is unchanged, and rows whose cotangents cancel give
-    a recognised zero instead of an undecidable one."""
-    groups: dict = {}
-    for row in rows:
-        key = tuple(map(tuple, row.P))
-        groups.setdefault(key, []).append(row)
-    out = []
-    for members in groups.values():
-        if len(members) == 1:
-            out.append(members[0])
-        else:
-            total = [sum(col, Fraction(0)) for col in zip(*(m.g for m in members))]
-            out.append(_Row(members[0].P, members[0].w2, total, members[0].log))
-    return out
-
-
 def _dw(rows: list, B: int, K: int, per_member: bool, fmt) -> list:
-    """Each ``dw`` entry as a rational part plus enclosed terms ``v_{r k} L-part``."""
-    entries = []  # per output: (rational, [(r, k, kind, args)])
+    """Each ``dw`` entry as a sum over classes of rows with the same probabilities (equal logit
+    forms up to a shift) and over the distinct softlog arguments ``x`` of ``L(x)`` times a
+    combination ``sum_k v_k(h_k)``, ``h_k`` the sum of the cotangent rows meeting ``x`` at class
+    ``k`` (``v`` is linear in the cotangent; ``L(0)``, ``L(1)`` are folded in as rational weights).
+    Combinations that vanish identically are dropped (Theorem G6 (b)); with ``w`` of shape
+    ``(B,)`` the sum over ``k`` needs no reference term (``sum_k v_k = 0`` is such a vanishing)."""
+    reps: dict = {}
+    for row in rows:
+        reps.setdefault(row.p_key, row)
+    entries = []  # per output: [(rep row, x or None, h in the rep's class indices)]
     for b in range(B):
         for kk in ([None] if per_member else range(K)):
-            const, terms = _ZERO, []
-            for r, row in enumerate(rows):
+            combos: dict = {}  # h in canonical places
+            for row in rows:
+                if not any(row.g):
+                    continue
                 for k in (range(K) if per_member else [kk]):
-                    if row.exact[k] == 0:
-                        continue
                     x = row.P[b][k]
-                    ref = row.P[b][0] if per_member else None
-                    if ref is not None and x == ref:
-                        continue
                     lx = EXACT_SOFTLOG.get(x)
-                    lref = EXACT_SOFTLOG.get(ref, 0) if ref is not None else 0
-                    if row.exact[k] is not None and lx is not None and (ref is None or ref in EXACT_SOFTLOG):
-                        const += row.exact[k] * (lx - lref)
-                    else:
-                        terms.append((r, k, x, ref))
-            entries.append((const, terms))
+                    key = (row.p_key, None if lx is not None else x)
+                    h = combos.setdefault(key, {}).setdefault(row.pos[k], [_ZERO] * K)
+                    scale = Fraction(lx) if lx is not None else Fraction(1)
+                    for j in range(K):
+                        h[row.pos[j]] += scale * row.g[j]
+            kept = []
+            for (pk, x), hc in combos.items():
+                rep = reps[pk]
+                h = {rep.perm[c]: [vec[rep.pos[j]] for j in range(K)] for c, vec in hc.items()}
+                if not rep.combination_is_zero(h):
+                    kept.append((rep, x, h))
+            entries.append(kept)
     fixed = {}
-    for i, (const, terms) in enumerate(entries):
-        if not terms:
-            fixed[i] = round_rational(const.numerator, const.denominator, fmt) if const else 0.0
+    for i, kept in enumerate(entries):
+        if not kept:
+            fixed[i] = 0.0
+        elif all(x is None for _, x, _ in kept):
+            vals = [rep.combination_exact(h) for rep, _, h in kept]
+            if all(v is not None for v in vals):
+                q = sum(vals, _ZERO)
+                fixed[i] = round_rational(q.numerator, q.denominator, fmt) if q else 0.0
 
     def enclose(todo, prec):
         cache: dict = {}
-
-        def L(x):
-            got = cache.get(x)
-            if got is None:
-                got = cache[x] = enclose_softlog(x, prec)
-            return got
-
         out = {}
         for i in todo:
-            const, terms = entries[i]
-            acc = enclose_rational(const, prec)
-            for r, k, x, ref in terms:
-                d = L(x) if ref is None else sub(L(x), L(ref), prec)
-                acc = add(acc, mul(rows[r].v_at(prec)[k], d, prec), prec)
+            acc = I_ZERO
+            for rep, x, h in entries[i]:
+                term = rep.combination_at(h, prec)
+                if x is not None:
+                    lx = cache.get(x)
+                    if lx is None:
+                        lx = cache[x] = enclose_softlog(x, prec)
+                    term = mul(term, lx, prec)
+                acc = add(acc, term, prec)
             out[i] = acc
         return out
 
     return ziv(fmt, len(entries), enclose, fixed)
+
+
+def _minus(a: dict, b: dict) -> dict:
+    """``a - b`` of two ``{v: weight}`` forms, zero weights dropped."""
+    out = dict(a)
+    for v, c in b.items():
+        out[v] = out.get(v, _ZERO) - c
+    return {v: c for v, c in out.items() if c}
