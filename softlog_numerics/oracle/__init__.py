@@ -23,6 +23,7 @@ from softlog_numerics.oracle import grad
 from softlog_numerics.oracle.enclosures import (
     MAX_PRECISION,
     OracleUndecided,
+    decide_enclosure,
     round_rational,
     round_to,
 )
