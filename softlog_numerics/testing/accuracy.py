@@ -35,6 +35,7 @@ from softlog_numerics.testing.record import ErrorStats
 __all__ = ["FUNCTIONS", "HARD_CASES", "Measurement", "hard_cases", "measure", "within_contract"]
 
 FUNCTIONS = tuple(ULP_BOUNDS)
+"""The functions measured, those with a row in the contract (``ULP_BOUNDS``)."""
 DTYPES = tuple(FORMATS)
 
 
