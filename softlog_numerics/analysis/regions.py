@@ -123,6 +123,7 @@ EXP_KEYS = (
 """The thresholds that have a closed formula, in the order they are reported."""
 
 SOFTLOG_KEYS = tuple(f"softlog_{v}_width" for v in SOFTLOG_VARIANTS)
+"""The keys of :func:`softlog_widths`, one per softlog variant, in the order they are reported."""
 
 SOFTLOG_WINDOW = 64
 """Half-width, in ULPs of x, of the window around x0 scanned for the softlog regions (Theorem T6

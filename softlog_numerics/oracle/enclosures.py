@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 MAX_PRECISION = 1 << 15
+"""The largest working precision, in bits, that Ziv's loop tries before it raises
+:class:`OracleUndecided`."""
 NAN = float("nan")
 INF = float("inf")
 

@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 FUNCTIONS = tuple(ULP_BOUNDS)
+"""The functions measured, those with a row in the contract (``ULP_BOUNDS``)."""
 DERIVATIVES = tuple(LOSS_GRAD_BOUNDS)
 """The rows of :data:`~softlog_numerics.testing.contract.LOSS_GRAD_BOUNDS` (the fused loss, the
 VJPs and the JVPs), measured like :data:`FUNCTIONS` from drawn inputs (no hard-case files)."""

@@ -85,6 +85,7 @@ __all__ = [
 ]
 
 FUNCTIONS = tuple(ULP_BOUNDS) + GRAD_FUNCTIONS
+"""The function names an audit accepts: every function of the contract, and the VJPs ``grad.*``."""
 DTYPES = tuple(FORMATS)
 
 _KIND = {

@@ -250,6 +250,7 @@ def logit_vectors(
 
     ``families`` restricts the choice (default: all but ``"wide"``). The families:
 
+    ============== ============================================================
     ``random``     entries uniform in ``[-R, R]``, ``R`` drawn over many magnitudes;
     ``dominant``   one logit ahead of the rest by a gap drawn around the collapse gap ``p ln 2``
                    (the zone where 3-pass log_softmax returns 0 for the dominant class);
@@ -263,6 +264,7 @@ def logit_vectors(
                    the largest finite value of both signs (differences that overflow), subnormals,
                    zeros and moderate values next to them, at least one entry huge;
     ``wide``       32000 to 33000 entries (only when named: the oracle needs ~1 s a row).
+    ============== ============================================================
     """
     fmt = format_of(dtype)
     allowed = tuple(f for f in LOGIT_FAMILIES if f != "wide") if families is None else tuple(families)
@@ -327,6 +329,7 @@ def cotangents(
     the log-softmax family along the last axis, from families aimed at cancellation
     (:data:`COTANGENT_FAMILIES`):
 
+    =================  ============================================================
     ``one_hot``        one 1 per row (the gradient of a cross-entropy term);
     ``ones``           all ones (the sum loss: the log_softmax VJP is ``1 - n p``);
     ``normal``         standard normal entries;
@@ -335,6 +338,7 @@ def cotangents(
                        cancels in every component;
     ``near_constant``  a constant plus a few entries one step away: ``g_j - sum(g p)`` nearly
                        cancels (exactly 0 for the softmax VJP where ``g`` is constant).
+    =================  ============================================================
     """
     fmt = format_of(dtype)
     x = np.asarray(x)
