@@ -177,13 +177,14 @@ def round_from_float64(x: ArrayLike, fmt: FormatLike) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):  # invalid: a signalling NaN
             return x.astype(fmt.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
-        f = x.astype(np.float32)
-        back = f.astype(np.float64)
-        inexact = (back != x) & ~np.isnan(x)
-        bits = f.view(np.uint32).copy()
-        too_far = inexact & (np.abs(back) > np.abs(x))
-        bits[too_far] -= np.uint32(1)
-        bits[inexact] |= np.uint32(1)
+        f = np.asarray(x.astype(np.float32))
+        inexact = f != x  # f is compared as float64 (exactly)
+        inexact &= ~np.isnan(x)
+        bits = f.view(np.uint32)
+        # too far: |f| > |x| (never when f == x, nor for NaN); arithmetic on the masks, not
+        # boolean indexing, which costs ~9 ns per element when the masks are dense
+        np.subtract(bits, np.abs(f) > np.abs(x), out=bits, casting="unsafe")
+        np.bitwise_or(bits, inexact, out=bits, casting="unsafe")
         return bits.view(np.float32).astype(BFLOAT16)
 
 

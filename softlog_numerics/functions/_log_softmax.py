@@ -647,6 +647,25 @@ def _store(dst, src64, fmt: Format):
         np.copyto(dst, src64, casting="unsafe")
 
 
+_H_SUB = 2.0**-14  # float16: below it the output is subnormal (or 0), on the grid 2**-24
+_H_SCALE, _H_UNSCALE = 2.0**24, 2.0**-24
+
+
+def _store16_softmax(dst, E, qc, Y, W):
+    """``dst = RN_float16(fl(E * q))`` (float64 scratch ``Y``, ``W`` of ``E``'s shape), the value
+    NumPy's cast gives, bit for bit, without its slow path: NumPy's float64 -> float16 cast takes
+    ~60 ns per result that is inexact in the subnormal range (it raises the underflow flag per
+    element), ~40x its normal cost, and most softmax outputs of a long row are there. Values
+    below ``2**-14`` are rounded first on the grid ``2**-24`` of float16's subnormals: ``rint``
+    of the exactly scaled ``y * 2**24`` (ties to even, as the cast), so the cast of the rounded
+    value is exact (Theorem LSE5 (d))."""
+    np.multiply(E, qc, out=Y)
+    np.multiply(Y, _H_SCALE, out=W)
+    np.rint(W, out=W)
+    np.multiply(W, _H_UNSCALE, out=Y, where=Y < _H_SUB)  # NaN stays (the comparison is False)
+    np.copyto(dst, Y, casting="unsafe")
+
+
 def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
     """float16/bfloat16/float32: float64 evaluation, plain sum, one final rounding (Theorem LSE5;
     with a temperature, LSE9 (c))."""
@@ -719,7 +738,10 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                         np.subtract(T, Lc, out=T)
                         _store(dst, T, fmt)
                 else:
-                    if direct:
+                    if fmt.name == "float16":
+                        _, LO = plan.bufs(*E.shape)[:2]
+                        _store16_softmax(dst, E, qc, T, LO)
+                    elif direct:
                         np.multiply(E, qc, out=dst, casting="same_kind")
                     else:
                         np.multiply(E, qc, out=E)
