@@ -29,7 +29,7 @@ from softlog_numerics._core.eft import fast_two_sum, two_prod, two_sum
 from softlog_numerics._core.formats import round_from_float64
 from softlog_numerics.functions._softlog_dd import below_branch, log1p_dd, softlog_dd
 
-__all__ = ["layer_logits", "layer_softmax", "softlog_softmax"]
+__all__ = ["finite_rows", "layer_logits", "layer_softmax", "softlog_softmax"]
 
 # ln(2)/64 = _C_HI + _C_LO with _C_HI of 36 significant bits (n * _C_HI exact for |n| < 2**17), and
 # the table 2**(i/64) = _T2_HI[i] + _T2_LO[i]: literals of _constants.
@@ -67,6 +67,15 @@ def _exp_dd(xh, xl):
     eh, el = fast_two_sum(s, (e + pl) + tl)
     return eh, el, k
 
+
+
+def finite_rows(flat, w2):
+    """The rows ``r`` of ``flat`` (float64, ``(R, B, K)``) whose layer value is a number: every
+    ``P[r]`` entry finite and not below the branch point, and every weight finite."""
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(flat).all(axis=(1, 2)) & bool(np.isfinite(w2).all())
+        ok &= ~below_branch(np.where(np.isfinite(flat), flat, 0.0)).any(axis=(1, 2))
+    return ok
 
 
 def layer_logits(P, w2):
@@ -183,9 +192,7 @@ def softlog_softmax(P: ArrayLike, w: ArrayLike, *, log: bool = False, validate: 
     out = np.full((R, K), np.nan)
     if K == 0 or R == 0:
         return out.reshape(lead + (K,)).astype(fmt.dtype)
-    ok = np.isfinite(flat).all(axis=(1, 2)) & bool(np.isfinite(w2).all())
-    ok &= ~below_branch(np.where(np.isfinite(flat), flat, 0.0)).any(axis=(1, 2))
-    good = np.flatnonzero(ok)
+    good = np.flatnonzero(finite_rows(flat, w2))
     if good.size:
         if K == 1:
             out[good] = 0.0 if log else 1.0

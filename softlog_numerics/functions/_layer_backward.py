@@ -37,9 +37,8 @@ from softlog_numerics.functions._backward import (
     log_softmax_cotangent,
     signed_sums,
 )
-from softlog_numerics.functions._layer import layer_logits, layer_softmax
+from softlog_numerics.functions._layer import finite_rows, layer_logits, layer_softmax
 from softlog_numerics.functions._softlog_dd import (
-    below_branch,
     softlog_dd,
     softlog_diff_dd,
 )
@@ -98,10 +97,7 @@ def softlog_softmax_vjp(
     dw = np.zeros(wv.shape)
     if R == 0 or K == 0 or B == 0:
         return _rounded(dP, P2.shape, fmt_P), _rounded(dw, wv.shape, fmt_w)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(flat).all(axis=(1, 2)) & bool(np.isfinite(w2).all())
-        ok &= ~below_branch(np.where(np.isfinite(flat), flat, 0.0)).any(axis=(1, 2))
-        ok &= np.isfinite(G).all(axis=1)
+    ok = finite_rows(flat, w2) & np.isfinite(G).all(axis=1)
     if not ok.all():
         dP[~ok] = np.nan
         dw[...] = np.nan

@@ -72,7 +72,6 @@ class _Row:
     def __init__(self, Pr: list, w2: list, g: list, log: bool):
         B, K = len(Pr), len(g)
         self.P, self.g, self.log, self.K = Pr, [Fraction(x) for x in g], log, K
-        self.w2 = w2
         self.forms = [softlog_sum((Pr[b][k], Fraction(w2[b][k])) for b in range(B)) for k in range(K)]
         self.exact: list[Fraction | None] = [None] * K
         self._cache: dict[int, list] = {}
@@ -167,25 +166,28 @@ class _Row:
             total += hk[k] - H / K if self.log else (hk[k] - H / K) / K
         return total
 
+    def v_of(self, k: int, h: list, prec: int):
+        """Enclosure of ``v_k`` for the cotangent vector ``h`` (Fractions): ``p_k sum_j (h_k - h_j)
+        p_j`` (softmax), or ``h_k - p_k H`` (``H = sum h``; at the largest logit ``m`` as
+        ``(h_m - H) + H s / D``, so that a dominant class needs no extra precision)."""
+        e, s, D, m = self.exps_at(prec)
+        if self.log:
+            H = sum(h, _ZERO)
+            He = enclose_rational(H, prec)
+            if k == m:
+                return add(enclose_rational(h[m] - H, prec), mul(He, div(s, D, prec), prec), prec)
+            return sub(enclose_rational(h[k], prec), mul(He, div(e[k], D, prec), prec), prec)
+        inner = I_ZERO
+        for j in range(self.K):
+            if h[k] != h[j]:
+                inner = add(inner, mul(enclose_rational(h[k] - h[j], prec), e[j], prec), prec)
+        return div(mul(e[k], inner, prec), mul(D, D, prec), prec)
+
     def combination_at(self, h: dict, prec: int):
         """Enclosure of ``sum_k v_k(h[k])``."""
-        e, s, D, m = self.exps_at(prec)
         acc = I_ZERO
         for k, hk in h.items():
-            if self.log:
-                H = sum(hk, _ZERO)
-                He = enclose_rational(H, prec)
-                if k == m:
-                    term = add(enclose_rational(hk[m] - H, prec), mul(He, div(s, D, prec), prec), prec)
-                else:
-                    term = sub(enclose_rational(hk[k], prec), mul(He, div(e[k], D, prec), prec), prec)
-            else:
-                inner = I_ZERO
-                for j in range(self.K):
-                    if hk[k] != hk[j]:
-                        inner = add(inner, mul(enclose_rational(hk[k] - hk[j], prec), e[j], prec), prec)
-                term = div(mul(e[k], inner, prec), mul(D, D, prec), prec)
-            acc = add(acc, term, prec)
+            acc = add(acc, self.v_of(k, hk, prec), prec)
         return acc
 
     def v_at(self, prec: int) -> list:
@@ -193,29 +195,9 @@ class _Row:
         got = self._cache.get(prec)
         if got is not None:
             return got
-        K, G = self.K, self.g
-        todo = [k for k in range(K) if self.exact[k] is None]
-        out: list = [None] * K
+        out: list = [None] * self.K
         for k, q in enumerate(self.exact):
-            if q is not None:
-                out[k] = enclose_rational(q, prec)
-        if todo:
-            e, s, D, m = self.exps_at(prec)
-            if self.log:
-                S = sum(G, _ZERO)
-                Se = enclose_rational(S, prec)
-                for k in todo:
-                    if k == m:  # (g_m - S) + S s / D
-                        out[k] = add(enclose_rational(G[m] - S, prec), mul(Se, div(s, D, prec), prec), prec)
-                    else:
-                        out[k] = sub(enclose_rational(G[k], prec), mul(Se, div(e[k], D, prec), prec), prec)
-            else:
-                for k in todo:
-                    acc = I_ZERO
-                    for j in range(K):
-                        if G[k] != G[j]:
-                            acc = add(acc, mul(enclose_rational(G[k] - G[j], prec), e[j], prec), prec)
-                    out[k] = div(mul(e[k], acc, prec), mul(D, D, prec), prec)
+            out[k] = enclose_rational(q, prec) if q is not None else self.v_of(k, self.g, prec)
         self._cache = {prec: out}
         return out
 

@@ -68,7 +68,12 @@ from softlog_numerics.testing.backends import (
     resolve,
     to_numpy,
 )
-from softlog_numerics.testing.contract import ULP_BOUNDS, bound_of, within_contract
+from softlog_numerics.testing.contract import (
+    ULP_BOUNDS,
+    bound_of,
+    dense_target,
+    within_contract,
+)
 from softlog_numerics.testing.record import ErrorStats, Worst
 from softlog_numerics.testing.ulp import compare, format_ulp, from_ordinal, ordinal
 
@@ -547,11 +552,7 @@ def _within(function: str, fmt: Format, got, want, args, axis=None) -> bool:
             got, want = np.moveaxis(got, axis, -1), np.moveaxis(want, axis, -1)
     if function == "grad.cross_entropy":  # (logits, target, g) -> the term scale's (x, g, t)
         x, t, g = args
-        if np.issubdtype(t.dtype, np.integer):
-            dense = (np.arange(x.shape[-1]) == t[..., None]).astype(np.float64) * (t[..., None] != -100)
-        else:
-            dense = t.astype(np.float64)
-        args = (x, g, dense)
+        args = (x, g, dense_target(x, t))
     return within_contract(function, fmt, got, want, args)[0]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from softlog_numerics._core.formats import FormatLike, format_of
+from softlog_numerics._core.targets import IGNORE_INDEX
 from softlog_numerics.testing.ulp import ulp_distance
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "LOSS_GRAD_BOUNDS",
     "ULP_BOUNDS",
     "bound_of",
+    "dense_target",
+    "derivative_term_scales",
     "grad_term_scale",
     "layer_grad_term_scale",
     "softlog_grad_term_scale",
@@ -285,7 +288,7 @@ def within_contract(
 _SOFTLOG_VJPS = ("grad.softlog_entropy", "grad.softlog_cross_entropy", "grad.sld", "grad.sld_sym")
 
 
-def _dense_target(logits, target, label_smoothing: float = 0.0) -> np.ndarray:
+def dense_target(logits, target, label_smoothing: float = 0.0) -> np.ndarray:
     """A target of ``cross_entropy`` as the distribution ``t`` of the logits' shape (class indices
     one-hot, smoothed; ``-100`` rows zero)."""
     x = np.asarray(logits)
@@ -294,7 +297,7 @@ def _dense_target(logits, target, label_smoothing: float = 0.0) -> np.ndarray:
     if np.issubdtype(t.dtype, np.integer):
         onehot = (np.arange(K) == t[..., None]).astype(np.float64)
         dense = (1.0 - label_smoothing) * onehot + label_smoothing / K
-        return dense * (t[..., None] != -100)
+        return dense * (t[..., None] != IGNORE_INDEX)
     return t.astype(np.float64)
 
 
@@ -311,7 +314,7 @@ def derivative_term_scales(function: str, args, kwargs=None) -> list:
     kw = dict(kwargs or {})
     if function in ("grad.cross_entropy", "grad.cross_entropy_jvp"):
         logits, target, g = args
-        t = _dense_target(logits, target, kw.get("label_smoothing", 0.0))
+        t = dense_target(logits, target, kw.get("label_smoothing", 0.0))
         return [grad_term_scale(function, logits, g, t, kw.get("z_loss", 0.0), kw.get("temperature", 1.0))]
     if function in _SOFTLOG_VJPS:
         if function == "grad.softlog_entropy":
