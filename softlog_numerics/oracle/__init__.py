@@ -10,6 +10,8 @@ NumPy and mpmath; never the production functions):
 
 * :mod:`~softlog_numerics.oracle.enclosures`: rounding once, interval primitives, Ziv's loop;
 * :mod:`~softlog_numerics.oracle.fast`: the certified fast softlog (float16, bfloat16, float32);
+* :mod:`~softlog_numerics.oracle.fast_softmax`: the certified fast logsumexp, log_softmax and
+  softmax of narrow rows (proofs/fast_oracle.md, Theorem F6);
 * :mod:`~softlog_numerics.oracle.twins`: the twins of the production functions;
 * :mod:`~softlog_numerics.oracle.loss`: the fused loss, :func:`cross_entropy`;
 * :mod:`~softlog_numerics.oracle.softlog_grad`: VJPs of the softlog, the entropies and the

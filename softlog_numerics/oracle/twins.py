@@ -42,7 +42,7 @@ from softlog_numerics._core.axes import (
     prepared_layer,
 )
 from softlog_numerics._core.formats import Format, as_float_array, format_of
-from softlog_numerics.oracle import fast
+from softlog_numerics.oracle import fast, fast_softmax
 from softlog_numerics.oracle.enclosures import (
     EXACT_SOFTLOG,
     I_ONE,
@@ -291,6 +291,7 @@ def logsumexp(
     keepdims: bool = False,
     *,
     temperature: float = 1.0,
+    method: str = "auto",
 ) -> np.ndarray:
     """Correctly rounded ``ln(sum(exp(x / T)))`` along ``axis`` (int, tuple or None), ``T`` the
     ``temperature`` (a positive finite float, exact: the logits are divided as real numbers).
@@ -300,38 +301,63 @@ def logsumexp(
     a row with one finite entry returns it exactly (``-0`` gives ``+0``), divided by ``T`` and
     rounded once. A finite result beyond the format's range is ``+inf`` (correct rounding of an
     overflow).
+
+    ``method="auto"`` (default) takes the certified fast path of
+    :mod:`softlog_numerics.oracle.fast_softmax` for float16, bfloat16 and float32 rows at
+    temperature 1 (bit-identical; proofs/fast_oracle.md, Theorem F6), ``method="mpmath"`` always
+    uses the interval loop.
     """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
     tau = checked_temperature(temperature)
     rows = Rows(as_float64(x), axis)
-    out = []
-    for r in range(rows.rows.shape[0]):
-        settled, finite = _lse_row_special(rows.rows[r].tolist())
-        if settled is not None:
-            if tau is not None and math.isfinite(settled):
-                q = Fraction(settled) / Fraction(tau)
-                settled = round_rational(q.numerator, q.denominator, fmt)
-            out.append(settled)
-            continue
-        sh = StreamedRow(finite, tau) if len(finite) > _STREAM else ShiftedRow(finite, tau)
-
-        def enclose(todo, prec, sh=sh):
-            t = sh.at(prec)
-            if tau is None:
-                return {0: _offset_plus(t.m, enclose_log1p(t.s, prec), 1, fmt, prec)}
-            # m/T + log1p(s) is irrational (s > 0; Lindemann-Weierstrass, proofs/log_softmax.md, Theorem LSE9 (e))
-            return {0: _rational_plus(t.mq, enclose_log1p(t.s, prec), 1, fmt, prec)}
-
-        out.extend(ziv(fmt, 1, enclose, {}))
-    return rows.reduced(np.array(out, dtype=np.float64), keepdims).astype(fmt.dtype)
+    if _fast(method, fmt, tau):
+        values, todo = fast_softmax.logsumexp_rows(np.ascontiguousarray(rows.rows), fmt)
+        values = values.astype(np.float64)
+        for r in todo.tolist():
+            values[r] = _lse_row(rows.rows[r].tolist(), fmt, tau)
+    else:
+        values = np.array([_lse_row(row, fmt, tau) for row in rows.rows.tolist()], dtype=np.float64)
+    return rows.reduced(values, keepdims).astype(fmt.dtype)
 
 
-def _softmax_rows(x, axis, log: bool, temperature) -> np.ndarray:
+def _fast(method: str, fmt: Format, tau) -> bool:
+    """Whether a call takes the certified fast path (ValueError for an unknown ``method``)."""
+    if method not in ("auto", "mpmath"):
+        raise ValueError(f"method must be 'auto' or 'mpmath', not {method!r}")
+    return method == "auto" and tau is None and fmt.precision <= 24
+
+
+def _lse_row(row: list, fmt: Format, tau) -> float:
+    """The correctly rounded logsumexp of one row (a list of floats), by the interval loop."""
+    settled, finite = _lse_row_special(row)
+    if settled is not None:
+        if tau is not None and math.isfinite(settled):
+            q = Fraction(settled) / Fraction(tau)
+            settled = round_rational(q.numerator, q.denominator, fmt)
+        return settled
+    sh = StreamedRow(finite, tau) if len(finite) > _STREAM else ShiftedRow(finite, tau)
+
+    def enclose(todo, prec):
+        t = sh.at(prec)
+        if tau is None:
+            return {0: _offset_plus(t.m, enclose_log1p(t.s, prec), 1, fmt, prec)}
+        # m/T + log1p(s) is irrational (s > 0; Lindemann-Weierstrass, proofs/log_softmax.md, Theorem LSE9 (e))
+        return {0: _rational_plus(t.mq, enclose_log1p(t.s, prec), 1, fmt, prec)}
+
+    return ziv(fmt, 1, enclose, {})[0]
+
+
+def _softmax_rows(x, axis, log: bool, temperature, method: str) -> np.ndarray:
     x = as_float_array(x)
     fmt = format_of(x.dtype)
     tau = checked_temperature(temperature)
     rows = Rows(as_float64(x), axis)
+    if _fast(method, fmt, tau):
+        values, todo = fast_softmax.softmax_rows(np.ascontiguousarray(rows.rows), fmt, log)
+        for r in todo.tolist():
+            values[r] = _softmax_row(rows.rows[r].tolist(), fmt, log, tau)
+        return rows.elementwise(values)
     result = np.empty(rows.rows.shape, dtype=np.float64)
     for r in range(rows.rows.shape[0]):
         result[r] = _softmax_row(rows.rows[r].tolist(), fmt, log, tau)
@@ -416,25 +442,29 @@ def _streamed_softmax(finite: list, fmt: Format, log: bool, tau) -> list:
     return ziv(fmt, len(finite), enclose, {}, chunk=_CHUNK)
 
 
-def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.ndarray:
+def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0, method: str = "auto") -> np.ndarray:
     """Correctly rounded ``x/T - logsumexp(x/T)`` along ``axis``, in the dtype of ``x`` (``T`` the
     ``temperature``, exact, as in :func:`logsumexp`).
 
     Special values: a row holding NaN, or only ``-inf``, is all NaN; in a row holding ``+inf`` the
     ``+inf`` entries are NaN and the others ``-inf``; ``-inf`` entries of other rows give ``-inf``;
     the only finite entry of a row gives ``+0``.
+
+    ``method``: as in :func:`logsumexp` (the fast path is Theorem F6 of proofs/fast_oracle.md).
     """
-    return _softmax_rows(x, axis, True, temperature)
+    return _softmax_rows(x, axis, True, temperature, method)
 
 
-def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.ndarray:
+def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0, method: str = "auto") -> np.ndarray:
     """Correctly rounded ``exp(x/T - logsumexp(x/T))`` along ``axis``, in the dtype of ``x`` (``T``
     the ``temperature``, exact, as in :func:`logsumexp`).
 
     Special values: as :func:`log_softmax`, with ``0`` in place of ``-inf`` and ``1`` in place of
     ``0``. ``n`` equal finite entries give ``1/n`` each, rounded once.
+
+    ``method``: as in :func:`logsumexp` (the fast path is Theorem F6 of proofs/fast_oracle.md).
     """
-    return _softmax_rows(x, axis, False, temperature)
+    return _softmax_rows(x, axis, False, temperature, method)
 
 
 # ---------------------------------------------------------------------------------------------
