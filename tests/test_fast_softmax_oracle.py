@@ -177,3 +177,32 @@ def test_fallback_rows_are_the_mpmath_ones(dtype, monkeypatch):
     assert todo.size > 0
     for name in NAMES:
         _assert_identical(name, x)
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_offsets_on_midpoints(dtype):
+    """Two-class rows ``[h, x]`` with ``h`` half the spacing at ``x``: the offset ``x - h`` is exactly
+    a rounding midpoint and ``log_softmax = x - h - log1p(exp(x - h))`` lies just below it (the case
+    Theorem F6, step 5' settles without the loop). Also pairs drawn uniformly over bit patterns."""
+    fmt = FORMATS[dtype]
+    rng = np.random.default_rng(11)
+    p = fmt.precision
+    emax = int(np.log2(fmt.max))
+    rows = []
+    for _ in range(60):
+        e = int(rng.integers(p + 1, emax))
+        j = int(rng.integers(0, 2 ** (p - 1)))
+        x = -(2.0**e + j * 2.0 ** (e - p + 1))
+        rows.append([2.0 ** (e - p), x])
+    pairs = np.array(rows).astype(fmt.dtype)
+    assert np.array_equal(pairs.astype(np.float64), np.array(rows))  # the rows are exact
+    x64 = pairs.astype(np.float64)
+    _, todo = fast_softmax.softmax_rows(x64, fmt, True)
+    assert todo.size == 0  # decided without the loop
+    _assert_identical("log_softmax", pairs)
+    bits = rng.integers(0, 2**fmt.bits, size=(300, 2), dtype=np.uint64).astype(fmt.uint)
+    x = bits.view(fmt.dtype)
+    with np.errstate(invalid="ignore"):  # signalling NaN patterns
+        x = x[np.isfinite(x.astype(np.float64)).all(axis=1)]
+    for name in NAMES:
+        _assert_identical(name, x)

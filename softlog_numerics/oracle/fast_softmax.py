@@ -148,8 +148,8 @@ def _regular(t: np.ndarray, log: bool):
     return ok, m, lo
 
 
-def _estimate(t: np.ndarray, m: np.ndarray, lo: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(v, r)`` of Theorem F6 for regular rows ``t`` (maxima ``m``, minima ``lo``)."""
+def _estimate(t: np.ndarray, m: np.ndarray, lo: np.ndarray, log: bool):
+    """``(v, r, tile)`` of Theorem F6 for regular rows ``t`` (maxima ``m``, minima ``lo``)."""
     q = _Tile(t, m, lo)
     u = UNIT_ROUNDOFF
     with np.errstate(invalid="ignore", over="ignore"):
@@ -168,7 +168,41 @@ def _estimate(t: np.ndarray, m: np.ndarray, lo: np.ndarray, log: bool) -> tuple[
             eta = (q.beta + u + q.beta * u + dden) / (1.0 - dden)
             r = v * (eta * (1.0 + 2.0 * eta))[:, None]
         r += 2.0 * _ABS
-    return v, r
+    return v, r, q
+
+
+def _next_toward(z: np.ndarray, d: np.ndarray, fmt: Format) -> np.ndarray:
+    """The neighbour of each ``z`` (a number of ``fmt``, ``z != d``) on the side of ``d``, as float64."""
+    bits = z.view(fmt.uint).astype(np.int64)
+    away = np.abs(d) > np.abs(z.astype(np.float64))
+    bits += np.where(away, 1, -1)
+    return bits.astype(fmt.uint).view(fmt.dtype).astype(np.float64)
+
+
+def _exact_offsets(t, m, q, vals, dec, fmt: Format) -> None:
+    """Theorem F6, step 5': decide the log_softmax entries left undecided whose offset
+    ``d = x - m`` is exact, from ``d - l_hi <= y < d`` (``l > 0``): in place on ``vals``, ``dec``."""
+    ri, ci = np.nonzero(~dec)
+    if not ri.size:
+        return
+    x, mm, d = t[ri, ci], m[ri], q.d[ri, ci]
+    with np.errstate(invalid="ignore", over="ignore"):
+        bb = d - x  # TwoSum(x, -m): d + err = x - m exactly
+        err = (x - (d - bb)) + (-mm - bb)
+        lh, eta = q.l[ri], q.eta_l[ri]
+        l_hi = (lh + 2.0 * _ABS) * (1.0 + 2.0 * eta) * _SAFE
+        low = np.nextafter(d - l_hi, -np.inf)  # <= d - l_hi (one float64 below the rounded difference)
+        z = round_from_float64(d, fmt)
+        zf = z.astype(np.float64)
+        mid = zf != d
+        mid[mid] = (zf[mid] + _next_toward(z[mid], d[mid], fmt)) / 2.0 == d[mid]
+        top = np.where(mid, np.nextafter(d, -np.inf), d)
+        top[d == 0.0] = -_TINY
+        a = round_from_float64(low, fmt)
+        b = round_from_float64(top, fmt)
+    ok = (err == 0.0) & (a.view(fmt.uint) == b.view(fmt.uint)) & np.isfinite(d)
+    vals[ri[ok], ci[ok]] = a[ok]
+    dec[ri[ok], ci[ok]] = True
 
 
 def softmax_estimate(x: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +210,7 @@ def softmax_estimate(x: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
     the float64 array ``x``: ``|exact - v| <= r`` elementwise, for rows of values of a format of at
     most 24 bits with at least two finite entries, no NaN and no ``+inf`` (other rows: unspecified).
     For the tests, which check the bound against mpmath."""
-    return _estimate(x, x.max(axis=1), x.min(axis=1), log)
+    return _estimate(x, x.max(axis=1), x.min(axis=1), log)[:2]
 
 
 def softmax_rows(x: np.ndarray, fmt: Format, log: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -200,12 +234,14 @@ def softmax_rows(x: np.ndarray, fmt: Format, log: bool) -> tuple[np.ndarray, np.
             continue
         if not ok.all():
             t, m, lo = t[ok], m[ok], lo[ok]
-        v, r = _estimate(t, m, lo, log)
+        v, r, q = _estimate(t, m, lo, log)
         masked = np.isneginf(t)
         with np.errstate(invalid="ignore", over="ignore"):
             vals, dec = decided_rounding(v, r, fmt, sign=-1 if log else 1)
             vals[masked] = -np.inf if log else 0.0
         dec |= masked
+        if log and not dec.all():
+            _exact_offsets(t, m, q, vals, dec, fmt)
         bad = ~dec.all(axis=1)
         if ok.all():
             out[r0:r1] = vals

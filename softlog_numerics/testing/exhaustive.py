@@ -39,17 +39,22 @@ import numpy as np
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
-from softlog_numerics.functions import softlog
+from softlog_numerics._core.interop import from_numpy, to_numpy
+from softlog_numerics.functions import log_softmax, softlog, softmax
 from softlog_numerics.oracle import fast as fast_oracle
+from softlog_numerics.oracle import fast_softmax
+from softlog_numerics.testing.backends import resolve
 from softlog_numerics.testing.ulp import ulp_distance
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
     "FUNCTIONS",
+    "PAIR_FUNCTIONS",
     "closest_to_midpoints",
     "inputs",
     "merge",
     "ordinal_range",
+    "pair_values",
     "run_shard",
     "shards",
     "sweep",
@@ -59,8 +64,13 @@ DEFAULT_SHARD_SIZE = 1 << 23
 _CHUNK = 1 << 20
 CHECKPOINT_VERSION = 1
 
-FUNCTIONS = ("softlog",)
-"""Functions a sweep can check (elementwise functions with a certified fast oracle)."""
+PAIR_FUNCTIONS = ("log_softmax", "softmax")
+"""Functions swept over every *pair* of inputs: two-class rows ``[a, b]`` (reduced along the row)."""
+
+FUNCTIONS = ("softlog",) + PAIR_FUNCTIONS
+"""Functions a sweep can check: the elementwise softlog over every input of a range, and the
+two-class functions of :data:`PAIR_FUNCTIONS` over every pair of finite inputs of a range; each with
+a certified fast oracle (proofs/fast_oracle.md, Theorems F2 and F6)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,10 +139,31 @@ def shards(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
 # One shard
 
 
-def _functions(name: str):
-    if name != "softlog":
+_PRODUCTION = {"softlog": softlog, "log_softmax": log_softmax, "softmax": softmax}
+
+
+def _functions(name: str, backend: str | None = None):
+    """(the function under test, taking and returning NumPy arrays; the certified oracle)."""
+    if name not in FUNCTIONS:
         raise ValueError(f"no exhaustive check for {name!r}; available: {', '.join(FUNCTIONS)}")
-    return softlog, fast_oracle.softlog_certified
+    if backend is None:
+        return _PRODUCTION[name], fast_oracle.softlog_certified
+    r = resolve(backend)
+    f = r.get(name)
+
+    def call(x):
+        return to_numpy(f(from_numpy(x, r.library)))
+
+    return call, fast_oracle.softlog_certified
+
+
+def pair_values(dtype, start: float = -math.inf, stop: float = math.inf) -> np.ndarray:
+    """The finite numbers of ``dtype`` in ``[start, stop]`` in increasing order (``±0`` once): the
+    values each entry of a pair sweep takes. A pair sweep walks position ``p`` of ``[0, N**2)`` as
+    the row ``[v[p // N], v[p % N]]``."""
+    fmt = format_of(dtype)
+    lo, hi = ordinal_range(fmt, max(float(start), -fmt.max), min(float(stop), fmt.max))
+    return inputs(fmt, lo, hi)
 
 
 def _entry_key_worst(e):
@@ -151,9 +182,11 @@ def run_shard(task: dict) -> dict:
     (inputs the fast oracle left to mpmath), ``worst`` (largest ULP errors), ``hard`` (inputs whose
     value lies closest to a rounding midpoint, with the signed distance in ULPs), ``seconds``.
     """
+    if task["function"] in PAIR_FUNCTIONS:
+        return _run_pair_shard(task)
     t0 = time.perf_counter()
     fmt = format_of(task["dtype"])
-    production, certified = _functions(task["function"])
+    production, certified = _functions(task["function"], task.get("backend"))
     keep_worst, keep_hard = int(task.get("worst", 10)), int(task.get("hard", 64))
     lo, hi = int(task["lo"]), int(task["hi"])
     count = 0
@@ -218,6 +251,76 @@ def run_shard(task: dict) -> dict:
         "fallbacks": fallbacks,
         "worst": worst,
         "hard": hard,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _run_pair_shard(task: dict) -> dict:
+    """:func:`run_shard` for a function of :data:`PAIR_FUNCTIONS`: positions ``p`` of the pairs
+    (:func:`pair_values`), one two-class row each; counts are rows, ``not_correctly_rounded``
+    counts entries (two per row), ``fallbacks`` the rows the fast oracle left to the interval loop
+    (equal pairs for softmax among them: their result is the rational 1/2)."""
+    t0 = time.perf_counter()
+    fmt = format_of(task["dtype"])
+    name = task["function"]
+    production, _ = _functions(name, task.get("backend"))
+    exact = getattr(oracle, name)
+    log = name == "log_softmax"
+    keep_worst = int(task.get("worst", 10))
+    values = pair_values(fmt, task.get("start", -math.inf), task.get("stop", math.inf))
+    n = values.size
+    lo, hi = int(task["lo"]), int(task["hi"])
+    count = bad = fallbacks = 0
+    max_ulp = 0.0
+    worst: list[dict] = []
+    step = _CHUNK // 2
+    for a in range(lo, hi, step):
+        b = min(a + step, hi)
+        p = np.arange(a, b, dtype=np.int64)
+        x = np.empty((b - a, 2), dtype=fmt.dtype)
+        x[:, 0] = values[p // n]
+        x[:, 1] = values[p % n]
+        got = np.asarray(production(x))
+        want, todo = fast_softmax.softmax_rows(x.astype(np.float64), fmt, log)
+        if todo.size:
+            fallbacks += int(todo.size)
+            want[todo] = exact(x[todo], method="mpmath")
+        if got.dtype != want.dtype or got.shape != want.shape:
+            raise TypeError(f"{name} returned {got.dtype} {got.shape} for {fmt.name} {x.shape} input")
+        diff = np.flatnonzero(got.view(fmt.uint).ravel() != want.view(fmt.uint).ravel())
+        if diff.size:
+            d = ulp_distance(got.ravel()[diff], want.ravel()[diff])
+            wrong = np.flatnonzero(d > 0)
+            if wrong.size:
+                bad += int(wrong.size)
+                max_ulp = max(max_ulp, float(d[wrong].max()))
+                order = wrong[np.lexsort((diff[wrong], -d[wrong]))][:keep_worst]
+                for k in order.tolist():
+                    row, entry = divmod(int(diff[k]), 2)
+                    xs = [float(v) for v in x[row].astype(np.float64)]
+                    worst.append(
+                        {
+                            "ordinal": a + row,
+                            "entry": entry,
+                            "x": [v.hex() for v in xs],
+                            "x_repr": repr(xs),
+                            "ulp": float(d[k]),
+                            "got": float(got[row, entry].astype(np.float64)).hex(),
+                            "want": float(want[row, entry].astype(np.float64)).hex(),
+                        }
+                    )
+                worst.sort(key=_entry_key_worst)
+                del worst[keep_worst:]
+        count += b - a
+    return {
+        "lo": lo,
+        "hi": hi,
+        "count": count,
+        "max_ulp": max_ulp,
+        "not_correctly_rounded": bad,
+        "fallbacks": fallbacks,
+        "worst": worst,
+        "hard": [],
         "seconds": time.perf_counter() - t0,
     }
 
@@ -333,17 +436,19 @@ def sweep(
     retries: int = 2,
     max_new_shards: int | None = None,
     runner: Callable[[dict], dict] = run_shard,
+    backend: str | None = None,
 ) -> dict:
     """Compare production and oracle on every input of ``dtype`` in ``[start, stop]``.
 
     Parameters
     ----------
     function : str
-        One of :data:`FUNCTIONS`.
+        One of :data:`FUNCTIONS`. For the two-class functions (:data:`PAIR_FUNCTIONS`) every pair
+        ``[a, b]`` of finite inputs in the range is one row: ``N**2`` rows for ``N`` inputs.
     dtype : str or dtype
         float16, bfloat16 or float32 (float64 ranges work too but have no fast oracle).
     start, stop : float
-        The closed range of inputs.
+        The closed range of inputs (of each entry, for pairs).
     executor : Executor, "process", "thread", "dask" or None
         Where shards run; a name makes (and afterwards closes) one with ``workers`` workers, None
         means "process". A given executor is used as is and left open.
@@ -361,6 +466,10 @@ def sweep(
         Stop (as an interruption would) after this many newly finished shards.
     runner : callable
         The shard function (picklable); :func:`run_shard` unless testing.
+    backend : str, optional
+        Check another implementation instead of this library's production function: any name
+        :func:`softlog_numerics.testing.backends.resolve` takes (``"torch"``, ``"jax"``,
+        ``"module:attr@torch"``, ...).
 
     Returns
     -------
@@ -372,7 +481,12 @@ def sweep(
     fmt = format_of(dtype)
     if function not in FUNCTIONS:
         raise ValueError(f"no exhaustive check for {function!r}; available: {', '.join(FUNCTIONS)}")
-    lo, hi = ordinal_range(fmt, start, stop)
+    if backend is not None:
+        resolve(backend).get(function)  # fail early, here, on an unknown or missing backend
+    if function in PAIR_FUNCTIONS:
+        lo, hi = 0, pair_values(fmt, start, stop).size ** 2
+    else:
+        lo, hi = ordinal_range(fmt, start, stop)
     plan = shards(lo, hi, shard_size)
     params = {
         "function": function,
@@ -383,6 +497,10 @@ def sweep(
         "worst": int(worst),
         "hard": int(hard),
     }
+    if function in PAIR_FUNCTIONS:
+        params.update(start=float(start), stop=float(stop))
+    if backend is not None:
+        params["backend"] = backend
     done: dict[str, dict] = {}
     past_seconds = 0.0
     if checkpoint and os.path.exists(checkpoint):
