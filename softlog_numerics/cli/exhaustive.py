@@ -2,6 +2,9 @@
 
 ``softlog-numerics exhaustive softlog --dtype float32 [--start A --stop B] [--workers N]
 [--executor process|thread|dask] [--scheduler ADDRESS] [--json] [--checkpoint PATH]``
+
+``softlog-numerics exhaustive log_softmax --dtype float16 [--backend torch]``: every two-class row
+``[a, b]`` of finite inputs (the whole format unless ``--start``/``--stop`` say otherwise).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from softlog_numerics.testing.exhaustive import (
     DEFAULT_SHARD_SIZE,
     FUNCTIONS,
+    PAIR_FUNCTIONS,
     known_dtypes,
     sweep,
 )
@@ -69,8 +73,12 @@ class _Progress:
 
 
 def _run(args) -> int:
-    start, stop = float(args.start), float(args.stop)
-    progress = None if args.quiet else _Progress(sys.stderr, f"{args.function} {args.dtype}")
+    pairs = args.function in PAIR_FUNCTIONS
+    default = ("-inf", "inf") if pairs else ("0", "1")
+    start = float(args.start if args.start is not None else default[0])
+    stop = float(args.stop if args.stop is not None else default[1])
+    label = f"{args.function} {args.dtype}" + (f" ({args.backend})" if args.backend else "")
+    progress = None if args.quiet else _Progress(sys.stderr, label)
     r = sweep(
         args.function,
         args.dtype,
@@ -83,20 +91,26 @@ def _run(args) -> int:
         progress=progress,
         worst=args.worst,
         hard=args.hard,
+        backend=args.backend,
     )
     if args.hard_cases:
         with open(args.hard_cases, "w") as f:
             json.dump({k: r[k] for k in ("function", "dtype", "start", "stop", "count", "fallbacks", "hard")}, f, indent=1)
     if args.json:
         keys = ("function", "dtype", "start", "stop", "count", "max_ulp", "not_correctly_rounded", "seconds", "worst")
-        print(json.dumps({k: r[k] for k in keys}, indent=2))
+        out = {k: r[k] for k in keys}
+        if args.backend:
+            out["backend"] = args.backend
+        print(json.dumps(out, indent=2))
     else:
-        print(f"{args.function} {args.dtype} on [{start!r}, {stop!r}]: every representable input")
-        print(f"  inputs checked          {_fmt_count(r['count'])}")
+        what = "every two-class row [a, b] of finite inputs" if pairs else "every representable input"
+        print(f"{label} on [{start!r}, {stop!r}]: {what}")
+        noun = "rows checked" if pairs else "inputs checked"
+        print(f"  {noun:<24}{_fmt_count(r['count'])}")
         print(f"  max ULP                 {r['max_ulp']:g}")
         print(f"  not correctly rounded   {_fmt_count(r['not_correctly_rounded'])}")
         print(f"  oracle fallbacks        {_fmt_count(r['fallbacks'])} (settled by mpmath)")
-        print(f"  time                    {r['seconds']:.1f} s ({r['count'] / max(r['seconds'], 1e-9) / 1e6:.2f} M inputs/s)")
+        print(f"  time                    {r['seconds']:.1f} s ({r['count'] / max(r['seconds'], 1e-9) / 1e6:.2f} M {noun.split()[0]}/s)")
         if r["worst"]:
             print("  worst inputs:")
             for w in r["worst"]:
@@ -120,15 +134,21 @@ def register(subparsers) -> None:
         "exhaustive",
         help="every input of a range: production against the certified oracle",
         description=(
-            "Walk every representable input in [start, stop], compare the production function with "
-            "the certified fast oracle, print count, max ULP, inputs not correctly rounded and the "
-            "worst inputs. Exits 1 if any input is not correctly rounded."
+            "Walk every representable input in [start, stop] (for log_softmax and softmax: every "
+            "two-class row [a, b] of finite inputs), compare the production function (or --backend) "
+            "with the certified fast oracle, print count, max ULP, results not correctly rounded and "
+            "the worst inputs. Exits 1 if any result is not correctly rounded."
         ),
     )
     p.add_argument("function", choices=list(FUNCTIONS))
     p.add_argument("--dtype", default="float32", choices=known_dtypes())
-    p.add_argument("--start", default="0", help="lower end of the range (default 0)")
-    p.add_argument("--stop", default="1", help="upper end of the range (default 1)")
+    p.add_argument("--start", default=None, help="lower end of the range (default 0; -inf for the two-class functions)")
+    p.add_argument("--stop", default=None, help="upper end of the range (default 1; inf for the two-class functions)")
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="check this implementation instead of softlog_numerics: torch, jax, scipy, module:attr[@library] (as in audit)",
+    )
     p.add_argument("--workers", type=int, default=None, help="worker processes/threads (default: CPU count)")
     p.add_argument("--executor", choices=["process", "thread", "dask"], default="process")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster)")
@@ -137,6 +157,6 @@ def register(subparsers) -> None:
     p.add_argument("--worst", type=int, default=10, help="worst inputs to keep (default 10)")
     p.add_argument("--hard", type=int, default=64, help="hard cases to keep (default 64)")
     p.add_argument("--hard-cases", default=None, help="write the hard cases found to this JSON file")
-    p.add_argument("--json", action="store_true", help='print {"function", "dtype", "start", "stop", "count", "max_ulp", "not_correctly_rounded", "seconds", "worst"}')
+    p.add_argument("--json", action="store_true", help='print {"function", "dtype", "start", "stop", "count", "max_ulp", "not_correctly_rounded", "seconds", "worst"} (and "backend" with --backend)')
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=_run)
