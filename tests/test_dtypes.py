@@ -124,7 +124,7 @@ def around_midpoints(values: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_round_from_float64_exhaustive_around_every_midpoint(dtype):
-    """Theorem O3 (bfloat16) and NumPy's float64 -> float16 cast: around every midpoint of the
+    """Theorem O3 (bfloat16, and float16 below the smallest normal) and NumPy's float64 -> float16 cast: around every midpoint of the
     format (the midpoint, ± 1 float64 ulp, and each number ± 1 float64 ulp, both signs, the
     overflow threshold included), round_from_float64 == search_round == round_rational."""
     x = around_midpoints(all_finite(dtype))

@@ -166,13 +166,17 @@ def result_format(*arrays: np.ndarray) -> Format:
 def round_from_float64(x: ArrayLike, fmt: FormatLike) -> np.ndarray:
     """Round float64 values to ``fmt`` with a single rounding (ties to even, subnormals, overflow).
 
-    float16 and float32 use NumPy's casts, which round directly from the float64 value. bfloat16
+    float16 and float32 use NumPy's casts, which round directly from the float64 value (float16
+    values below the smallest normal are rounded on the subnormal grid in float64 first, which is
+    the same rounding and 6x faster; proofs/oracle.md, Theorem O3). bfloat16
     first rounds to float32 *to odd* (truncate, then set the last bit if anything was discarded),
     then to bfloat16 with ties to even; with 16 spare bits the second rounding is the one a direct
     rounding would make (proofs/oracle.md, Theorem O3).
     """
     fmt = format_of(fmt)
     x = np.asarray(x, dtype=np.float64)
+    if fmt.name == "float16" and x.size:
+        return _round_to_float16(x)
     if fmt.name in ("float64", "float32", "float16"):
         with np.errstate(over="ignore", invalid="ignore"):  # invalid: a signalling NaN
             return x.astype(fmt.dtype)
@@ -186,6 +190,27 @@ def round_from_float64(x: ArrayLike, fmt: FormatLike) -> np.ndarray:
         np.subtract(bits, np.abs(f) > np.abs(x), out=bits, casting="unsafe")
         np.bitwise_or(bits, inexact, out=bits, casting="unsafe")
         return bits.view(np.float32).astype(BFLOAT16)
+
+
+_F16_GRID = 1.5 * 2.0**28  # float64 spacing 2**-24 (the float16 subnormal quantum) in [2**28, 2**29)
+
+
+def _round_to_float16(x: np.ndarray) -> np.ndarray:
+    """NumPy's float64 -> float16 cast, with values below the smallest normal rounded on the
+    subnormal grid by float64 arithmetic (NumPy takes ~170 ns per such value; proofs/oracle.md,
+    Theorem O3, float16 paragraph)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = np.abs(x)
+        small = a < 2.0**-14
+        if not small.any():
+            return x.astype(np.float16)
+        k = a + _F16_GRID
+        k -= _F16_GRID
+        k *= 2.0**24
+        sub = k.astype(np.uint16)
+        sub |= np.signbit(x).astype(np.uint16) << np.uint16(15)
+        big = np.where(small, 0.0, x).astype(np.float16).view(np.uint16)
+        return np.where(small, sub, big).view(np.float16)
 
 
 def round_rational(num: int, den: int, fmt: FormatLike) -> float:

@@ -101,13 +101,57 @@ def decided_rounding(v: np.ndarray, r: np.ndarray, fmt: Format, sign: int = 0) -
     return a, decided
 
 
+_SHORT = 16  # rows up to this length are reduced column by column (NumPy's reductions along a
+# short last axis cost tens of ns per row)
+
+
+def _row_max(t: np.ndarray) -> np.ndarray:
+    """Row maxima (NaN if the row holds one), as ``t.max(axis=1)``."""
+    if t.shape[1] > _SHORT:
+        return t.max(axis=1)
+    m = t[:, 0].copy()
+    for j in range(1, t.shape[1]):
+        np.maximum(m, t[:, j], out=m)
+    return m
+
+
+def _row_min(t: np.ndarray) -> np.ndarray:
+    """Row minima, as ``t.min(axis=1)``."""
+    if t.shape[1] > _SHORT:
+        return t.min(axis=1)
+    m = t[:, 0].copy()
+    for j in range(1, t.shape[1]):
+        np.minimum(m, t[:, j], out=m)
+    return m
+
+
+def _row_argmax(t: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The first position of the row maximum ``m`` (rows without NaN), as ``t.argmax(axis=1)``."""
+    if t.shape[1] > _SHORT:
+        return t.argmax(axis=1)
+    k = np.full(t.shape[0], t.shape[1] - 1, dtype=np.intp)
+    for j in range(t.shape[1] - 2, -1, -1):
+        k[t[:, j] == m] = j
+    return k
+
+
+def _row_all(b: np.ndarray) -> np.ndarray:
+    """Rows whose entries are all True, as ``b.all(axis=1)``."""
+    if b.shape[1] > _SHORT:
+        return b.all(axis=1)
+    a = b[:, 0].copy()
+    for j in range(1, b.shape[1]):
+        a &= b[:, j]
+    return a
+
+
 class _Tile:
     """The float64 quantities of Theorem F6 for a tile of regular rows (maxima ``m``, minima ``lo``)."""
 
     def __init__(self, t: np.ndarray, m: np.ndarray, lo: np.ndarray):
         rows, n = t.shape
         self.m = m
-        self.k = t.argmax(axis=1)
+        self.k = _row_argmax(t, m)
         self.idx = np.arange(rows)
         with np.errstate(invalid="ignore", over="ignore"):
             self.d = t - m[:, None]
@@ -130,8 +174,8 @@ def _regular(t: np.ndarray, log: bool):
     """Which rows of the tile ``t`` the fast path evaluates (the others are settled exactly: NaN,
     ``+inf``, fewer than two finite entries and, for softmax, equal finite entries), with the row
     maxima and minima."""
-    m = t.max(axis=1)
-    lo = t.min(axis=1)
+    m = _row_max(t)
+    lo = _row_min(t)
     ok = np.isfinite(m)  # no NaN (max propagates it), no +inf, not all -inf
     if t.shape[1] < 2:
         ok[:] = False
@@ -242,7 +286,7 @@ def softmax_rows(x: np.ndarray, fmt: Format, log: bool) -> tuple[np.ndarray, np.
         dec |= masked
         if log and not dec.all():
             _exact_offsets(t, m, q, vals, dec, fmt)
-        bad = ~dec.all(axis=1)
+        bad = ~_row_all(dec)
         if ok.all():
             out[r0:r1] = vals
             undecided[r0:r1] |= bad

@@ -1,0 +1,98 @@
+"""Throughput of the correctly rounded logsumexp, log_softmax and softmax: fast path against mpmath.
+
+Run: ``python benchmarks/bench_oracle_softmax.py [--rows 1000] [--cols 1000] [--mpmath-rows 4] [--repeat 3] [--json]``
+
+One process, one core. For float16, bfloat16 and float32 rows of ``--cols`` logits drawn from
+N(0, 5**2) and rounded to the format, each function of the oracle is timed in the same run: the
+certified fast path (``oracle.<name>(x)``, ``method="auto"``, Theorem F6 of proofs/fast_oracle.md)
+as the best of ``--repeat`` runs over ``--rows`` rows, and the interval loop
+(``oracle.<name>(x, method="mpmath")``) once over ``--mpmath-rows`` rows. Printed: correctly rounded
+results per second (elements for log_softmax and softmax, rows for logsumexp, times the row length
+so that the figures compare) and the ratio; the two paths are checked to agree bit for bit on the
+mpmath rows.
+
+Targets (issue 12): at least 5,000,000 correctly rounded elements/s per core for log_softmax and
+softmax, and at least 50 times the mpmath path. Exit status 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from softlog_numerics import oracle
+from softlog_numerics._core.formats import FORMATS
+
+TARGET_RATE = 5_000_000
+TARGET_RATIO = 50.0
+NAMES = ("log_softmax", "softmax", "logsumexp")
+DTYPES = ("float16", "bfloat16", "float32")
+
+
+def _seconds(f, x, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f(x)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0] if __doc__ else None)
+    ap.add_argument("--rows", type=int, default=1000)
+    ap.add_argument("--cols", type=int, default=1000)
+    ap.add_argument("--mpmath-rows", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    results = []
+    ok = True
+    for dtype in DTYPES:
+        fmt = FORMATS[dtype]
+        x = (rng.standard_normal((args.rows, args.cols)) * 5.0).astype(fmt.dtype)
+        for name in NAMES:
+            f = getattr(oracle, name)
+            f(x[:2])  # warm-up
+            fast = _seconds(f, x, args.repeat)
+            small = x[: args.mpmath_rows]
+            t = time.perf_counter()
+            slow_values = f(small, method="mpmath")
+            slow = time.perf_counter() - t
+            same = np.array_equal(np.asarray(f(small)).view(fmt.uint), np.asarray(slow_values).view(fmt.uint))
+            rate_fast = x.size / fast
+            rate_slow = small.size / slow
+            row = {
+                "function": name,
+                "dtype": dtype,
+                "fast_per_s": rate_fast,
+                "mpmath_per_s": rate_slow,
+                "ratio": rate_fast / rate_slow,
+                "identical": bool(same),
+            }
+            results.append(row)
+            if not same:
+                ok = False
+            if name != "logsumexp" and (rate_fast < TARGET_RATE or row["ratio"] < TARGET_RATIO):
+                ok = False
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"rows of {args.cols} logits ~ N(0, 25); results per second (elements; logsumexp: rows x {args.cols})")
+        print(f"{'function':12s} {'format':9s} {'fast':>12s} {'mpmath':>10s} {'ratio':>8s}  identical")
+        for r in results:
+            print(
+                f"{r['function']:12s} {r['dtype']:9s} {r['fast_per_s'] / 1e6:9.2f} M/s {r['mpmath_per_s'] / 1e3:7.1f} k/s "
+                f"{r['ratio']:8.0f}  {r['identical']}"
+            )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
