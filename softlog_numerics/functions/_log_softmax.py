@@ -174,7 +174,7 @@ class _Plan:
         self.single = n <= _C_MAX
         self.rb = max(1, _TILE // self.cw)
         self.G = max(self.rb, (_GROUP // n) // self.rb * self.rb)
-        size = self.rb * self.cw
+        size = min(self.rb, R) * self.cw  # no block has more rows than R: small inputs get small buffers
         self._qr = np.empty(2 * size)  # T and LO, adjacent so that one reduction sums both
         self._bufs = [np.empty(size) for _ in range(1 + extra + (1 if narrow else 0))]
         self.narrow = narrow
@@ -310,7 +310,7 @@ def _exact_sum_tile(E, QR, LO=None):
 def _direct_ok(ab) -> bool:
     """Direct mode for a tile: no finite row maximum above _DIRECT_MAX (so exp(x) stays finite and
     the sums far from overflow)."""
-    return not any(_DIRECT_MAX < v < math.inf for v in ab.tolist())
+    return not bool(((ab > _DIRECT_MAX) & (ab < math.inf)).any())
 
 
 def _stats_tile(plan: _Plan, xt, ab, kb, inside, direct: bool):
