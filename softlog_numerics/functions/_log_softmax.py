@@ -100,18 +100,78 @@ _NORMAL, _SINGLE, _TINY, _NAN, _PINF, _NINF = 0, 1, 2, 3, 4, 5
 
 def _expm1_core(rh, rl):
     """``expm1(r)`` as a double-double for ``|r| <= 0.36``: Taylor of degree 10 at ``r / 2**8``
-    (truncation ``< 2**-119`` relative), then 8 doublings ``E <- E (E + 2)``."""
+    (truncation ``< 2**-119`` relative), then 8 doublings ``E <- E (E + 2)``.
+
+    The operations are those of :func:`dd_mul` and :func:`dd_add` (``_core.dd``), in the same order,
+    written into preallocated scratch arrays (:func:`_dd_mul_into`, :func:`_dd_add_const_into`):
+    the results are the same bits, with about half the memory traffic. The split of the constant
+    factor ``r / 2**8`` of the Horner steps is computed once."""
     rh = rh * 2.0**-8
     rl = rl * 2.0**-8
-    ph, pl = _INV_FACT[10]
+    shape = np.shape(rh)
+    w = [np.empty(shape) for _ in range(4)]
+    rs = split(rh)
+    ph = np.full(shape, _INV_FACT[10][0])
+    pl = np.full(shape, _INV_FACT[10][1])
     for i in range(9, 0, -1):
-        ph, pl = dd_mul(ph, pl, rh, rl)
-        ph, pl = dd_add(ph, pl, *_INV_FACT[i])
-    eh, el = dd_mul(ph, pl, rh, rl)
+        _dd_mul_into(ph, pl, rh, rl, rs, w)
+        _dd_add_const_into(ph, pl, *_INV_FACT[i], w)
+    _dd_mul_into(ph, pl, rh, rl, rs, w)
+    eh, el = ph, pl
+    th, tl = np.empty(shape), np.empty(shape)
     for _ in range(8):
-        th, tl = dd_add(eh, el, 2.0, 0.0)
-        eh, el = dd_mul(eh, el, th, tl)
+        np.copyto(th, eh)
+        np.copyto(tl, el)
+        _dd_add_const_into(th, tl, 2.0, 0.0, w)
+        _dd_mul_into(eh, el, th, tl, split(th), w)
     return eh, el
+
+
+def _dd_mul_into(ah, al, bh, bl, bs, w):
+    """``(ah, al) <- dd_mul(ah, al, bh, bl)`` bit for bit (``bs = split(bh)``, ``w`` four scratch
+    arrays of the shape; ``ah``, ``al`` must not be ``bh``, ``bl``)."""
+    x0, x1, x2, x3 = w
+    bsh, bsl = bs
+    np.multiply(ah, _SPLITTER, out=x0)  # split(ah): c
+    np.subtract(x0, ah, out=x1)  # c - a
+    np.subtract(x0, x1, out=x0)  # hi
+    np.subtract(ah, x0, out=x1)  # lo
+    p = x3
+    np.multiply(ah, bh, out=p)  # p = ah bh
+    # e = ((hi bsh - p) + hi bsl + lo bsh) + lo bsl (two_prod), into x2
+    np.multiply(x0, bsh, out=x2)
+    x2 -= p
+    np.multiply(x0, bsl, out=x0)  # hi no longer needed
+    x2 += x0
+    np.multiply(x1, bsh, out=x0)
+    x2 += x0
+    np.multiply(x1, bsl, out=x0)
+    x2 += x0
+    # x = e + (ah bl + al bh)
+    np.multiply(ah, bl, out=x0)
+    np.multiply(al, bh, out=x1)
+    x0 += x1
+    x2 += x0
+    # fast_two_sum(p, x): s = p + x, t = x - (s - p)
+    np.add(p, x2, out=ah)
+    np.subtract(ah, p, out=x0)
+    np.subtract(x2, x0, out=al)
+
+
+def _dd_add_const_into(ah, al, bh: float, bl: float, w):
+    """``(ah, al) <- dd_add(ah, al, bh, bl)`` bit for bit, for float64 constants ``bh``, ``bl``."""
+    x0, x1, x2, _ = w
+    np.add(ah, bh, out=x0)  # s
+    np.subtract(x0, ah, out=x1)  # bb = s - a
+    np.subtract(x0, x1, out=x2)  # s - bb
+    np.subtract(ah, x2, out=x2)  # a - (s - bb)
+    np.subtract(bh, x1, out=x1)  # b - bb
+    x2 += x1  # t
+    np.add(al, bl, out=x1)
+    x2 += x1  # y = t + (al + bl)
+    np.add(x0, x2, out=ah)  # s2 = s + y
+    np.subtract(ah, x0, out=x1)
+    np.subtract(x2, x1, out=al)  # y - (s2 - s)
 
 
 def _reduce_ln2(th, tl):
@@ -412,8 +472,12 @@ class _RowState:
         # the subnormal range, else the row is recomputed.
         redo = normal & direct & ~(sh >= n * _DIRECT_MIN)
         d = np.flatnonzero(normal & direct & ~redo)
+        # exp(-a) of those rows, kept for the softmax output (the same double-double it would compute)
+        self.exp_neg_a = (np.zeros(G, dtype=bool), np.zeros(G, dtype=np.int64), np.ones(G), np.zeros(G))
         if d.size:
             kk, mh, ml = _exp_dd(-a[d], np.zeros(d.size))
+            have, ek, emh, eml = self.exp_neg_a
+            have[d], ek[d], emh[d], eml[d] = True, kk, mh, ml
             ph, pl = dd_mul(sh[d], sl[d], mh, ml)
             sh[d], sl[d] = np.ldexp(ph, kk), np.ldexp(pl, kk)
         redo |= normal & ~(sh >= _TINY_S)
@@ -796,8 +860,13 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d, row_sc
     ql = (((1.0 - p) - e) - qh * Dl) * qh
     # exp(-a) q for the direct mode (rows with 0 <= a <= _DIRECT_MAX; others unused)
     dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX) & (plan.tau is None)
-    ac = np.where(dir_rows, a_eff, 0.0)
-    kk, mh, ml = _exp_dd(-ac, np.zeros_like(ac))
+    # exp(-a) for those rows: the row state's where it has it (the direct rows of the statistics),
+    # computed here for the others; the rows outside dir_rows are never used (non-direct tiles)
+    have, ek, emh, eml = st.exp_neg_a
+    need = np.flatnonzero(dir_rows & ~have)
+    kk, mh, ml = ek.copy(), emh.copy(), eml.copy()
+    if need.size:
+        kk[need], mh[need], ml[need] = _exp_dd(-a_eff[need], np.zeros(need.size))
     Fh, Fl = dd_mul(mh, ml, qh, ql)
     Fh, Fl = np.ldexp(Fh, kk), np.ldexp(Fl, kk)
     if row_scale is not None:
