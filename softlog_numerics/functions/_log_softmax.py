@@ -46,8 +46,10 @@ from softlog_numerics._core import constants as _c
 from softlog_numerics._core.axes import Axis, Rows, checked_temperature
 from softlog_numerics._core.dd import dd_add, dd_div_scalar, dd_mul
 from softlog_numerics._core.eft import (
+    SHORT_ROW,
     fast_two_sum,
     grid_split_sums,
+    short_row_sums,
     split,
     two_prod,
     two_sum,
@@ -748,7 +750,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                 _shift_tile(xt, ab[:, None], T, tau)
                 np.exp(T, out=E)
                 E[ar, kb] = 0.0
-                s = E.sum(axis=1)
+                s = short_row_sums(E) if n <= SHORT_ROW else E.sum(axis=1)
             else:
                 ab, kb = _argmax_rows(plan, X, r0, r1)
                 s = np.zeros(m)
