@@ -80,7 +80,10 @@ _DIRECT_MIN = 2.0**-1010  # ... and only if sum_{i != k} exp(x_i) >= n * _DIRECT
 _NUDGE_L = 2.0**-20  # narrow log_softmax: rows with log1p(s) below this get T (1 + 2**-52)
 _NUDGE = 1.0 + 2.0**-52
 _C_MAX = 1 << 15  # columns per chunk: the error-free sum's bound needs c <= 2**15
-_TILE = 1 << 17  # elements per tile (buffers of 1 MiB in float64)
+_TILE = 1 << 17  # elements per block of rows (the unit of the direct/shifted decision)
+_SUB_TILE = 15 << 10  # short rows: elements per sub-tile (scratch of 120 KiB per buffer: below
+#                       malloc's mmap threshold, so no fresh pages per call, and cache-resident)
+_SHORT_N = 2048  # rows of at most this many columns are processed in sub-tiles
 _GROUP = 1 << 24  # elements per group of rows whose row scalars are computed together
 _SPLITTER = 134217729.0  # 2**27 + 1
 _SOFTMAX_SCALE = 2.0**100  # float64 softmax works 2**100 times too large (Theorem LSE4 (c))
@@ -235,13 +238,15 @@ class _Plan:
         self.cw = min(n, _C_MAX)
         self.single = n <= _C_MAX
         self.rb = max(1, _TILE // self.cw)
+        # rows per sub-tile: blocks (decisions per block) are processed in sub-tiles of srb rows
+        self.srb = self.rb if n > _SHORT_N else max(1, min(self.rb, _SUB_TILE // self.cw))
         self.G = max(self.rb, (_GROUP // n) // self.rb * self.rb)
-        size = min(self.rb, R) * self.cw  # no block has more rows than R: small inputs get small buffers
+        size = min(self.srb, R) * self.cw  # no sub-tile has more rows than R
         self._qr = np.empty(2 * size)  # T and LO, adjacent so that one reduction sums both
         self._bufs = [np.empty(size) for _ in range(1 + extra + (1 if narrow else 0))]
         self.narrow = narrow
         self._views: dict[tuple[int, int], tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
-        self._ar = np.arange(self.rb)
+        self._ar = np.arange(max(self.rb, self.srb))
 
     def groups(self):
         for g0 in range(0, self.R, self.G):
@@ -250,6 +255,15 @@ class _Plan:
     def blocks(self, g0, g1):
         for r0 in range(g0, g1, self.rb):
             yield r0, min(g1, r0 + self.rb)
+
+    def subs(self, r0, r1):
+        """Sub-tiles of the block ``r0:r1`` (the scratch buffers hold one)."""
+        for s0 in range(r0, r1, self.srb):
+            yield s0, min(r1, s0 + self.srb)
+
+    def sub_blocks(self, g0, g1):
+        for r0, r1 in self.blocks(g0, g1):
+            yield from self.subs(r0, r1)
 
     def chunks(self):
         for c0 in range(0, self.n, self.cw):
@@ -411,11 +425,22 @@ def _stats_accurate(
         m = r1 - r0
         i0, i1 = r0 - g0, r1 - g0
         if plan.single:
-            xt = plan.tile(X, r0, r1, 0, plan.n)
-            kb = xt.argmax(axis=1)
-            ab = xt[plan.ar(m), kb]
+            # the argmax of every row of the block first (the direct mode is decided per block),
+            # then the sums, sub-tile by sub-tile (the same row-wise operations)
+            kb = np.empty(m, dtype=np.int64)
+            ab = np.empty(m)
+            subs = list(plan.subs(r0, r1))
+            for s0, s1 in subs:
+                xt = plan.tile(X, s0, s1, 0, plan.n)
+                ks = xt.argmax(axis=1)
+                kb[s0 - r0 : s1 - r0] = ks
+                ab[s0 - r0 : s1 - r0] = xt[plan.ar(s1 - s0), ks]
             d = plan.tau is None and _direct_ok(ab)
-            sh[i0:i1], sl[i0:i1] = _stats_tile(plan, xt, ab, kb, None, d)
+            for s0, s1 in subs:
+                if len(subs) > 1:
+                    xt = plan.tile(X, s0, s1, 0, plan.n)
+                j0, j1 = s0 - r0, s1 - r0
+                sh[i0 + j0 : i0 + j1], sl[i0 + j0 : i0 + j1] = _stats_tile(plan, xt, ab[j0:j1], kb[j0:j1], None, d)
         else:
             ab, kb = _argmax_rows(plan, X, r0, r1)
             d = plan.tau is None and _direct_ok(ab)
@@ -739,7 +764,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
     plan = _Plan(R, n, narrow=True, tau=tau)
     direct = fmt.name != "bfloat16"
     for g0, g1 in plan.groups():
-        for r0, r1 in plan.blocks(g0, g1):
+        for r0, r1 in plan.sub_blocks(g0, g1):
             m = r1 - r0
             ar = np.arange(m)
             if plan.single:
@@ -884,10 +909,16 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d, row_sc
     Fs, Fr, qs, qr = (v * _SOFTMAX_SCALE for v in (Fs, Fr, qs, qr))
     with np.errstate(invalid="ignore"):
         big_rows = np.abs(a_eff) > 2.0**900  # see the shifted branch below
-    for r0, r1 in plan.blocks(g0, g1):
+    # the mode is decided per block (as the statistics), the work done per sub-tile
+    blk_direct = np.empty(g1 - g0, dtype=bool)
+    blk_big = np.empty(g1 - g0, dtype=bool)
+    for b0, b1 in plan.blocks(g0, g1):
+        blk_direct[b0 - g0 : b1 - g0] = dir_rows[b0 - g0 : b1 - g0].all()
+        blk_big[b0 - g0 : b1 - g0] = big_rows[b0 - g0 : b1 - g0].any()
+    for r0, r1 in plan.sub_blocks(g0, g1):
         m = r1 - r0
         i0, i1 = r0 - g0, r1 - g0
-        direct = bool(dir_rows[i0:i1].all())
+        direct, big = bool(blk_direct[i0]), bool(blk_big[i0])
         fs = (Fs if direct else qs)[i0:i1, None]
         fr = (Fr if direct else qr)[i0:i1, None]
         for c0, c1 in plan.chunks():
@@ -901,7 +932,7 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d, row_sc
                 if plan.tau is not None:
                     T[...], LO[...] = _divided_offsets(xt, a_eff[i0:i1, None], T, LO, plan.tau)
                     np.copyto(LO, 0.0, where=T < -2048.0)  # exp(T) = 0: lo is not needed
-                elif big_rows[i0:i1].any():
+                elif big:
                     # |x - a| beyond 2**900 has a rounding error lo up to 2**970, and lo Fs (Fs
                     # up to 2**100) would overflow: where exp(T) = 0 the correction is not needed
                     np.copyto(LO, 0.0, where=T < -2048.0)
@@ -937,7 +968,7 @@ def _softmax_float64(X, out2d, log: bool, tau: float | None = None, row_scale=No
         st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
         k = st.k
         if log:
-            for r0, r1 in plan.blocks(g0, g1):
+            for r0, r1 in plan.sub_blocks(g0, g1):
                 Ah = st.Ah[r0 - g0 : r1 - g0, None]
                 Al = st.Al[r0 - g0 : r1 - g0, None]
                 for c0, c1 in plan.chunks():
