@@ -29,8 +29,9 @@ two non-positive terms: log_softmax never cancels. The rest is about rounding er
   the row is recomputed with double-double exponentials and, if still undecided, exactly with
   :mod:`decimal`.
 
-Rows are processed in tiles of at most ``_TILE`` elements with preallocated buffers: besides the
-output, the extra memory is at most about 4 MiB whatever the input size.
+Rows are processed in tiles of at most ``_TILE`` elements with preallocated buffers (``_SUB_TILE``
+elements for short rows: cache-resident, below malloc's mmap threshold): besides the output, the
+extra memory is at most about 4 MiB whatever the input size.
 """
 
 from __future__ import annotations
