@@ -10,6 +10,12 @@ slows both alike; the medians and the ratio ours/scipy are printed, with the tar
 Peak extra memory is measured with :mod:`tracemalloc` (NumPy reports its buffers to it): the
 largest traced allocation during one call, minus the output array, against the input's size.
 ``--all`` also times ``softmax`` and ``logsumexp``. Exit status 1 if a target is missed.
+
+``--short``: the short-rows table of issue 13 instead: ``log_softmax``, ``softmax`` and
+``logsumexp`` (last axis) against scipy's, in float16, bfloat16, float32 and float64, on shapes
+(4096, 10) and (8192, 128) (``--shapes`` to change them), every ours/scipy pair of one format and
+shape timed round-robin in one run; the ratios are printed as a table (target <= 1.5). scipy's
+``logsumexp`` rejects bfloat16: its reference there is scipy on the float32 copy, cast back.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ import scipy.special
 from softlog_numerics.functions import _log_softmax as logsoftmax
 
 TARGETS = {"float32": 2.0, "float64": 1.0}
+SHORT_TARGET = 1.5
+SHORT_SHAPES = ((4096, 10), (8192, 128))
+SHORT_FORMATS = ("float16", "bfloat16", "float32", "float64")
+FUNCS = ("log_softmax", "softmax", "logsumexp")
 
 
 def _interleaved(funcs: dict, repeat: int) -> dict:
@@ -53,13 +63,61 @@ def _peak_extra(f, x) -> tuple[int, int]:
     return peak - out, out
 
 
+def _short(shapes, repeat: int) -> int:
+    """The short-rows table: ours/scipy per function x format x shape, one interleaved run each."""
+    import ml_dtypes
+
+    dtypes = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
+    rng = np.random.default_rng(0)
+    rows = []
+    for shape in shapes:
+        x64 = rng.standard_normal(shape) * 5.0
+        for name in SHORT_FORMATS:
+            x = x64.astype(dtypes[name])
+            funcs = {}
+            for f in FUNCS:
+                ours, ref = getattr(logsoftmax, f), getattr(scipy.special, f)
+                funcs["ours " + f] = lambda x=x, g=ours: g(x, axis=-1)
+                if name == "bfloat16" and f == "logsumexp":
+                    # scipy's logsumexp rejects ml_dtypes' bfloat16: via float32, rounded back
+                    def ref(a, axis, dt=x.dtype):
+                        return scipy.special.logsumexp(a.astype(np.float32), axis=axis).astype(dt)
+                funcs["scipy " + f] = lambda x=x, g=ref: g(x, axis=-1)
+            t = _interleaved(funcs, repeat)
+            rows.append((shape, name, {f: (t["ours " + f], t["scipy " + f]) for f in FUNCS}))
+    print(f"ours / scipy, median of {repeat} interleaved runs (target <= {SHORT_TARGET}); scipy time in ms")
+    head = "| function | shape | " + " | ".join(SHORT_FORMATS) + " |"
+    print(head)
+    print("|" + "---|" * (2 + len(SHORT_FORMATS)))
+    ok = True
+    for f in FUNCS:
+        for shape in shapes:
+            cells = []
+            for sh, name, t in rows:
+                if sh != shape:
+                    continue
+                ours, ref = t[f]
+                ratio = ours / ref
+                ok &= ratio <= SHORT_TARGET
+                cells.append(f"{ratio:.2f}{'' if ratio <= SHORT_TARGET else ' !'} ({ref:.2f})")
+            print(f"| `{f}` | {shape} | " + " | ".join(cells) + " |")
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--rows", type=int, default=256)
     ap.add_argument("--cols", type=int, default=32000)
     ap.add_argument("--all", action="store_true", help="also time softmax and logsumexp")
+    ap.add_argument("--short", action="store_true", help="short-rows table (issue 13): three functions x four formats")
+    ap.add_argument("--shapes", type=str, default=None, help="with --short: e.g. 4096x10,8192x128")
     args = ap.parse_args(argv)
+    if args.short:
+        shapes = SHORT_SHAPES
+        if args.shapes:
+            shapes = tuple(tuple(int(v) for v in sp.split("x")) for sp in args.shapes.split(","))
+        return _short(shapes, args.repeat)
     rng = np.random.default_rng(0)
     ok = True
     print(f"shape ({args.rows}, {args.cols}), logits N(0, 25), median of {args.repeat} interleaved runs")

@@ -29,8 +29,9 @@ two non-positive terms: log_softmax never cancels. The rest is about rounding er
   the row is recomputed with double-double exponentials and, if still undecided, exactly with
   :mod:`decimal`.
 
-Rows are processed in tiles of at most ``_TILE`` elements with preallocated buffers: besides the
-output, the extra memory is at most about 4 MiB whatever the input size.
+Rows are processed in tiles of at most ``_TILE`` elements with preallocated buffers (``_SUB_TILE``
+elements for short rows: cache-resident, below malloc's mmap threshold): besides the output, the
+extra memory is at most about 4 MiB whatever the input size.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ from softlog_numerics._core import constants as _c
 from softlog_numerics._core.axes import Axis, Rows, checked_temperature
 from softlog_numerics._core.dd import dd_add, dd_div_scalar, dd_mul
 from softlog_numerics._core.eft import (
+    SHORT_ROW,
     fast_two_sum,
     grid_split_sums,
+    short_row_sums,
     split,
     two_prod,
     two_sum,
@@ -78,7 +81,10 @@ _DIRECT_MIN = 2.0**-1010  # ... and only if sum_{i != k} exp(x_i) >= n * _DIRECT
 _NUDGE_L = 2.0**-20  # narrow log_softmax: rows with log1p(s) below this get T (1 + 2**-52)
 _NUDGE = 1.0 + 2.0**-52
 _C_MAX = 1 << 15  # columns per chunk: the error-free sum's bound needs c <= 2**15
-_TILE = 1 << 17  # elements per tile (buffers of 1 MiB in float64)
+_TILE = 1 << 17  # elements per block of rows (the unit of the direct/shifted decision)
+_SUB_TILE = 15 << 10  # short rows: elements per sub-tile (scratch of 120 KiB per buffer: below
+#                       malloc's mmap threshold, so no fresh pages per call, and cache-resident)
+_SHORT_N = 2048  # rows of at most this many columns are processed in sub-tiles
 _GROUP = 1 << 24  # elements per group of rows whose row scalars are computed together
 _SPLITTER = 134217729.0  # 2**27 + 1
 _SOFTMAX_SCALE = 2.0**100  # float64 softmax works 2**100 times too large (Theorem LSE4 (c))
@@ -100,18 +106,78 @@ _NORMAL, _SINGLE, _TINY, _NAN, _PINF, _NINF = 0, 1, 2, 3, 4, 5
 
 def _expm1_core(rh, rl):
     """``expm1(r)`` as a double-double for ``|r| <= 0.36``: Taylor of degree 10 at ``r / 2**8``
-    (truncation ``< 2**-119`` relative), then 8 doublings ``E <- E (E + 2)``."""
+    (truncation ``< 2**-119`` relative), then 8 doublings ``E <- E (E + 2)``.
+
+    The operations are those of :func:`dd_mul` and :func:`dd_add` (``_core.dd``), in the same order,
+    written into preallocated scratch arrays (:func:`_dd_mul_into`, :func:`_dd_add_const_into`):
+    the results are the same bits, with about half the memory traffic. The split of the constant
+    factor ``r / 2**8`` of the Horner steps is computed once."""
     rh = rh * 2.0**-8
     rl = rl * 2.0**-8
-    ph, pl = _INV_FACT[10]
+    shape = np.shape(rh)
+    w = [np.empty(shape) for _ in range(4)]
+    rs = split(rh)
+    ph = np.full(shape, _INV_FACT[10][0])
+    pl = np.full(shape, _INV_FACT[10][1])
     for i in range(9, 0, -1):
-        ph, pl = dd_mul(ph, pl, rh, rl)
-        ph, pl = dd_add(ph, pl, *_INV_FACT[i])
-    eh, el = dd_mul(ph, pl, rh, rl)
+        _dd_mul_into(ph, pl, rh, rl, rs, w)
+        _dd_add_const_into(ph, pl, *_INV_FACT[i], w)
+    _dd_mul_into(ph, pl, rh, rl, rs, w)
+    eh, el = ph, pl
+    th, tl = np.empty(shape), np.empty(shape)
     for _ in range(8):
-        th, tl = dd_add(eh, el, 2.0, 0.0)
-        eh, el = dd_mul(eh, el, th, tl)
+        np.copyto(th, eh)
+        np.copyto(tl, el)
+        _dd_add_const_into(th, tl, 2.0, 0.0, w)
+        _dd_mul_into(eh, el, th, tl, split(th), w)
     return eh, el
+
+
+def _dd_mul_into(ah, al, bh, bl, bs, w):
+    """``(ah, al) <- dd_mul(ah, al, bh, bl)`` bit for bit (``bs = split(bh)``, ``w`` four scratch
+    arrays of the shape; ``ah``, ``al`` must not be ``bh``, ``bl``)."""
+    x0, x1, x2, x3 = w
+    bsh, bsl = bs
+    np.multiply(ah, _SPLITTER, out=x0)  # split(ah): c
+    np.subtract(x0, ah, out=x1)  # c - a
+    np.subtract(x0, x1, out=x0)  # hi
+    np.subtract(ah, x0, out=x1)  # lo
+    p = x3
+    np.multiply(ah, bh, out=p)  # p = ah bh
+    # e = ((hi bsh - p) + hi bsl + lo bsh) + lo bsl (two_prod), into x2
+    np.multiply(x0, bsh, out=x2)
+    x2 -= p
+    np.multiply(x0, bsl, out=x0)  # hi no longer needed
+    x2 += x0
+    np.multiply(x1, bsh, out=x0)
+    x2 += x0
+    np.multiply(x1, bsl, out=x0)
+    x2 += x0
+    # x = e + (ah bl + al bh)
+    np.multiply(ah, bl, out=x0)
+    np.multiply(al, bh, out=x1)
+    x0 += x1
+    x2 += x0
+    # fast_two_sum(p, x): s = p + x, t = x - (s - p)
+    np.add(p, x2, out=ah)
+    np.subtract(ah, p, out=x0)
+    np.subtract(x2, x0, out=al)
+
+
+def _dd_add_const_into(ah, al, bh: float, bl: float, w):
+    """``(ah, al) <- dd_add(ah, al, bh, bl)`` bit for bit, for float64 constants ``bh``, ``bl``."""
+    x0, x1, x2, _ = w
+    np.add(ah, bh, out=x0)  # s
+    np.subtract(x0, ah, out=x1)  # bb = s - a
+    np.subtract(x0, x1, out=x2)  # s - bb
+    np.subtract(ah, x2, out=x2)  # a - (s - bb)
+    np.subtract(bh, x1, out=x1)  # b - bb
+    x2 += x1  # t
+    np.add(al, bl, out=x1)
+    x2 += x1  # y = t + (al + bl)
+    np.add(x0, x2, out=ah)  # s2 = s + y
+    np.subtract(ah, x0, out=x1)
+    np.subtract(x2, x1, out=al)  # y - (s2 - s)
 
 
 def _reduce_ln2(th, tl):
@@ -173,13 +239,15 @@ class _Plan:
         self.cw = min(n, _C_MAX)
         self.single = n <= _C_MAX
         self.rb = max(1, _TILE // self.cw)
+        # rows per sub-tile: blocks (decisions per block) are processed in sub-tiles of srb rows
+        self.srb = self.rb if n > _SHORT_N else max(1, min(self.rb, _SUB_TILE // self.cw))
         self.G = max(self.rb, (_GROUP // n) // self.rb * self.rb)
-        size = self.rb * self.cw
+        size = min(self.srb, R) * self.cw  # no sub-tile has more rows than R
         self._qr = np.empty(2 * size)  # T and LO, adjacent so that one reduction sums both
         self._bufs = [np.empty(size) for _ in range(1 + extra + (1 if narrow else 0))]
         self.narrow = narrow
         self._views: dict[tuple[int, int], tuple[np.ndarray, tuple[np.ndarray, ...]]] = {}
-        self._ar = np.arange(self.rb)
+        self._ar = np.arange(max(self.rb, self.srb))
 
     def groups(self):
         for g0 in range(0, self.R, self.G):
@@ -188,6 +256,15 @@ class _Plan:
     def blocks(self, g0, g1):
         for r0 in range(g0, g1, self.rb):
             yield r0, min(g1, r0 + self.rb)
+
+    def subs(self, r0, r1):
+        """Sub-tiles of the block ``r0:r1`` (the scratch buffers hold one)."""
+        for s0 in range(r0, r1, self.srb):
+            yield s0, min(r1, s0 + self.srb)
+
+    def sub_blocks(self, g0, g1):
+        for r0, r1 in self.blocks(g0, g1):
+            yield from self.subs(r0, r1)
 
     def chunks(self):
         for c0 in range(0, self.n, self.cw):
@@ -310,7 +387,7 @@ def _exact_sum_tile(E, QR, LO=None):
 def _direct_ok(ab) -> bool:
     """Direct mode for a tile: no finite row maximum above _DIRECT_MAX (so exp(x) stays finite and
     the sums far from overflow)."""
-    return not any(_DIRECT_MAX < v < math.inf for v in ab.tolist())
+    return not bool(((ab > _DIRECT_MAX) & (ab < math.inf)).any())
 
 
 def _stats_tile(plan: _Plan, xt, ab, kb, inside, direct: bool):
@@ -349,11 +426,22 @@ def _stats_accurate(
         m = r1 - r0
         i0, i1 = r0 - g0, r1 - g0
         if plan.single:
-            xt = plan.tile(X, r0, r1, 0, plan.n)
-            kb = xt.argmax(axis=1)
-            ab = xt[plan.ar(m), kb]
+            # the argmax of every row of the block first (the direct mode is decided per block),
+            # then the sums, sub-tile by sub-tile (the same row-wise operations)
+            kb = np.empty(m, dtype=np.int64)
+            ab = np.empty(m)
+            subs = list(plan.subs(r0, r1))
+            for s0, s1 in subs:
+                xt = plan.tile(X, s0, s1, 0, plan.n)
+                ks = xt.argmax(axis=1)
+                kb[s0 - r0 : s1 - r0] = ks
+                ab[s0 - r0 : s1 - r0] = xt[plan.ar(s1 - s0), ks]
             d = plan.tau is None and _direct_ok(ab)
-            sh[i0:i1], sl[i0:i1] = _stats_tile(plan, xt, ab, kb, None, d)
+            for s0, s1 in subs:
+                if len(subs) > 1:
+                    xt = plan.tile(X, s0, s1, 0, plan.n)
+                j0, j1 = s0 - r0, s1 - r0
+                sh[i0 + j0 : i0 + j1], sl[i0 + j0 : i0 + j1] = _stats_tile(plan, xt, ab[j0:j1], kb[j0:j1], None, d)
         else:
             ab, kb = _argmax_rows(plan, X, r0, r1)
             d = plan.tau is None and _direct_ok(ab)
@@ -412,8 +500,12 @@ class _RowState:
         # the subnormal range, else the row is recomputed.
         redo = normal & direct & ~(sh >= n * _DIRECT_MIN)
         d = np.flatnonzero(normal & direct & ~redo)
+        # exp(-a) of those rows, kept for the softmax output (the same double-double it would compute)
+        self.exp_neg_a = (np.zeros(G, dtype=bool), np.zeros(G, dtype=np.int64), np.ones(G), np.zeros(G))
         if d.size:
             kk, mh, ml = _exp_dd(-a[d], np.zeros(d.size))
+            have, ek, emh, eml = self.exp_neg_a
+            have[d], ek[d], emh[d], eml[d] = True, kk, mh, ml
             ph, pl = dd_mul(sh[d], sl[d], mh, ml)
             sh[d], sl[d] = np.ldexp(ph, kk), np.ldexp(pl, kk)
         redo |= normal & ~(sh >= _TINY_S)
@@ -673,7 +765,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
     plan = _Plan(R, n, narrow=True, tau=tau)
     direct = fmt.name != "bfloat16"
     for g0, g1 in plan.groups():
-        for r0, r1 in plan.blocks(g0, g1):
+        for r0, r1 in plan.sub_blocks(g0, g1):
             m = r1 - r0
             ar = np.arange(m)
             if plan.single:
@@ -684,7 +776,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                 _shift_tile(xt, ab[:, None], T, tau)
                 np.exp(T, out=E)
                 E[ar, kb] = 0.0
-                s = E.sum(axis=1)
+                s = short_row_sums(E) if n <= SHORT_ROW else E.sum(axis=1)
             else:
                 ab, kb = _argmax_rows(plan, X, r0, r1)
                 s = np.zeros(m)
@@ -796,8 +888,13 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d, row_sc
     ql = (((1.0 - p) - e) - qh * Dl) * qh
     # exp(-a) q for the direct mode (rows with 0 <= a <= _DIRECT_MAX; others unused)
     dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX) & (plan.tau is None)
-    ac = np.where(dir_rows, a_eff, 0.0)
-    kk, mh, ml = _exp_dd(-ac, np.zeros_like(ac))
+    # exp(-a) for those rows: the row state's where it has it (the direct rows of the statistics),
+    # computed here for the others; the rows outside dir_rows are never used (non-direct tiles)
+    have, ek, emh, eml = st.exp_neg_a
+    need = np.flatnonzero(dir_rows & ~have)
+    kk, mh, ml = ek.copy(), emh.copy(), eml.copy()
+    if need.size:
+        kk[need], mh[need], ml[need] = _exp_dd(-a_eff[need], np.zeros(need.size))
     Fh, Fl = dd_mul(mh, ml, qh, ql)
     Fh, Fl = np.ldexp(Fh, kk), np.ldexp(Fl, kk)
     if row_scale is not None:
@@ -813,10 +910,16 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d, row_sc
     Fs, Fr, qs, qr = (v * _SOFTMAX_SCALE for v in (Fs, Fr, qs, qr))
     with np.errstate(invalid="ignore"):
         big_rows = np.abs(a_eff) > 2.0**900  # see the shifted branch below
-    for r0, r1 in plan.blocks(g0, g1):
+    # the mode is decided per block (as the statistics), the work done per sub-tile
+    blk_direct = np.empty(g1 - g0, dtype=bool)
+    blk_big = np.empty(g1 - g0, dtype=bool)
+    for b0, b1 in plan.blocks(g0, g1):
+        blk_direct[b0 - g0 : b1 - g0] = dir_rows[b0 - g0 : b1 - g0].all()
+        blk_big[b0 - g0 : b1 - g0] = big_rows[b0 - g0 : b1 - g0].any()
+    for r0, r1 in plan.sub_blocks(g0, g1):
         m = r1 - r0
         i0, i1 = r0 - g0, r1 - g0
-        direct = bool(dir_rows[i0:i1].all())
+        direct, big = bool(blk_direct[i0]), bool(blk_big[i0])
         fs = (Fs if direct else qs)[i0:i1, None]
         fr = (Fr if direct else qr)[i0:i1, None]
         for c0, c1 in plan.chunks():
@@ -830,7 +933,7 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d, row_sc
                 if plan.tau is not None:
                     T[...], LO[...] = _divided_offsets(xt, a_eff[i0:i1, None], T, LO, plan.tau)
                     np.copyto(LO, 0.0, where=T < -2048.0)  # exp(T) = 0: lo is not needed
-                elif big_rows[i0:i1].any():
+                elif big:
                     # |x - a| beyond 2**900 has a rounding error lo up to 2**970, and lo Fs (Fs
                     # up to 2**100) would overflow: where exp(T) = 0 the correction is not needed
                     np.copyto(LO, 0.0, where=T < -2048.0)
@@ -866,7 +969,7 @@ def _softmax_float64(X, out2d, log: bool, tau: float | None = None, row_scale=No
         st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
         k = st.k
         if log:
-            for r0, r1 in plan.blocks(g0, g1):
+            for r0, r1 in plan.sub_blocks(g0, g1):
                 Ah = st.Ah[r0 - g0 : r1 - g0, None]
                 Al = st.Al[r0 - g0 : r1 - g0, None]
                 for c0, c1 in plan.chunks():
