@@ -228,3 +228,13 @@ def test_million_random_entries_identical(dtype, name):
         with np.errstate(over="ignore"):
             _assert_identical(name, x.astype(fmt.dtype))
         total += x.size
+
+
+def test_undecided_rows_leave_no_stray_bits():
+    """Rows the fast path leaves to the loop (here NaN and +inf rows, many of them) are filled by
+    the loop; the fast path's placeholder for them is 0, never an uninitialised bit pattern (which
+    could be a signalling NaN and raise "invalid value" when widened)."""
+    values, todo = fast_softmax.logsumexp_rows(np.array([[np.nan, 1.0], [np.inf, 0.0]] * 500), FORMATS["float32"])
+    assert todo.size == 1000 and not values.view(np.uint32).any()
+    x = np.array([[np.nan, 1.0], [1.0, 2.0], [np.inf, 0.0]] * 300, dtype=np.float32)
+    _assert_identical("logsumexp", x)

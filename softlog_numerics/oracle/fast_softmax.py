@@ -304,7 +304,7 @@ def logsumexp_rows(x: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
     exact path.
     """
     rows, n = x.shape
-    out = np.empty(rows, dtype=fmt.dtype)
+    out = np.zeros(rows, dtype=fmt.dtype)  # undecided rows stay 0 (no stray bit patterns)
     undecided = np.ones(rows, dtype=np.bool_)
     if n < 2 or rows == 0:
         return out, np.flatnonzero(undecided)
