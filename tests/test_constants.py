@@ -1,7 +1,7 @@
 """The argument-reduction literals of ``softlog_numerics/_core/constants.py`` (``LN2``, ``LOG_TABLE``,
 ``LN2_64``, ``EXP2_TABLE``) recomputed with mpmath at 320 bits, and ``INV_FACTORIALS`` from exact
 rationals: each literal must be exactly the intended rounding or limb split, bit for bit, and the
-kernels of ``functions/_softlog_dd.py``, ``functions/_layer.py`` and ``functions/_log_softmax.py``
+kernels of ``_core/softlog_dd.py``, ``functions/_layer.py`` and ``functions/_log_softmax.py``
 must use them unchanged (those modules import neither mpmath nor build constants at import time)."""
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_kernels_use_the_literals():
 
 def test_kernel_modules_do_not_import_mpmath():
     for name in (
-        "functions/_softlog_dd.py", "functions/_divergence.py", "functions/_layer.py",
+        "_core/softlog_dd.py", "functions/_divergence.py", "functions/_layer.py",
         "functions/_log_softmax.py", "_core/constants.py", "_core/dd.py",
     ):
         tree = ast.parse((_ROOT / "softlog_numerics" / name).read_text())
