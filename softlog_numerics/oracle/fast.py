@@ -272,7 +272,8 @@ def softlog_certified64(x, *, fallback=True) -> FastResult:
 
     ``values`` are the double-double highs ``h`` where Theorem F5 decides them, the settled special
     values, and the mpmath oracle's results at ``fallback`` (with ``fallback=False`` these keep
-    ``h``, not certified). ``estimate`` holds ``h``.
+    ``h``, not certified). ``estimate`` holds ``h`` (the same array as ``values`` when nothing
+    was computed by the fallback).
     """
     x = as_float_array(x)
     if x.dtype != np.float64:
@@ -282,31 +283,32 @@ def softlog_certified64(x, *, fallback=True) -> FastResult:
     v = np.empty(n)
     undecided = np.zeros(n, dtype=np.bool_)
     with np.errstate(all="ignore"):
-        settled_nan = ~(flat >= DOMAIN_START)  # NaN, -inf, below the branch point
-        pinf = flat == np.inf
-        exact = (flat == 0.0) | (flat == 1.0)
-        live = ~(settled_nan | pinf | exact)
-        for i in range(0, n, _BLOCK64):
+        for i in range(0, n, _BLOCK64):  # block by block, so that the masks stay in cache
             j = min(i + _BLOCK64, n)
-            ok = live[i:j]
-            xb = flat[i:j] if ok.all() else flat[i:j][ok]
-            if xb.size == 0:
+            xb, vb = flat[i:j], v[i:j]
+            # settled inputs (the oracle's table): NaN, -inf and x < xb -> NaN; +inf; 0 -> -1; 1 -> 1
+            live = xb >= DOMAIN_START
+            live &= xb != np.inf
+            live &= xb != 0.0
+            live &= xb != 1.0
+            if live.all():
+                h, l = softlog_dd(xb)
+                vb[:] = h
+                np.logical_not(_decide64(h, l), out=undecided[i:j])
                 continue
-            h, l = softlog_dd(xb)
-            if xb.size == j - i:
-                v[i:j] = h
-                undecided[i:j] = ~_decide64(h, l)
-            else:
-                idx = np.flatnonzero(ok) + i
-                v[idx] = h
-                undecided[idx] = ~_decide64(h, l)
-        v[settled_nan] = np.nan
-        v[pinf] = np.inf
-        v[flat == 0.0] = -1.0
-        v[flat == 1.0] = 1.0
+            vb.fill(np.nan)
+            vb[xb == np.inf] = np.inf
+            vb[xb == 0.0] = -1.0
+            vb[xb == 1.0] = 1.0
+            k = np.flatnonzero(live)
+            if k.size:
+                h, l = softlog_dd(xb[k])
+                vb[k] = h
+                undecided[i + k] = ~_decide64(h, l)
     idx = np.flatnonzero(undecided)
-    values = v.copy()
+    values = v
     if fallback and idx.size:
+        values = v.copy()
         values[idx] = softlog_mpmath(flat[idx])
     return FastResult(values, idx, v)
 
