@@ -15,9 +15,9 @@ import mpmath
 import numpy as np
 
 from softlog_numerics._core import constants as _c
+from softlog_numerics._core import softlog_dd as dv
 from softlog_numerics.functions import _layer as ly
 from softlog_numerics.functions import _log_softmax as lsm
-from softlog_numerics.functions import _softlog_dd as dv
 
 _BITS = 320
 _ROOT = Path(__file__).resolve().parents[1]
@@ -114,6 +114,17 @@ def test_kernels_use_the_literals():
     assert ly._T2_HI.dtype == ly._T2_LO.dtype == np.float64
     assert ly._T2_HI.tobytes() == np.ascontiguousarray(table[:, 0]).tobytes()
     assert ly._T2_LO.tobytes() == np.ascontiguousarray(table[:, 1]).tobytes()
+
+
+def test_production_and_oracle_share_the_kernels():
+    """functions/_softlog_dd.py re-exports the core's double-double kernels (the very objects), and
+    the float64 fast oracle uses the same softlog_dd (proofs/fast_oracle.md, Theorem F5)."""
+    from softlog_numerics.functions import _softlog_dd as prod
+    from softlog_numerics.oracle import fast
+
+    for name in prod.__all__:
+        assert getattr(prod, name) is getattr(dv, name), name
+    assert fast.softlog_dd is dv.softlog_dd
 
 
 def test_kernel_modules_do_not_import_mpmath():

@@ -5,13 +5,7 @@ proofs/divergence.md, Theorems D3 and D4).
 
 from __future__ import annotations
 
-from softlog_numerics._core.softlog_dd import (  # noqa: F401  (constants read by the tests)
-    _J0,
-    _J1,
-    _LN2_HI,
-    _LN2_LO,
-    _LOGC_HI,
-    _LOGC_LO,
+from softlog_numerics._core.softlog_dd import (
     below_branch,
     centred,
     log1p_dd,

@@ -349,7 +349,7 @@ def softlog(x) -> np.ndarray:
     narrow formats under Hypothesis W (float64 ``log1p``/``log`` within ``2**-47`` relative), for
     float64 under Hypothesis H of proofs/divergence.md only (IEEE float64 arithmetic). Throughput
     (``benchmarks/bench_oracle.py``, one core): about 15-90 million float32 values per second, and
-    about 13 million float64 values per second (about 200-260 times the mpmath path).
+    about 13-21 million float64 values per second (about 170-270 times the mpmath path).
     """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
