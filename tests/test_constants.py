@@ -1,7 +1,7 @@
 """The argument-reduction literals of ``softlog_numerics/_core/constants.py`` (``LN2``, ``LOG_TABLE``,
 ``LN2_64``, ``EXP2_TABLE``) recomputed with mpmath at 320 bits, and ``INV_FACTORIALS`` from exact
 rationals: each literal must be exactly the intended rounding or limb split, bit for bit, and the
-kernels of ``functions/_softlog_dd.py``, ``functions/_layer.py`` and ``functions/_log_softmax.py``
+kernels of ``_core/softlog_dd.py``, ``functions/_layer.py`` and ``functions/_log_softmax.py``
 must use them unchanged (those modules import neither mpmath nor build constants at import time)."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import mpmath
 import numpy as np
 
 from softlog_numerics._core import constants as _c
+from softlog_numerics._core import softlog_dd as dv
 from softlog_numerics.functions import _layer as ly
 from softlog_numerics.functions import _log_softmax as lsm
-from softlog_numerics.functions import _softlog_dd as dv
 
 _BITS = 320
 _ROOT = Path(__file__).resolve().parents[1]
@@ -116,9 +116,20 @@ def test_kernels_use_the_literals():
     assert ly._T2_LO.tobytes() == np.ascontiguousarray(table[:, 1]).tobytes()
 
 
+def test_production_and_oracle_share_the_kernels():
+    """functions/_softlog_dd.py re-exports the core's double-double kernels (the very objects), and
+    the float64 fast oracle uses the same softlog_dd (proofs/fast_oracle.md, Theorem F5)."""
+    from softlog_numerics.functions import _softlog_dd as prod
+    from softlog_numerics.oracle import fast
+
+    for name in prod.__all__:
+        assert getattr(prod, name) is getattr(dv, name), name
+    assert fast.softlog_dd is dv.softlog_dd
+
+
 def test_kernel_modules_do_not_import_mpmath():
     for name in (
-        "functions/_softlog_dd.py", "functions/_divergence.py", "functions/_layer.py",
+        "_core/softlog_dd.py", "functions/_divergence.py", "functions/_layer.py",
         "functions/_log_softmax.py", "_core/constants.py", "_core/dd.py",
     ):
         tree = ast.parse((_ROOT / "softlog_numerics" / name).read_text())

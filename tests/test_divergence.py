@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 import softlog_numerics as sn
 from softlog_numerics import oracle
 from softlog_numerics._core import constants as _c
+from softlog_numerics._core import softlog_dd as sdd
 from softlog_numerics._core.eft import two_prod, two_sum
 from softlog_numerics._core.formats import (
     BFLOAT16,
@@ -34,7 +35,6 @@ from softlog_numerics._core.formats import (
     round_from_float64,
 )
 from softlog_numerics.functions import _divergence as dv
-from softlog_numerics.functions import _softlog_dd as sdd
 from softlog_numerics.strategies import probability_pairs, probability_vectors
 from softlog_numerics.testing.contract import CANCELLATION, ULP_BOUNDS
 from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance

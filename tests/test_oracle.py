@@ -587,11 +587,12 @@ def test_softlog_softmax_special_values(dtype):
 
 def test_undecided_raises_instead_of_guessing(monkeypatch):
     """With MAX_PRECISION = 100 bits, softlog at the float64 nearest x0 (which needs about 55 + 53
-    bits) raises OracleUndecided; with the default limit it returns the mpmath value."""
+    bits) raises OracleUndecided; with the default limit it returns the mpmath value. (The interval
+    loop itself: the float64 fast path of Theorem F5 decides this input without it.)"""
     x = np.float64(0.2689414213699951)
     monkeypatch.setattr(oracle.enclosures, "MAX_PRECISION", 100)
     with pytest.raises(oracle.OracleUndecided, match="not decided"):
-        oracle.softlog(x)
+        oracle.softlog(x, method="mpmath")
     monkeypatch.undo()
     assert same(oracle.softlog(x), np.asarray(ref_softlog(x, "float64")))
 
@@ -600,10 +601,11 @@ def test_mpmath_state_is_untouched(monkeypatch):
     """No call reads or changes mpmath's global precision (mp.prec, iv.prec), also when it raises;
     results are the same whatever mp.prec is."""
     x = np.array([0.2689414213699951, 0.7, 1e-300])
-    ref = oracle.softlog(x)
+    ref = oracle.softlog(x, method="mpmath")
     saved = mpmath.mp.prec, mpmath.iv.prec
     try:
         mpmath.mp.prec, mpmath.iv.prec = 20, 30
+        assert same(oracle.softlog(x, method="mpmath"), ref)
         assert same(oracle.softlog(x), ref)
         oracle.log_softmax(np.array([3.0, 1.0]))
         oracle.sld_sym(np.array([0.3, 0.7]), np.array([0.6, 0.4]))
@@ -612,7 +614,7 @@ def test_mpmath_state_is_untouched(monkeypatch):
             oracle.sld(np.array([0.3, 0.3]), np.array([0.5, 0.5]))
         monkeypatch.setattr(oracle.enclosures, "MAX_PRECISION", 60)
         with pytest.raises(oracle.OracleUndecided):
-            oracle.softlog(x)
+            oracle.softlog(x, method="mpmath")
         assert (mpmath.mp.prec, mpmath.iv.prec) == (20, 30)
     finally:
         mpmath.mp.prec, mpmath.iv.prec = saved

@@ -3,13 +3,13 @@
 Each ``oracle.<name>`` takes the arguments of ``softlog_numerics.<name>`` and returns the exact
 mathematical result rounded once to the input's format, proven by interval enclosures (Ziv's
 strategy; proofs/oracle.md, Theorem O2) or by a certified fast path that is bit-identical to them
-(proofs/fast_oracle.md, Theorem F2).
+(proofs/fast_oracle.md, Theorem F2; for float64 proofs/fast_oracle.md, Theorem F5).
 
 Modules, each importing only those above it in this list (and :mod:`softlog_numerics._core`,
 NumPy and mpmath; never the production functions):
 
 * :mod:`~softlog_numerics.oracle.enclosures`: rounding once, interval primitives, Ziv's loop;
-* :mod:`~softlog_numerics.oracle.fast`: the certified fast softlog (float16, bfloat16, float32);
+* :mod:`~softlog_numerics.oracle.fast`: the certified fast softlog (all four formats);
 * :mod:`~softlog_numerics.oracle.fast_softmax`: the certified fast logsumexp, log_softmax and
   softmax of narrow rows (proofs/fast_oracle.md, Theorem F6);
 * :mod:`~softlog_numerics.oracle.twins`: the twins of the production functions;

@@ -13,8 +13,11 @@ The one assumption about the platform (Hypothesis W, proofs/fast_oracle.md): Num
 ``log1p`` and ``log`` have relative error below ``2**-47``, 64 times the usual 1-ULP claim; it is
 measured on every test run by ``tests/test_fast_oracle.py::test_libm_hypothesis_W``.
 
-float64 input has no fast path here (a float64 value with error ``2**-46`` cannot decide a float64
-rounding): it goes to the mpmath oracle.
+For float64 input a float64 value cannot decide the rounding; the double-double ``(h, l)`` of
+:func:`softlog_numerics._core.softlog_dd.softlog_dd` (relative error below ``2**-64.8``,
+proofs/divergence.md, Theorem D3; no libm) can: ``RN(L) = h`` when neither float64 midpoint next
+to ``h`` lies within ``2**-64.8 |h|`` of ``h + l`` (proofs/fast_oracle.md, Theorem F5). About four
+inputs in ten thousand are left undecided and go to the mpmath oracle.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from softlog_numerics._core.formats import (
     format_of,
     round_from_float64,
 )
+from softlog_numerics._core.softlog_dd import softlog_dd
 from softlog_numerics.oracle.enclosures import enclose_softlog, softlog_mpmath
 
 __all__ = [
+    "DD_GUARD",
     "LIBM_RELATIVE_ERROR",
     "RELATIVE_ERROR",
     "DOMAIN_START",
@@ -39,6 +44,7 @@ __all__ = [
     "midpoint_distance",
     "softlog",
     "softlog_certified",
+    "softlog_certified64",
     "softlog_estimate",
 ]
 
@@ -232,13 +238,88 @@ def softlog_certified(x, *, fallback=True) -> FastResult:
     return FastResult(values, idx, v)
 
 
+# ---------------------------------------------------------------------------------------------
+# float64 (Theorem F5): the double-double of Theorem D3 and a look at its low part.
+
+DD_GUARD = 0.5859375 * 2.0**-64
+"""Guard of Theorem F5, relative to ``|h|``: ``fl(|h| * 0.5859375) * 2**-64`` bounds
+``|h + l - L(x)|`` from above for the double-double ``(h, l)`` of ``softlog_dd``
+(``2**-64.8 = 0.5743... * 2**-64``, Theorem D3)."""
+_GUARD64 = 0.5859375  # DD_GUARD * 2**64 (7 bits: the product with |h| is rounded once)
+
+_BLOCK64 = 1 << 14  # the double-double kernel makes ~60 passes: keep its temporaries in cache
+
+
+def _decide64(h: np.ndarray, l: np.ndarray) -> np.ndarray:
+    """Theorem F5: True where ``RN64(L) = h`` is proven, for ``(h, l)`` of ``softlog_dd``.
+
+    With ``g = ulp(h)``: the midpoint on the side of ``l`` is ``g/2`` from ``h``, or ``g/4`` when
+    ``l`` points toward zero and ``|h|`` is a power of two; decided when the distance from ``h + l``
+    to it, ``g/2 - |l|`` (or ``g/4 - |l|``), exceeds the guard (both differences are exact or far
+    above it).
+    """
+    m, e = np.frexp(h)
+    inward = (np.abs(m) == 0.5) & ((h > 0) != (l > 0)) & (l != 0)
+    room = np.ldexp(np.where(inward, 0.25, 0.5), e - 53)  # g/2 or g/4 (g = 2**(e - 53))
+    room -= np.abs(l)
+    guard = np.abs(h) * _GUARD64
+    guard *= 2.0**-64
+    return room > guard
+
+
+def softlog_certified64(x, *, fallback=True) -> FastResult:
+    """Correctly rounded softlog of a float64 array (flat result), with the fallback indices.
+
+    ``values`` are the double-double highs ``h`` where Theorem F5 decides them, the settled special
+    values, and the mpmath oracle's results at ``fallback`` (with ``fallback=False`` these keep
+    ``h``, not certified). ``estimate`` holds ``h`` (the same array as ``values`` when nothing
+    was computed by the fallback).
+    """
+    x = as_float_array(x)
+    if x.dtype != np.float64:
+        raise TypeError("softlog_certified64 takes float64 input")
+    flat = np.ascontiguousarray(x).reshape(-1)
+    n = flat.size
+    v = np.empty(n)
+    undecided = np.zeros(n, dtype=np.bool_)
+    with np.errstate(all="ignore"):
+        for i in range(0, n, _BLOCK64):  # block by block, so that the masks stay in cache
+            j = min(i + _BLOCK64, n)
+            xb, vb = flat[i:j], v[i:j]
+            # settled inputs (the oracle's table): NaN, -inf and x < xb -> NaN; +inf; 0 -> -1; 1 -> 1
+            live = xb >= DOMAIN_START
+            live &= xb != np.inf
+            live &= xb != 0.0
+            live &= xb != 1.0
+            if live.all():
+                h, l = softlog_dd(xb)
+                vb[:] = h
+                np.logical_not(_decide64(h, l), out=undecided[i:j])
+                continue
+            vb.fill(np.nan)
+            vb[xb == np.inf] = np.inf
+            vb[xb == 0.0] = -1.0
+            vb[xb == 1.0] = 1.0
+            k = np.flatnonzero(live)
+            if k.size:
+                h, l = softlog_dd(xb[k])
+                vb[k] = h
+                undecided[i + k] = ~_decide64(h, l)
+    idx = np.flatnonzero(undecided)
+    values = v
+    if fallback and idx.size:
+        values = v.copy()
+        values[idx] = softlog_mpmath(flat[idx])
+    return FastResult(values, idx, v)
+
+
 def softlog(x) -> np.ndarray:
     """Correctly rounded ``L(x) = ln((e - 1/e) x + 1/e)`` in the dtype of ``x``, fast.
 
     Parameters
     ----------
     x : array_like
-        float16, bfloat16, float32 or float64 (int/bool become float64).
+        float16, bfloat16, float32 or float64 (int/bool become float64); any shape.
 
     Returns
     -------
@@ -249,19 +330,31 @@ def softlog(x) -> np.ndarray:
 
     Notes
     -----
-    Domain: every value of the four formats. Algorithm: Ziv's strategy. float16, bfloat16 and float32:
-    a float64 value ``v`` from a double-double argument with ``|v - L| < 2**-46 |v|``
-    (proofs/fast_oracle.md, Theorem F1); the rounding is accepted when no midpoint of the format lies
-    within that error of ``v`` (proofs/fast_oracle.md, Theorem F2), which leaves about one input in
-    two million to the mpmath oracle. float64 goes to the mpmath oracle. Accuracy: 0 ULP (correct
-    rounding, the ``ULP_BOUNDS`` of the oracle) for every input, under Hypothesis W (float64
-    ``log1p``/``log`` within ``2**-47`` relative). Throughput: about 15-30 million float32 values per
-    second per core here (``benchmarks/bench_oracle.py``).
+    Domain: every value of the four formats; finite ``x > -1/(e**2 - 1)`` give finite non-zero
+    ``L`` (``|L| <= 710.7``; ``x0 = 1/(e + 1)``, the zero of ``L``, is irrational), and the only
+    exact cases are ``L(±0) = -1`` and ``L(1) = 1``.
+
+    Algorithm: Ziv's strategy. float16, bfloat16 and float32: a float64 value ``v`` from a
+    double-double argument with ``|v - L| < 2**-46 |v|`` (proofs/fast_oracle.md, Theorem F1); the
+    rounding is accepted when no midpoint of the format lies within that error of ``v``
+    (proofs/fast_oracle.md, Theorem F2), which leaves about one input in two million to the mpmath
+    oracle. float64: the double-double ``(h, l)`` of ``_core.softlog_dd.softlog_dd`` with
+    ``|h + l - L| <= 2**-64.8 |L|`` (proofs/divergence.md, Theorem D3; only ``+ - * /``, no libm),
+    evaluated in blocks of 16384; ``h`` is accepted when the float64 midpoint on the side of ``l``
+    (a quarter ULP away below a power of two) is farther than ``0.586 * 2**-64 |h|`` from ``h + l``
+    (proofs/fast_oracle.md, Theorem F5), which leaves about four inputs in ten thousand to the
+    mpmath oracle.
+
+    Accuracy: 0 ULP (correct rounding, the ``ULP_BOUNDS`` of the oracle) for every input; for the
+    narrow formats under Hypothesis W (float64 ``log1p``/``log`` within ``2**-47`` relative), for
+    float64 under Hypothesis H of proofs/divergence.md only (IEEE float64 arithmetic). Throughput
+    (``benchmarks/bench_oracle.py``, one core): about 15-90 million float32 values per second, and
+    about 13-21 million float64 values per second (about 170-270 times the mpmath path).
     """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
     if fmt.precision > 24:
-        return softlog_mpmath(x)
+        return softlog_certified64(x).values.reshape(x.shape)
     return softlog_certified(x).values.reshape(x.shape)
 
 

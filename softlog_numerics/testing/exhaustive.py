@@ -51,6 +51,8 @@ __all__ = [
     "FUNCTIONS",
     "PAIR_FUNCTIONS",
     "closest_to_midpoints",
+    "float64_domain_sample",
+    "float64_hard_cases",
     "inputs",
     "merge",
     "ordinal_range",
@@ -626,6 +628,54 @@ def closest_to_midpoints(dtype, start: float = -math.inf, stop: float = math.inf
         )
     out.sort(key=_entry_key_hard)
     return out[:k]
+
+
+def float64_domain_sample(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random float64 inputs spread over the softlog's whole domain, in equal parts: uniform
+    positive bit patterns, log-uniform magnitudes (subnormals to 1.8e308), negative values
+    log-uniform down to the branch point, uniform on ``[x_b, 1.2]``, and log-uniform offsets next to
+    the branch point, to ``x0 = 1/(e + 1)`` and to 1. Values below the branch point are moved to it."""
+    m = -(-n // 7)
+    xb, x0 = fast_oracle.DOMAIN_START, float(np.float64(1.0) / (np.e + 1.0))
+    sign = rng.choice(np.array([-1.0, 1.0]), m)
+    x = np.concatenate([
+        rng.integers(0, 0x7FF0000000000000, m, dtype=np.int64).view(np.float64),
+        np.exp2(rng.uniform(-1074.0, 1024.0, m)),
+        -np.exp2(rng.uniform(-1074.0, math.log2(-xb), m)),
+        rng.uniform(xb, 1.2, m),
+        xb + np.exp2(rng.uniform(-57.0, -3.0, m)),
+        x0 + sign * np.exp2(rng.uniform(-56.0, -9.0, m)),
+        1.0 + sign * np.exp2(rng.uniform(-53.0, -5.0, m)),
+    ])[:n]
+    return np.where(x >= xb, x, xb)
+
+
+def float64_hard_cases(n: int, *, seed: int = 0, k: int = 16, block: int = 1 << 22) -> dict:
+    """Search ``n`` random float64 inputs (:func:`float64_domain_sample`) for those whose softlog
+    lies closest to a float64 rounding midpoint.
+
+    Every input the certified float64 fast path leaves undecided (``fast_oracle.softlog_certified64``,
+    proofs/fast_oracle.md, Theorem F5: ``h + l`` within about ``2**-11`` ULP of a midpoint) is measured
+    with a 200-bit enclosure (``fast_oracle.midpoint_distance``); the ``k`` closest are returned with
+    their correctly rounded value (the mpmath oracle), with the count of inputs and of undecided ones.
+    Not exhaustive: a random search, so the list is not complete below any distance.
+    """
+    rng = np.random.default_rng(seed)
+    found: list[dict] = []
+    undecided = 0
+    done = 0
+    while done < n:
+        x = float64_domain_sample(rng, min(block, n - done))
+        done += x.size
+        idx = fast_oracle.softlog_certified64(x, fallback=False).fallback
+        undecided += idx.size
+        for xv in x[idx].tolist():
+            found.append({"x": xv.hex(), "x_repr": repr(xv), "distance_ulp": fast_oracle.midpoint_distance(xv, "float64")})
+        found.sort(key=lambda c: abs(c["distance_ulp"]))
+        del found[k:]
+    for c in found:
+        c["value"] = float(oracle.softlog(np.array([float.fromhex(c["x"])]), method="mpmath")[0]).hex()
+    return {"inputs_checked": done, "undecided": undecided, "cases": found}
 
 
 def known_dtypes() -> list[str]:
