@@ -138,7 +138,7 @@ def _row_argmax(t: np.ndarray, m: np.ndarray) -> np.ndarray:
 def _row_all(b: np.ndarray) -> np.ndarray:
     """Rows whose entries are all True, as ``b.all(axis=1)``."""
     if b.shape[1] > _SHORT:
-        return b.all(axis=1)
+        return np.asarray(b.all(axis=1))
     a = b[:, 0].copy()
     for j in range(1, b.shape[1]):
         a &= b[:, j]
