@@ -105,23 +105,14 @@ _SHORT = 16  # rows up to this length are reduced column by column (NumPy's redu
 # short last axis cost tens of ns per row)
 
 
-def _row_max(t: np.ndarray) -> np.ndarray:
-    """Row maxima (NaN if the row holds one), as ``t.max(axis=1)``."""
+def _row_reduce(op: np.ufunc, t: np.ndarray) -> np.ndarray:
+    """``op.reduce(t, axis=1)`` for ``np.maximum`` or ``np.minimum`` (NaN propagates), column by
+    column for short rows."""
     if t.shape[1] > _SHORT:
-        return t.max(axis=1)
+        return op.reduce(t, axis=1)
     m = t[:, 0].copy()
     for j in range(1, t.shape[1]):
-        np.maximum(m, t[:, j], out=m)
-    return m
-
-
-def _row_min(t: np.ndarray) -> np.ndarray:
-    """Row minima, as ``t.min(axis=1)``."""
-    if t.shape[1] > _SHORT:
-        return t.min(axis=1)
-    m = t[:, 0].copy()
-    for j in range(1, t.shape[1]):
-        np.minimum(m, t[:, j], out=m)
+        op(m, t[:, j], out=m)
     return m
 
 
@@ -174,8 +165,8 @@ def _regular(t: np.ndarray, log: bool):
     """Which rows of the tile ``t`` the fast path evaluates (the others are settled exactly: NaN,
     ``+inf``, fewer than two finite entries and, for softmax, equal finite entries), with the row
     maxima and minima."""
-    m = _row_max(t)
-    lo = _row_min(t)
+    m = _row_reduce(np.maximum, t)
+    lo = _row_reduce(np.minimum, t)
     ok = np.isfinite(m)  # no NaN (max propagates it), no +inf, not all -inf
     if t.shape[1] < 2:
         ok[:] = False

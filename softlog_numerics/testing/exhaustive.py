@@ -220,30 +220,44 @@ def run_shard(task: dict) -> dict:
                 )
             hard.sort(key=_entry_key_hard)
             del hard[keep_hard:]
-        diff = np.flatnonzero(got.view(fmt.uint) != want.view(fmt.uint))
-        if diff.size:
-            d = ulp_distance(got[diff], want[diff])
-            wrong = np.flatnonzero(d > 0)
-            if wrong.size:
-                bad += int(wrong.size)
-                max_ulp = max(max_ulp, float(d[wrong].max()))
-                order = wrong[np.lexsort((diff[wrong], -d[wrong]))][:keep_worst]
-                for k in order.tolist():
-                    i = int(diff[k])
-                    xv = float(np.asarray(x[i]).astype(np.float64))
-                    worst.append(
-                        {
-                            "ordinal": a + i,
-                            "x": xv.hex(),
-                            "x_repr": repr(xv),
-                            "ulp": float(d[k]),
-                            "got": float(np.asarray(got[i]).astype(np.float64)).hex(),
-                            "want": float(np.asarray(want[i]).astype(np.float64)).hex(),
-                        }
-                    )
-                worst.sort(key=_entry_key_worst)
-                del worst[keep_worst:]
+        n_bad, top, errors = _ulp_errors(got, want, fmt, keep_worst)
+        bad += n_bad
+        max_ulp = max(max_ulp, top)
+        for i, ulp in errors:
+            xv = float(np.asarray(x[i]).astype(np.float64))
+            worst.append(
+                {
+                    "ordinal": a + i,
+                    "x": xv.hex(),
+                    "x_repr": repr(xv),
+                    "ulp": ulp,
+                    "got": float(np.asarray(got[i]).astype(np.float64)).hex(),
+                    "want": float(np.asarray(want[i]).astype(np.float64)).hex(),
+                }
+            )
+        worst.sort(key=_entry_key_worst)
+        del worst[keep_worst:]
         count += b - a
+    return _summary(lo, hi, count, max_ulp, bad, fallbacks, worst, hard, t0)
+
+
+def _ulp_errors(got: np.ndarray, want: np.ndarray, fmt, keep: int) -> tuple[int, float, list[tuple[int, float]]]:
+    """(how many results are not the correctly rounded ones, their largest ULP error, the flat
+    index and ULP error of at most ``keep`` of the worst, worst first and by index). A sign of zero
+    alone is no ULP error."""
+    diff = np.flatnonzero(got.view(fmt.uint).ravel() != want.view(fmt.uint).ravel())
+    if not diff.size:
+        return 0, 0.0, []
+    d = ulp_distance(got.ravel()[diff], want.ravel()[diff])
+    wrong = np.flatnonzero(d > 0)
+    if not wrong.size:
+        return 0, 0.0, []
+    order = wrong[np.lexsort((diff[wrong], -d[wrong]))][:keep]
+    return int(wrong.size), float(d[wrong].max()), [(int(diff[k]), float(d[k])) for k in order.tolist()]
+
+
+def _summary(lo, hi, count, max_ulp, bad, fallbacks, worst, hard, t0) -> dict:
+    """A shard's JSON-able summary (the keys :func:`merge` reads)."""
     return {
         "lo": lo,
         "hi": hi,
@@ -289,42 +303,27 @@ def _run_pair_shard(task: dict) -> dict:
             want[todo] = exact(x[todo], method="mpmath")
         if got.dtype != want.dtype or got.shape != want.shape:
             raise TypeError(f"{name} returned {got.dtype} {got.shape} for {fmt.name} {x.shape} input")
-        diff = np.flatnonzero(got.view(fmt.uint).ravel() != want.view(fmt.uint).ravel())
-        if diff.size:
-            d = ulp_distance(got.ravel()[diff], want.ravel()[diff])
-            wrong = np.flatnonzero(d > 0)
-            if wrong.size:
-                bad += int(wrong.size)
-                max_ulp = max(max_ulp, float(d[wrong].max()))
-                order = wrong[np.lexsort((diff[wrong], -d[wrong]))][:keep_worst]
-                for k in order.tolist():
-                    row, entry = divmod(int(diff[k]), 2)
-                    xs = [float(v) for v in x[row].astype(np.float64)]
-                    worst.append(
-                        {
-                            "ordinal": a + row,
-                            "entry": entry,
-                            "x": [v.hex() for v in xs],
-                            "x_repr": repr(xs),
-                            "ulp": float(d[k]),
-                            "got": float(got[row, entry].astype(np.float64)).hex(),
-                            "want": float(want[row, entry].astype(np.float64)).hex(),
-                        }
-                    )
-                worst.sort(key=_entry_key_worst)
-                del worst[keep_worst:]
+        n_bad, top, errors = _ulp_errors(got, want, fmt, keep_worst)
+        bad += n_bad
+        max_ulp = max(max_ulp, top)
+        for i, ulp in errors:
+            row, entry = divmod(i, 2)
+            xs = [float(v) for v in x[row].astype(np.float64)]
+            worst.append(
+                {
+                    "ordinal": a + row,
+                    "entry": entry,
+                    "x": [v.hex() for v in xs],
+                    "x_repr": repr(xs),
+                    "ulp": ulp,
+                    "got": float(got[row, entry].astype(np.float64)).hex(),
+                    "want": float(want[row, entry].astype(np.float64)).hex(),
+                }
+            )
+        worst.sort(key=_entry_key_worst)
+        del worst[keep_worst:]
         count += b - a
-    return {
-        "lo": lo,
-        "hi": hi,
-        "count": count,
-        "max_ulp": max_ulp,
-        "not_correctly_rounded": bad,
-        "fallbacks": fallbacks,
-        "worst": worst,
-        "hard": [],
-        "seconds": time.perf_counter() - t0,
-    }
+    return _summary(lo, hi, count, max_ulp, bad, fallbacks, worst, [], t0)
 
 
 def merge(parts, *, worst: int = 10, hard: int = 64) -> dict:
