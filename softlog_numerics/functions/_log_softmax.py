@@ -731,10 +731,19 @@ def _special_rows(out2d, X, g0, kind, log: bool):
             out2d[r] = np.nan
 
 
+_STORE_SLICE = 1 << 14
+
+
 def _store(dst, src64, fmt: Format):
     """Round float64 ``src64`` once into ``dst`` (of ``fmt``)."""
     if fmt.name == "bfloat16":
-        dst[...] = round_from_float64(src64, fmt)
+        # a few rows at a time (dst may be a column chunk: views, never reshaped copies), so
+        # that round_from_float64's temporaries (9 bytes per element) stay small
+        cols = dst.shape[-1]
+        step, width = max(1, _STORE_SLICE // max(1, cols)), min(cols, _STORE_SLICE)
+        for i in range(0, dst.shape[0], step):
+            for c in range(0, cols, max(1, width)):
+                dst[i : i + step, c : c + width] = round_from_float64(src64[i : i + step, c : c + width], fmt)
     else:
         np.copyto(dst, src64, casting="unsafe")
 
