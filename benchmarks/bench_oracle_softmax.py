@@ -43,7 +43,7 @@ def _seconds(f, x, repeat: int) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--rows", type=int, default=1000)
     ap.add_argument("--cols", type=int, default=1000)
     ap.add_argument("--mpmath-rows", type=int, default=4)
