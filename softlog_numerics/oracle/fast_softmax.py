@@ -39,6 +39,7 @@ __all__ = [
     "softmax_estimate",
     "softmax_rows",
     "sum_error_bound",
+    "tree_sum",
 ]
 
 UNIT_ROUNDOFF = 2.0**-53
@@ -61,9 +62,10 @@ def sum_error_bound(n: int) -> float:
     return h * UNIT_ROUNDOFF / (1.0 - h * UNIT_ROUNDOFF)
 
 
-def _tree_sum(e: np.ndarray) -> np.ndarray:
-    """Row sums of the non-negative ``e`` (destroyed) by a balanced tree: at each level the upper
-    half of the columns is added onto the lower half, so each term meets ``ceil(log2 n)`` roundings."""
+def tree_sum(e: np.ndarray) -> np.ndarray:
+    """Row sums of the 2-d ``e`` (destroyed) by a balanced tree: at each level the upper half of the
+    columns is added onto the lower half, so each term meets ``ceil(log2 n)`` roundings (the error
+    is at most ``sum_error_bound(n) * sum(|e|)``, Higham, Lemma 3.1, whatever the signs)."""
     n = e.shape[1]
     while n > 1:
         h = n // 2
@@ -149,7 +151,7 @@ class _Tile:
             e = np.exp(self.d)
         e[self.idx, self.k] = 0.0
         self.e = e
-        self.s = _tree_sum(e.copy())
+        self.s = tree_sum(e.copy())
         self.l = np.log1p(self.s)
         # Theorem F6, steps 1-4: beta bounds the relative error of each e_i, delta that of s
         spread = np.minimum(m - lo, _D_CAP)  # +inf for rows with masked entries: capped

@@ -42,7 +42,7 @@ from softlog_numerics._core.axes import (
     prepared_layer,
 )
 from softlog_numerics._core.formats import Format, as_float_array, format_of
-from softlog_numerics.oracle import fast, fast_softmax
+from softlog_numerics.oracle import fast, fast_divergence, fast_softmax
 from softlog_numerics.oracle.enclosures import (
     EXACT_SOFTLOG,
     I_ONE,
@@ -548,29 +548,43 @@ def _row_sum(pairs, fmt: Format) -> float:
     return ziv(fmt, 1, enclose, {})[0]
 
 
-def _divergence(pairs, args, names, softlog_args, axis, keepdims, validate):
+def _divergence_row(pairs, softlog_args: str, prow: list, qrow: list, fmt: Format) -> float:
+    """The correctly rounded sum of one row (lists of floats), by the interval loop."""
+    if not all(math.isfinite(v) for v in prow + qrow):
+        return NAN
+    evaluated = set()
+    if "p" in softlog_args:
+        evaluated.update(prow)
+    if "q" in softlog_args:
+        evaluated.update(qrow)
+    if any(below_branch(v) for v in evaluated):
+        return NAN
+    fp = [Fraction(v) for v in prow]
+    fq = [Fraction(v) for v in qrow]
+    return _row_sum(((float(v), c) for v, c in pairs(fp, fq)), fmt)
+
+
+_FAST_KIND = {_pairs_entropy: "entropy", _pairs_cross: "cross", _pairs_sld: "sld", _pairs_sym: "sym"}
+
+
+def _divergence(pairs, args, names, softlog_args, axis, keepdims, validate, method):
     fmt, arrays = prepared_distributions(args, names, axis, validate)
     rows = [Rows(as_float64(a), axis) for a in arrays]
-    ps = rows[0].rows.tolist()
-    qs = rows[-1].rows.tolist()
-    out = []
-    for prow, qrow in zip(ps, qs):
-        if not all(math.isfinite(v) for v in prow + qrow):
-            out.append(NAN)
-            continue
-        evaluated = set()
-        if "p" in softlog_args:
-            evaluated.update(prow)
-        if "q" in softlog_args:
-            evaluated.update(qrow)
-        if any(below_branch(v) for v in evaluated):
-            out.append(NAN)
-            continue
-        fp = [Fraction(v) for v in prow]
-        fq = [Fraction(v) for v in qrow]
-        pairs_f = pairs(fp, fq)
-        out.append(_row_sum(((float(v), c) for v, c in pairs_f), fmt))
-    return rows[0].reduced(np.array(out, dtype=np.float64), keepdims).astype(fmt.dtype)
+    if _fast(method, fmt, None):
+        p = np.ascontiguousarray(rows[0].rows)
+        q = np.ascontiguousarray(rows[-1].rows)
+        fast_values, todo = fast_divergence.divergence_rows(_FAST_KIND[pairs], p, q, fmt)
+        values = fast_values.astype(np.float64)
+        for r in todo.tolist():
+            values[r] = _divergence_row(pairs, softlog_args, p[r].tolist(), q[r].tolist(), fmt)
+    else:
+        ps = rows[0].rows.tolist()
+        qs = rows[-1].rows.tolist()
+        values = np.array(
+            [_divergence_row(pairs, softlog_args, prow, qrow, fmt) for prow, qrow in zip(ps, qs)],
+            dtype=np.float64,
+        )
+    return rows[0].reduced(values, keepdims).astype(fmt.dtype)
 
 
 def softlog_entropy(
@@ -579,13 +593,16 @@ def softlog_entropy(
     keepdims: bool = False,
     *,
     validate: bool = True,
+    method: str = "auto",
 ) -> np.ndarray:
     """Correctly rounded ``-sum(p * L(p))`` along ``axis``.
 
     With ``validate=False`` a row holding NaN or ``±inf`` gives NaN and an entry below
     ``-1/(e**2 - 1)`` gives NaN; an exact zero result is ``+0``.
+    ``method``: as in :func:`logsumexp` (the fast path for float16, bfloat16 and float32 is
+    Theorem F7 of proofs/fast_oracle.md).
     """
-    return _divergence(_pairs_entropy, (p,), ("p",), "p", axis, keepdims, validate)
+    return _divergence(_pairs_entropy, (p,), ("p",), "p", axis, keepdims, validate, method)
 
 
 def softlog_cross_entropy(
@@ -595,14 +612,17 @@ def softlog_cross_entropy(
     keepdims: bool = False,
     *,
     validate: bool = True,
+    method: str = "auto",
 ) -> np.ndarray:
     """Correctly rounded ``-sum(p * L(q))`` along ``axis``.
 
     With ``validate=False`` a row holding NaN or ``±inf`` gives NaN, and so does an entry of ``q``
     below ``-1/(e**2 - 1)`` (whatever ``p`` is there: ``0 * NaN`` is NaN); an exact zero result is
     ``+0``.
+    ``method``: as in :func:`logsumexp` (the fast path for float16, bfloat16 and float32 is
+    Theorem F7 of proofs/fast_oracle.md).
     """
-    return _divergence(_pairs_cross, (p, q), ("p", "q"), "q", axis, keepdims, validate)
+    return _divergence(_pairs_cross, (p, q), ("p", "q"), "q", axis, keepdims, validate, method)
 
 
 def sld(
@@ -612,13 +632,16 @@ def sld(
     keepdims: bool = False,
     *,
     validate: bool = True,
+    method: str = "auto",
 ) -> np.ndarray:
     """Correctly rounded ``sum(p * (L(p) - L(q))) / 2`` along ``axis``.
 
     With ``validate=False`` a row holding NaN or ``±inf`` gives NaN, and so does an entry of ``p``
     or ``q`` below ``-1/(e**2 - 1)``; an exact zero result (e.g. ``p == q``) is ``+0``.
+    ``method``: as in :func:`logsumexp` (the fast path for float16, bfloat16 and float32 is
+    Theorem F7 of proofs/fast_oracle.md).
     """
-    return _divergence(_pairs_sld, (p, q), ("p", "q"), "pq", axis, keepdims, validate)
+    return _divergence(_pairs_sld, (p, q), ("p", "q"), "pq", axis, keepdims, validate, method)
 
 
 def sld_sym(
@@ -628,13 +651,16 @@ def sld_sym(
     keepdims: bool = False,
     *,
     validate: bool = True,
+    method: str = "auto",
 ) -> np.ndarray:
     """Correctly rounded ``sum((p - q) * (L(p) - L(q))) / 4`` along ``axis``.
 
     With ``validate=False`` a row holding NaN or ``±inf`` gives NaN, and so does an entry of ``p``
     or ``q`` below ``-1/(e**2 - 1)``; an exact zero result (e.g. ``p == q``) is ``+0``.
+    ``method``: as in :func:`logsumexp` (the fast path for float16, bfloat16 and float32 is
+    Theorem F7 of proofs/fast_oracle.md).
     """
-    return _divergence(_pairs_sym, (p, q), ("p", "q"), "pq", axis, keepdims, validate)
+    return _divergence(_pairs_sym, (p, q), ("p", "q"), "pq", axis, keepdims, validate, method)
 
 
 # ---------------------------------------------------------------------------------------------
