@@ -228,3 +228,14 @@ def test_million_random_entries_identical(dtype, name):
         q = (np.abs(c) / np.abs(c).sum(axis=1, keepdims=True)).astype(fmt.dtype)
         _assert_identical(name, p, q, validate=False)
         total += p.size
+
+
+def test_quotient_form_condition_number():
+    """Theorem F7, step 1': ``kappa(y) = (y - 1) / (y ln y)`` decreases on (0, inf) and is
+    ``1/ln 2`` at ``y = 1/2``, so ``log1p`` amplifies the quotient's relative error at most 1.4427
+    times where ``1 + z > 1/2``."""
+    with mpmath.workprec(80):
+        ys = [mpmath.mpf(k) / 64 for k in range(1, 64 * 64) if k != 64]
+        kappa = [(y - 1) / (y * mpmath.log(y)) for y in ys]
+        assert all(a > b for a, b in zip(kappa, kappa[1:]))
+        assert abs(kappa[31] - 1 / mpmath.log(2)) < 1e-20 and ys[31] == mpmath.mpf(1) / 2

@@ -7,8 +7,10 @@ For rows of float16, bfloat16 or float32 entries (exact in float64) each term of
 * ``sld``                    ``p (L(p) - L(q)) / 2``,
 * ``sld_sym``                ``(p - q)(L(p) - L(q)) / 4``
 
-is evaluated in float64 from the softlog estimates of Theorem F1 (relative error ``2**-46``), the
-terms are summed by a balanced tree, and an absolute error bound is computed beside the sum
+is evaluated in float64 from the softlog estimates of Theorem F1 (relative error ``2**-46``), or,
+for the differences ``L(p) - L(q)``, as ``log1p((p - q) / (q - xb))`` (relative error ``2**-46``
+however close ``p`` and ``q`` are); the terms are summed by a balanced tree, and an absolute error
+bound is computed beside the sum
 (proofs/fast_oracle.md, Theorem F7). The rounding to the input's format is decided when both ends
 of the error interval round to the same bits (``fast_softmax.decided_rounding``). Rows whose terms
 are all exactly zero are ``+0`` (as the exact path returns). Rows with a non-finite entry or an
@@ -16,9 +18,8 @@ evaluated entry outside the softlog's domain, and undecided rows, are returned a
 caller (:mod:`softlog_numerics.oracle.twins`) computes them exactly, so every result is the mpmath
 oracle's, bit for bit.
 
-The bound is absolute (``2**-46`` times the sum of the terms' magnitudes, about): where the terms
-cancel to a result far below their size (close distributions for ``sld``), the rows are left to the
-exact path rather than decided wrongly.
+The bound is about ``2**-46`` times the sum of the terms' magnitudes: rows whose terms cancel to a
+result far below their size are left to the exact path rather than decided wrongly.
 """
 
 from __future__ import annotations
@@ -45,36 +46,38 @@ _SAFE = 1.0 + 2.0**-40  # covers the roundings in computing the two sums of magn
 _ABS = 2.0**-1000  # absolute allowance per term for the subnormal range of float64 (Theorem F7, step 2)
 
 
-def _softlogs(kind: str, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    vp = softlog_estimate_wide(p) if kind != "cross" else None
-    vq = softlog_estimate_wide(q) if kind != "entropy" else None
-    return vp, vq
+_Z_MIN = -0.49  # the quotient form is used where fl(z) >= this, so 1 + z > 1/2 (Theorem F7, step 1')
 
 
 def _terms(kind: str, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The float64 terms ``t`` and the magnitudes ``b`` whose sum, times ``2**-46``, bounds the
-    error the softlog estimates bring (Theorem F7, step 1); ``b`` is 0 exactly where the exact term
-    is 0."""
-    vp, vq = _softlogs(kind, p, q)
+    error the softlogs bring (Theorem F7, steps 1, 1' and 2); ``b`` is 0 exactly where the exact
+    term is 0."""
     if kind in ("entropy", "cross"):
-        v = vp if kind == "entropy" else vq
-        t = p * v
+        t = p * softlog_estimate_wide(p if kind == "entropy" else q)
         np.negative(t, out=t)
         return t, np.abs(t)
-    assert vp is not None and vq is not None
-    if kind == "sld":
-        c = p * 0.5
-        b = np.abs(c)
-        b[p == q] = 0.0
-    else:
-        c = p - q
-        c *= 0.25
-        b = np.abs(c)
-    t = np.subtract(vp, vq)
-    t *= c
-    a = np.abs(vp)
-    a += np.abs(vq)
-    b *= a
+    # L(p) - L(q) = log1p(z), z = (p - q) / (q - xb): relative error below 2**-46 where q >= 0 and
+    # 1 + z > 1/2 (step 1'); elsewhere the difference of the two estimates (step 1).
+    d = p - q
+    z = d / (q - DOMAIN_START)
+    quotient = (q >= 0.0) & (z >= _Z_MIN)
+    diff = np.log1p(z)
+    c = p * 0.5 if kind == "sld" else d * 0.25
+    slow = np.flatnonzero(~quotient)
+    if slow.size:
+        vp = softlog_estimate_wide(p.ravel()[slow])
+        vq = softlog_estimate_wide(q.ravel()[slow])
+        diff.ravel()[slow] = vp - vq
+    t = diff * c
+    b = np.abs(t)
+    if slow.size:
+        mag = np.abs(vp)
+        mag += np.abs(vq)
+        mag *= np.abs(c.ravel()[slow])
+        if kind == "sld":
+            mag[p.ravel()[slow] == q.ravel()[slow]] = 0.0
+        b.ravel()[slow] = mag
     return t, b
 
 
