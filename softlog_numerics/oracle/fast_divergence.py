@@ -27,7 +27,11 @@ from __future__ import annotations
 import numpy as np
 
 from softlog_numerics._core.formats import Format
-from softlog_numerics.oracle.fast import DOMAIN_START, RELATIVE_ERROR, softlog_estimate_wide
+from softlog_numerics.oracle.fast import (
+    DOMAIN_START,
+    RELATIVE_ERROR,
+    softlog_estimate_wide,
+)
 from softlog_numerics.oracle.fast_softmax import (
     TILE,
     UNIT_ROUNDOFF,

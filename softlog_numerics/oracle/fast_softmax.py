@@ -34,8 +34,10 @@ from softlog_numerics.oracle.fast import LIBM_RELATIVE_ERROR
 __all__ = [
     "TILE",
     "UNIT_ROUNDOFF",
+    "SoftmaxTile",
     "decided_rounding",
     "logsumexp_rows",
+    "regular_rows",
     "softmax_estimate",
     "softmax_rows",
     "sum_error_bound",
@@ -138,7 +140,7 @@ def _row_all(b: np.ndarray) -> np.ndarray:
     return a
 
 
-class _Tile:
+class SoftmaxTile:
     """The float64 quantities of Theorem F6 for a tile of regular rows (maxima ``m``, minima ``lo``)."""
 
     def __init__(self, t: np.ndarray, m: np.ndarray, lo: np.ndarray):
@@ -162,8 +164,35 @@ class _Tile:
         self.delta = gamma + self.beta + gamma * self.beta
         self.eta_l = _W + self.delta * (1.0 + 2.0 * self.delta) * (1.0 + _W)
 
+    def probabilities(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(v, r)`` with ``|softmax - v| <= r`` elementwise (Theorem F6, step 5, softmax); ``v``
+        is 1/(1 + s) at the argmax and exactly 0 at masked entries. Consumes ``self.e``."""
+        u = UNIT_ROUNDOFF
+        e = self.e
+        e[self.idx, self.k] = 1.0
+        with np.errstate(invalid="ignore", over="ignore"):
+            v = e / (1.0 + self.s)[:, None]
+            dden = u + self.delta + u * self.delta + 2.0 * _ABS
+            eta = (self.beta + u + self.beta * u + dden) / (1.0 - dden)
+            r = v * (eta * (1.0 + 2.0 * eta))[:, None]
+            r += 2.0 * _ABS
+        return v, r
 
-def _regular(t: np.ndarray, log: bool):
+    def complement(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(v, r)`` per row with ``|q_k - v| <= r`` for ``q_k = 1 - softmax_k = s / (1 + s)`` at
+        the argmax ``k`` (Theorem F8, step 1: the relative error of ``s`` in place of that of
+        ``e_i`` in step 5 of Theorem F6)."""
+        u = UNIT_ROUNDOFF
+        with np.errstate(invalid="ignore", over="ignore"):
+            v = self.s / (1.0 + self.s)
+            dden = u + self.delta + u * self.delta + 2.0 * _ABS
+            eta = (self.delta + u + self.delta * u + dden) / (1.0 - dden)
+            r = v * (eta * (1.0 + 2.0 * eta))
+            r += 4.0 * _ABS
+        return v, r
+
+
+def regular_rows(t: np.ndarray, log: bool):
     """Which rows of the tile ``t`` the fast path evaluates (the others are settled exactly: NaN,
     ``+inf``, fewer than two finite entries and, for softmax, equal finite entries), with the row
     maxima and minima."""
@@ -187,7 +216,7 @@ def _regular(t: np.ndarray, log: bool):
 
 def _estimate(t: np.ndarray, m: np.ndarray, lo: np.ndarray, log: bool):
     """``(v, r, tile)`` of Theorem F6 for regular rows ``t`` (maxima ``m``, minima ``lo``)."""
-    q = _Tile(t, m, lo)
+    q = SoftmaxTile(t, m, lo)
     u = UNIT_ROUNDOFF
     with np.errstate(invalid="ignore", over="ignore"):
         if log:
@@ -196,15 +225,10 @@ def _estimate(t: np.ndarray, m: np.ndarray, lo: np.ndarray, log: bool):
             eta = u + (1.0 + u) * np.maximum(u, q.eta_l)
             r = np.abs(v)
             r *= (eta * (1.0 + 2.0 * eta))[:, None]
+            r += 2.0 * _ABS
         else:
             # Theorem F6, step 5 (softmax): relative error of e_i, of 1 + s, and the division
-            e = q.e
-            e[q.idx, q.k] = 1.0
-            v = e / (1.0 + q.s)[:, None]
-            dden = u + q.delta + u * q.delta + 2.0 * _ABS
-            eta = (q.beta + u + q.beta * u + dden) / (1.0 - dden)
-            r = v * (eta * (1.0 + 2.0 * eta))[:, None]
-        r += 2.0 * _ABS
+            v, r = q.probabilities()
     return v, r, q
 
 
@@ -265,7 +289,7 @@ def softmax_rows(x: np.ndarray, fmt: Format, log: bool) -> tuple[np.ndarray, np.
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
         t = x[r0:r1]
-        ok, m, lo = _regular(t, log)
+        ok, m, lo = regular_rows(t, log)
         undecided[r0:r1] = ~ok
         if not ok.any():
             continue
@@ -306,13 +330,13 @@ def logsumexp_rows(x: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
         t = x[r0:r1]
-        ok, m, lo = _regular(t, True)
+        ok, m, lo = regular_rows(t, True)
         if not ok.any():
             continue
         pos = np.flatnonzero(ok) + r0
         if not ok.all():
             t, m, lo = t[ok], m[ok], lo[ok]
-        q = _Tile(t, m, lo)
+        q = SoftmaxTile(t, m, lo)
         with np.errstate(invalid="ignore", over="ignore"):
             # Theorem F6, step 5 (logsumexp): |LSE - v| <= u |v| + (1 + u)(eta_l l + abs)
             v = q.m + q.l

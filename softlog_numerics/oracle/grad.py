@@ -50,6 +50,7 @@ from softlog_numerics._core.axes import (
 )
 from softlog_numerics._core.formats import as_float_array, format_of, round_rational
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
+from softlog_numerics.oracle import fast_grad
 from softlog_numerics.oracle.enclosures import (
     I_ONE,
     INF,
@@ -291,40 +292,73 @@ def _scaled_probabilities_row(row: list, scale: float, fmt) -> list:
     return out
 
 
-def _elementwise(x, g, axis, row_fn):
+def _fast(method: str, fmt) -> bool:
+    """Whether a call takes the certified fast path (ValueError for an unknown ``method``)."""
+    if method not in ("auto", "mpmath"):
+        raise ValueError(f"method must be 'auto' or 'mpmath', not {method!r}")
+    return method == "auto" and fmt.precision <= 24
+
+
+def _elementwise(x, g, axis, row_fn, fast_name: str | None = None, method: str = "mpmath"):
     x = as_float_array(x)
     fmt = format_of(x.dtype)
     g64 = checked_cotangent(g, x.shape)
     rx, rg = Rows(as_float64(x), axis), Rows(g64, axis)
-    out = np.empty(rx.rows.shape, dtype=np.float64)
-    for r, (row, gr) in enumerate(zip(rx.rows.tolist(), rg.rows.tolist())):
-        out[r] = row_fn(row, gr, fmt)
+    if fast_name is not None and _fast(method, fmt):
+        xr, gr = np.ascontiguousarray(rx.rows), np.ascontiguousarray(rg.rows)
+        values, todo = fast_grad.vjp_rows(fast_name, xr, gr, fmt)
+        out = values.astype(np.float64)
+        for r in todo.tolist():
+            out[r] = row_fn(xr[r].tolist(), gr[r].tolist(), fmt)
+    else:
+        out = np.empty(rx.rows.shape, dtype=np.float64)
+        for r, (row, gr) in enumerate(zip(rx.rows.tolist(), rg.rows.tolist())):
+            out[r] = row_fn(row, gr, fmt)
     return rx.elementwise(out).astype(fmt.dtype)
 
 
-def log_softmax(x: ArrayLike, g: ArrayLike, axis: Axis = -1) -> np.ndarray:
+def log_softmax(x: ArrayLike, g: ArrayLike, axis: Axis = -1, *, method: str = "auto") -> np.ndarray:
     """Correctly rounded VJP of :func:`softlog_numerics.log_softmax`: ``g - softmax(x) sum(g)``
-    along ``axis``, in the dtype of ``x`` (``g`` of ``x``'s shape, any float format)."""
-    return _elementwise(x, g, axis, _log_softmax_row)
+    along ``axis``, in the dtype of ``x`` (``g`` of ``x``'s shape, any float format).
+
+    ``method``: ``"auto"`` takes the certified fast path for float16, bfloat16 and float32 (Theorem
+    F8 of proofs/fast_oracle.md; bit-identical), ``"mpmath"`` the interval loop alone.
+    """
+    return _elementwise(x, g, axis, _log_softmax_row, "log_softmax", method)
 
 
-def softmax(x: ArrayLike, g: ArrayLike, axis: Axis = -1) -> np.ndarray:
+def softmax(x: ArrayLike, g: ArrayLike, axis: Axis = -1, *, method: str = "auto") -> np.ndarray:
     """Correctly rounded VJP of :func:`softlog_numerics.softmax`: ``y (g - sum(g y))`` with
-    ``y = softmax(x)`` along ``axis``, in the dtype of ``x``."""
-    return _elementwise(x, g, axis, _softmax_row)
+    ``y = softmax(x)`` along ``axis``, in the dtype of ``x``.
+
+    ``method``: as in :func:`log_softmax`.
+    """
+    return _elementwise(x, g, axis, _softmax_row, "softmax", method)
 
 
-def logsumexp(x: ArrayLike, g: ArrayLike, axis: Axis = -1, keepdims: bool = False) -> np.ndarray:
+def logsumexp(
+    x: ArrayLike, g: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, method: str = "auto"
+) -> np.ndarray:
     """Correctly rounded VJP of :func:`softlog_numerics.logsumexp`: ``g softmax(x)``, ``g`` of the
-    shape ``logsumexp(x, axis, keepdims)`` returns; the result has ``x``'s shape and dtype."""
+    shape ``logsumexp(x, axis, keepdims)`` returns; the result has ``x``'s shape and dtype.
+
+    ``method``: as in :func:`log_softmax`.
+    """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
     rx = Rows(as_float64(x), axis)
     reduced = rx.reduced(np.zeros(rx.rows.shape[0]), keepdims).shape
     g64 = checked_cotangent(g, reduced).reshape(-1)
-    out = np.empty(rx.rows.shape, dtype=np.float64)
-    for r, row in enumerate(rx.rows.tolist()):
-        out[r] = _scaled_probabilities_row(row, float(g64[r]), fmt)
+    xr = np.ascontiguousarray(rx.rows)
+    if _fast(method, fmt):
+        values, todo = fast_grad.vjp_rows("logsumexp", xr, g64, fmt)
+        out = values.astype(np.float64)
+        rows = todo.tolist()
+    else:
+        out = np.empty(rx.rows.shape, dtype=np.float64)
+        rows = range(xr.shape[0])
+    for r in rows:
+        out[r] = _scaled_probabilities_row(xr[r].tolist(), float(g64[r]), fmt)
     return rx.elementwise(out).astype(fmt.dtype)
 
 
@@ -390,12 +424,15 @@ def cross_entropy(
     ignore_index: int = IGNORE_INDEX,
     validate: bool = True,
     temperature: float = 1.0,
+    method: str = "auto",
 ) -> np.ndarray:
     """Correctly rounded gradient of :func:`softlog_numerics.cross_entropy` with respect to the
     logits, times the cotangent ``g`` of the loss's shape: ``g (softmax(z) (1 + 2 z_loss lse) - t)``;
     with a ``temperature`` ``T`` that of the loss of ``z / T``, ``(g / T) (softmax(z / T) (...) - t)``.
 
     Ignored rows give ``+0``; rows whose loss is NaN or ``+inf`` give NaN.
+
+    ``method``: as in :func:`log_softmax` (the fast path takes ``z_loss=0`` and temperature 1).
     """
     tau = checked_temperature(temperature)
     tg = prepared_targets(
@@ -406,10 +443,19 @@ def cross_entropy(
     R, K = tg.rows.rows.shape
     g64 = checked_cotangent(g, tg.rows.reduced(np.zeros(R), False).shape).reshape(-1)
     lam = Fraction(tg.z_loss)
-    out = np.zeros((R, K), dtype=np.float64)
-    for r, row in enumerate(as_float64(tg.rows.rows).tolist()):
-        if not tg.ignored[r]:
-            out[r] = _ce_grad_row(row, tg.exact(r), float(g64[r]), lam, fmt, tau)
+    xr = np.ascontiguousarray(as_float64(tg.rows.rows))
+    live = np.flatnonzero(~tg.ignored)
+    if _fast(method, fmt) and tau is None and lam == 0:
+        t_hi, t_lo = tg.float64()
+        values, todo = fast_grad.cross_entropy_grad_rows(xr[live], t_hi[live], t_lo[live], g64[live], fmt)
+        out = np.zeros((R, K), dtype=np.float64)
+        out[live] = values
+        rows = live[todo].tolist()
+    else:
+        out = np.zeros((R, K), dtype=np.float64)
+        rows = live.tolist()
+    for r in rows:
+        out[r] = _ce_grad_row(xr[r].tolist(), tg.exact(r), float(g64[r]), lam, fmt, tau)
     return tg.rows.elementwise(out).astype(fmt.dtype)
 
 
@@ -507,10 +553,13 @@ def log_softmax_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1) -> np.ndarray:
     return _elementwise(x, dx, axis, _log_softmax_jvp_row)
 
 
-def softmax_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1) -> np.ndarray:
+def softmax_jvp(x: ArrayLike, dx: ArrayLike, axis: Axis = -1, *, method: str = "auto") -> np.ndarray:
     """Correctly rounded JVP of :func:`softlog_numerics.softmax`: ``y (dx - sum(y dx))``, equal to
-    its VJP with ``g = dx`` (the Jacobian ``diag(y) - y y^T`` is symmetric)."""
-    return _elementwise(x, dx, axis, _softmax_row)
+    its VJP with ``g = dx`` (the Jacobian ``diag(y) - y y^T`` is symmetric).
+
+    ``method``: as in :func:`log_softmax`.
+    """
+    return _elementwise(x, dx, axis, _softmax_row, "softmax", method)
 
 
 def cross_entropy_jvp(
