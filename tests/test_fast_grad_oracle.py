@@ -287,7 +287,7 @@ def test_million_random_entries_identical(dtype, name):
         if rng.random() < 0.2:
             x[:, 1] = x[:, 0]
         x = x.astype(fmt.dtype)
-        g = (rng.standard_normal((rows, n)) * 2.0 ** rng.integers(-20, 20)).astype(fmt.dtype)
+        g = (rng.standard_normal((rows, n)) * 2.0 ** rng.integers(-10, 10)).astype(fmt.dtype)  # no float16 overflow
         if name == "cross_entropy":
             _assert_identical(grad.cross_entropy, x, rng.integers(0, n, rows), g[:, 0], label_smoothing=float(rng.choice([0.0, 0.1])))
         else:
