@@ -13,7 +13,7 @@ from softlog_numerics.cli import main as cli
 
 
 def test_accuracy_passes_and_prints_the_table(capsys):
-    code = cli.main(["accuracy", "--examples", "5", "--function", "softlog", "--function", "log_softmax"])
+    code = cli.main(["accuracy", "--examples", "5", "--bulk", "0", "--function", "softlog", "--function", "log_softmax"])
     out = capsys.readouterr()
     assert code == 0
     assert "| softlog | 0 / 0 | 0 / 0 | 0 / 0 |" in out.out
@@ -34,7 +34,7 @@ def test_accuracy_exits_1_and_names_the_input_when_a_bound_breaks(monkeypatch, c
             return np.log((math.e - 1 / math.e) * x.astype(x.dtype) + x.dtype.type(1 / math.e)).astype(x.dtype)
 
     monkeypatch.setattr(softlog_numerics.functions, "softlog", naive_softlog)
-    code = cli.main(["accuracy", "--examples", "20", "--function", "softlog", "--dtype", "float32"])
+    code = cli.main(["accuracy", "--examples", "20", "--bulk", "0", "--function", "softlog", "--dtype", "float32"])
     out = capsys.readouterr().out
     assert code == 1
     assert "BOUND BROKEN: softlog float32" in out and "float32[0x" in out
@@ -57,9 +57,23 @@ def test_python_dash_m_runs_the_command():
 def test_accuracy_measures_the_derivative_rows(capsys):
     """``accuracy`` covers the rows of LOSS_GRAD_BOUNDS (the fused loss, VJPs, JVPs), a pair-valued
     VJP judged on both arrays."""
-    code = cli.main(["accuracy", "--examples", "5", "--function", "grad.log_softmax",
+    code = cli.main(["accuracy", "--examples", "5", "--bulk", "0", "--function", "grad.log_softmax",
                      "--function", "grad.softlog_softmax", "--function", "cross_entropy", "--json"])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["function"] for r in rows} == {"grad.log_softmax", "grad.softlog_softmax", "cross_entropy"}
     assert all(r["passed"] and r["examples"] == 5 for r in rows)
+
+
+def test_accuracy_bulk_rows_are_counted_and_marked(capsys):
+    """``--bulk`` adds NumPy-drawn rows to the narrow cells of the functions with a fast oracle."""
+    code = cli.main(["accuracy", "--examples", "3", "--bulk", "700", "--function", "sld", "--function",
+                     "grad.cross_entropy", "--json"])
+    assert code == 0
+    rows = {(r["function"], r["dtype"]): r for r in json.loads(capsys.readouterr().out)}
+    for f in ("sld", "grad.cross_entropy"):
+        for d in ("float16", "bfloat16", "float32"):
+            assert rows[f, d]["bulk_rows"] == 700 and rows[f, d]["examples"] >= 703 and rows[f, d]["passed"]
+        assert rows[f, "float64"]["bulk_rows"] == 0
+    assert cli.main(["accuracy", "--examples", "3", "--bulk", "50", "--function", "softlog", "--dtype", "float32"]) == 0
+    assert "| softlog | 0 / 0* |" in capsys.readouterr().out

@@ -34,6 +34,7 @@ from softlog_numerics._core.formats import (
     round_from_float64,
 )
 from softlog_numerics.testing import strategies
+from softlog_numerics.testing.bulk import BULK_FUNCTIONS, batches
 from softlog_numerics.testing.contract import (
     LOSS_GRAD_BOUNDS,
     ULP_BOUNDS,
@@ -41,6 +42,7 @@ from softlog_numerics.testing.contract import (
     within_derivative_contract,
 )
 from softlog_numerics.testing.record import ErrorStats
+from softlog_numerics.testing.ulp import compare
 
 __all__ = [
     "DERIVATIVES",
@@ -184,15 +186,27 @@ class Measurement:
     failures: list = field(default_factory=list)
     cancelling: int = 0
     """Examples beyond the ULP bound whose sums cancel, within the Σ|terms| allowance (not in max_ulp)."""
+    bulk_rows: int = 0
+    """Rows of NumPy draws among ``examples`` (:mod:`softlog_numerics.testing.bulk`)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def measure(function: str, dtype: FormatLike, examples: int = 200) -> Measurement:
+def _row_of(function: str, args: tuple, r: int) -> tuple:
+    """Row ``r`` of a bulk batch (``softlog``: its 32 values), keeping the leading axis."""
+    if function == "softlog":
+        return (args[0][32 * r : 32 * (r + 1)],)
+    return tuple(a[r : r + 1] for a in args)
+
+
+def measure(function: str, dtype: FormatLike, examples: int = 200, bulk: int = 0) -> Measurement:
     """Max ULP of ``softlog_numerics.<function>`` against the oracle for ``dtype``.
 
-    Deterministic: the hard cases, then ``examples`` Hypothesis draws with a fixed seed.
+    Deterministic: the hard cases, then ``examples`` Hypothesis draws with a fixed seed, then,
+    for the functions of :data:`~softlog_numerics.testing.bulk.BULK_FUNCTIONS` in float16, bfloat16
+    and float32, about ``bulk`` rows of NumPy draws in batches (:func:`~softlog_numerics.testing.bulk.batches`,
+    each batch one call of the function and one of the oracle; ``examples`` counts every row).
     """
     derivative = function in LOSS_GRAD_BOUNDS
     if function not in ULP_BOUNDS and not derivative:
@@ -205,11 +219,13 @@ def measure(function: str, dtype: FormatLike, examples: int = 200) -> Measuremen
     cancelling = evaluated = 0
 
     def check(args):
-        nonlocal cancelling, evaluated
-        evaluated += 1
         with np.errstate(all="ignore"):
             got = impl(*args)
-        want = ref(*args)
+        return judge(args, got, ref(*args))
+
+    def judge(args, got, want):
+        nonlocal cancelling, evaluated
+        evaluated += 1
         if derivative:
             ok, worst = within_derivative_contract(function, got, want, args)
         else:
@@ -229,19 +245,40 @@ def measure(function: str, dtype: FormatLike, examples: int = 200) -> Measuremen
     for args in ([] if derivative else hard_cases(function, fmt)):
         check(args)
 
-    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-              phases=(Phase.explicit, Phase.generate, Phase.target),
-              suppress_health_check=list(HealthCheck))
-    @given(_derivative_strategy(function, fmt) if derivative else _strategy(function, fmt))
-    def search(args):
-        target(math.log2(1.0 + min(check(args), 2.0**60)), label="bits of error")
-
     if examples > 0:
+        @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+                  phases=(Phase.explicit, Phase.generate, Phase.target),
+                  suppress_health_check=list(HealthCheck))
+        @given(_derivative_strategy(function, fmt) if derivative else _strategy(function, fmt))
+        def search(args):
+            target(math.log2(1.0 + min(check(args), 2.0**60)), label="bits of error")
+
         search()
+    bulk_rows = 0
+    if bulk > 0 and fmt.precision <= 24 and function in BULK_FUNCTIONS:
+        before = evaluated
+        for args in batches(function, fmt, bulk):
+            with np.errstate(all="ignore"):
+                got = np.asarray(impl(*args))
+            want = np.asarray(ref(*args))
+            m = got.size // 32 if function == "softlog" else got.shape[0]
+            d = compare(got, want).distance.reshape(m, -1).max(axis=1, initial=0.0)
+            over = np.flatnonzero(d > bound)
+            for r in over.tolist():  # the contract's allowance for sums that cancel, row by row
+                (g_row,), (w_row,) = _row_of(function, (got,), r), _row_of(function, (want,), r)
+                judge(_row_of(function, args, r), g_row, w_row)
+            keep = np.ones(m, dtype=bool)
+            keep[over] = False
+            if keep.any():
+                worst = int(np.flatnonzero(keep)[np.argmax(d[keep])])
+                rows_of = (lambda a: a.reshape(m, -1)[keep]) if function == "softlog" else (lambda a: a[keep])
+                stats.add(rows_of(got), rows_of(want), _row_of(function, args, worst))
+                evaluated += int(keep.sum())
+        bulk_rows = evaluated - before
     stats.finish()
     return Measurement(
         function=function, dtype=fmt.name, bound=bound, max_ulp=stats.max_ulp,
         examples=evaluated, passed=stats.contract_failures == 0,
         worst_input=" ; ".join(_hex(a) for a in stats.worst.args) if stats.worst else "",
-        seconds=time.perf_counter() - start, failures=failures, cancelling=cancelling,
+        seconds=time.perf_counter() - start, failures=failures, cancelling=cancelling, bulk_rows=bulk_rows,
     )
