@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from test_oracle import exact_round, mpf_exact, same
 
 from softlog_numerics import oracle
-from softlog_numerics._core.formats import FORMATS, format_of
+from softlog_numerics._core.formats import FORMATS, format_of, round_from_float64
 from softlog_numerics.oracle import grad as G
 from softlog_numerics.strategies import cotangents, logit_vectors, probability_vectors
 
@@ -324,3 +324,32 @@ def test_bad_input_names_the_argument():
         G.log_softmax(z, np.zeros(3))
     with pytest.raises(ValueError, match=r"g must have shape \(2,\)"):
         G.cross_entropy(z, np.array([0, 1]), np.zeros(3))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_ties_with_a_negligible_rest_are_decided(dtype):
+    """proofs/grad.md, Theorem G1 (c): two logits tied at the maximum and the rest ``1e38`` below
+    (``r = exp(-1e38)``), cotangents making the rational part a rounding midpoint. The value lies
+    just inside the midpoint (``w < 0``), so it rounds as the float64 next to the midpoint on that
+    side; the interval loop alone would need ``10**38`` bits. Found by ``accuracy`` (bfloat16
+    ``grad.logsumexp`` with ``g`` the smallest subnormal)."""
+    fmt = FORMATS[dtype]
+    tiny = fmt.min_subnormal
+    x = np.array([[1e38, 1e38, -1e38]]).astype(fmt.dtype)
+
+    def toward(v: float, direction: float) -> np.ndarray:  # RN of a value just past v
+        return round_from_float64(np.array([np.nextafter(v, direction)]), fmt)[0]
+
+    for g in (tiny, 3 * tiny, -5 * tiny):
+        got = G.logsumexp(x, np.array([g]).astype(fmt.dtype), method="mpmath")
+        assert got[0, 0] == toward(g / 2, 0.0) and got[0, 1] == got[0, 0]  # |g p_j| < |g|/2
+        assert got[0, 2] == 0.0
+    g = np.array([[6 * tiny, tiny, 0.0]]).astype(fmt.dtype)  # S = 7 tiny: v_j = g_j - 3.5 tiny - S w
+    got = G.log_softmax(x, g, method="mpmath")
+    assert got[0, 0] == toward(2.5 * tiny, np.inf) and got[0, 1] == toward(-2.5 * tiny, np.inf)
+    got = G.cross_entropy(x, np.array([1]), np.array([3 * tiny]).astype(fmt.dtype), method="mpmath")
+    assert got[0, 0] == toward(1.5 * tiny, 0.0) and got[0, 1] == toward(-1.5 * tiny, -np.inf)
+    for name in ("logsumexp", "log_softmax"):  # the fast path hands these rows to the loop
+        gg = np.array([3 * tiny]).astype(fmt.dtype) if name == "logsumexp" else g
+        fast = getattr(G, name)(x, gg)
+        assert np.array_equal(fast.view(fmt.uint), getattr(G, name)(x, gg, method="mpmath").view(fmt.uint))

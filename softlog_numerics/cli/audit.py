@@ -57,6 +57,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-ulp", type=_max_ulp, default=None,
                    help="pass threshold in ULP (default: the library's own bound per function and dtype)")
     p.add_argument("--examples", type=int, default=50, help="drawn inputs per dtype x family (default 50)")
+    p.add_argument("--bulk", type=int, default=5000,
+                   help="rows of the 'bulk' family per float16/bfloat16/float32 cell of the forward functions "
+                   "(NumPy draws in batches of 512; default 5000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--axis-keyword", default=None, metavar="NAME",
                    help="the keyword through which a module:attr kernel takes the axis (dim, axis): "
@@ -75,8 +78,8 @@ def run(args) -> int:
     except BackendError as e:
         _err(str(e))
         return 2
-    if args.examples < 0:
-        _err("--examples must be >= 0")
+    if args.examples < 0 or args.bulk < 0:
+        _err("--examples and --bulk must be >= 0")
         return 2
     functions = args.function or list(backend.native)
     dtypes = args.dtype or list(FORMATS)
@@ -93,7 +96,7 @@ def run(args) -> int:
         try:
             fams = args.family or families(f, axis_keyword=args.axis_keyword)
             reports.append(audit(args.backend, f, dtypes, fams, args.examples, args.seed,
-                                 axis_keyword=args.axis_keyword))
+                                 axis_keyword=args.axis_keyword, bulk_rows=args.bulk))
         except (BackendError, ValueError) as e:
             _err(str(e))
             return 2

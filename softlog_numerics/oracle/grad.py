@@ -143,6 +143,29 @@ class _Probabilities:
         rest = (rest[0] if libmp.mpf_ge(rest[0], _ZERO) else _ZERO, rest[1])  # s >= e_j
         return div(add(I_ONE, rest, prec), self.D, prec)
 
+    def tied(self) -> list[int]:
+        """Indices (among the finite logits) of the entries equal to the maximum."""
+        if self.sh.temperature is None:
+            return [i for i, d in enumerate(self.sh.d) if not d[1]]  # d_i == 0 exactly
+        return [i for i, q in enumerate(self.sh.q) if q == 0]
+
+    def tie_split(self, prec: int):
+        """``(1/k, w)`` with ``p_j = 1/k + w`` for every entry ``j`` tied at the maximum (``k`` of
+        them): ``w = -r / (k (k + r)) < 0``, ``r`` the sum of ``e_i`` over the entries below the
+        maximum (``r > 0``: rows of equal entries are settled before). The rational part is exact,
+        so a result whose rational part is a rounding boundary is decided by the sign of ``w``
+        however small ``r`` is (proofs/grad.md, Theorem G1 (c))."""
+        self.at(prec)
+        tied = set(self.tied())
+        r = (_ZERO, _ZERO)
+        for i, e in enumerate(self.e):
+            if i not in tied:
+                r = add(r, e, prec)
+        k = libmp.from_int(len(tied))
+        den = mul((k, k), add((k, k), r, prec), prec)
+        w = div(r, den, prec)
+        return Fraction(1, len(tied)), (libmp.mpf_neg(w[1]), libmp.mpf_neg(w[0]))
+
     def lse(self, prec: int):
         self.at(prec)
         m = (self.sh.m, self.sh.m) if self.sh.temperature is None else enclose_rational(self.sh.mq, prec)
@@ -207,10 +230,20 @@ def _log_softmax_row(row: list, g: list, fmt) -> list:
     Sm = _exact_sum(g)
     c = {i: libmp.mpf_sub(libmp.from_float(g[j]), Sm, 0) if i == k else libmp.from_float(g[j]) for i, j in enumerate(finite)}
 
+    tied = set(pr.tied())
+    gf = [Fraction(g[j]) for j in finite]
+    split = {i: gf[i] - S / len(tied) for i in tied}  # v_j = (g_j - S/k) - S w at a tie
+    split = {i: dyadic(v) for i, v in split.items() if not v.denominator & (v.denominator - 1)}
+
     def enclose(todo, prec):
         pr.at(prec)
         res = {}
         for i in todo:
+            if i in split:
+                _, w = pr.tie_split(prec)
+                t = mul(w, (Sm, Sm), prec)
+                res[i] = exact_plus(split[i], (libmp.mpf_neg(t[1]), libmp.mpf_neg(t[0])), fmt, prec)
+                continue
             # v_j = g_j - p_j S: at the argmax (g_k - S) + q_k S, elsewhere g_j + (-p_j S)
             t = mul(pr.q(i, prec), (Sm, Sm), prec) if i == k else mul(pr.p(i, prec), (Sm, Sm), prec)
             if i != k:
@@ -282,10 +315,18 @@ def _scaled_probabilities_row(row: list, scale: float, fmt) -> list:
         return out
     pr = _Probabilities([row[i] for i in finite])
     sc = point(scale)
+    share = Fraction(scale) / len(pr.tied())  # g p_j = g/k + g w at a tie
+    split = set(pr.tied()) if not share.denominator & (share.denominator - 1) else set()
 
     def enclose(todo, prec):
         pr.at(prec)
-        return {i: mul(sc, pr.p(i, prec), prec) for i in todo}
+        res = {}
+        for i in todo:
+            if i in split:
+                res[i] = exact_plus(dyadic(share), mul(sc, pr.tie_split(prec)[1], prec), fmt, prec)
+            else:
+                res[i] = mul(sc, pr.p(i, prec), prec)
+        return res
 
     for i, v in zip(finite, ziv(fmt, len(finite), enclose, {})):
         out[i] = v
@@ -385,12 +426,17 @@ def _ce_grad_row(row: list, t: list, scale: float, lam: Fraction, fmt, tau: floa
         return out
     pr = _Probabilities([row[i] for i in finite], tau)
     tt = [t[i] for i in finite]
+    tied = set(pr.tied()) if lam == 0 else set()
 
     def enclose(todo, prec):
         res = {}
         scp = enclose_rational(sc, prec)  # a point unless T makes it non-dyadic
         for i in todo:
-            c, w = _weight(pr, i, tt[i], lam, prec)
+            if i in tied:  # p_j - t_j = (1/k - t_j) + w at a tie
+                share, w = pr.tie_split(prec)
+                c = share - tt[i]
+            else:
+                c, w = _weight(pr, i, tt[i], lam, prec)
             cs = sc * c
             w = mul(scp, w, prec)
             if cs.denominator & (cs.denominator - 1):  # not dyadic: not a rounding boundary

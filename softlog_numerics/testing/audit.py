@@ -68,6 +68,7 @@ from softlog_numerics.testing.backends import (
     resolve,
     to_numpy,
 )
+from softlog_numerics.testing.bulk import BULK_FUNCTIONS, batches
 from softlog_numerics.testing.contract import (
     ULP_BOUNDS,
     bound_of,
@@ -78,6 +79,7 @@ from softlog_numerics.testing.record import ErrorStats, Worst
 from softlog_numerics.testing.ulp import compare, format_ulp, from_ordinal, ordinal
 
 __all__ = [
+    "BULK_FAMILY",
     "FUNCTIONS",
     "AuditReport",
     "OracleMismatch",
@@ -142,13 +144,25 @@ kernel as ``axis_keyword=1`` (e.g. ``dim=1``); ``batched``: 2-D inputs ``(m, n)`
 axis, called as ``fn(x)``. Both exercise the batching and tiling of a kernel that 1-D rows do not."""
 
 
+BULK_FAMILY = "bulk"
+"""NumPy-drawn rows in batches of up to 512 (:mod:`softlog_numerics.testing.bulk`), one call of the
+implementation and one of the oracle per batch: for the forward functions whose oracle has a fast
+path, in float16, bfloat16 and float32 (``bulk_rows`` of :func:`audit`; no cell in float64)."""
+_BULK_KINDS = ("elementwise", "logits", "probability", "pair")
+
+
 def families(function: str, *, include_slow: bool = False, axis_keyword: str | None = None) -> tuple[str, ...]:
     """The input families of ``function``: the fixed ones, then the drawn ones (without ``wide``
-    unless ``include_slow``, without ``axis`` unless the kernel takes an ``axis_keyword``)."""
+    unless ``include_slow``, without ``axis`` unless the kernel takes an ``axis_keyword``), then
+    ``bulk`` where it applies."""
     _check_function(function)
     drawn = tuple(f for f in DRAWN_FAMILIES[_KIND[function]]
                   if (include_slow or f != "wide") and (axis_keyword is not None or f != "axis"))
-    return FIXED_FAMILIES + drawn
+    return FIXED_FAMILIES + drawn + _bulk_family(function)
+
+
+def _bulk_family(function: str) -> tuple[str, ...]:
+    return (BULK_FAMILY,) if _KIND[function] in _BULK_KINDS and function in BULK_FUNCTIONS else ()
 
 
 _default_families = families  # audit() and assert_matches_oracle() take a parameter of that name
@@ -708,6 +722,7 @@ def audit(
     *,
     library: str | None = None,
     axis_keyword: str | None = None,
+    bulk_rows: int = 5000,
 ) -> AuditReport:
     """Measure an implementation of ``function`` against the correctly rounded oracle.
 
@@ -737,6 +752,10 @@ def audit(
         The keyword through which ``fn`` takes the axis (``"dim"`` for PyTorch, ``"axis"`` for
         NumPy/JAX); with it the ``axis`` family runs (3-D inputs along axis 1). The ``batched``
         family (2-D inputs, last axis) needs none.
+    bulk_rows : int
+        Rows of the ``bulk`` family per float16, bfloat16 and float32 cell (default 5000), where
+        it applies (:data:`BULK_FAMILY`; float64 has no bulk cell: its oracle has no fast path for
+        most functions). 0 runs none.
 
     Returns
     -------
@@ -753,7 +772,7 @@ def audit(
     """
     _check_function(function)
     fams = tuple(families) if families is not None else _default_families(function, axis_keyword=axis_keyword)
-    valid = FIXED_FAMILIES + DRAWN_FAMILIES[_KIND[function]]
+    valid = FIXED_FAMILIES + DRAWN_FAMILIES[_KIND[function]] + _bulk_family(function)
     for f in fams:
         if f not in valid:
             raise ValueError(f"unknown family {f!r} for {function}; choose from {', '.join(valid)}")
@@ -766,9 +785,13 @@ def audit(
     start = time.perf_counter()
     for fmt in fmts:
         for fam in fams:
+            if fam == BULK_FAMILY and (fmt.precision > 24 or bulk_rows <= 0):
+                continue
             cell = CellStats(function, fmt.name, fam)
             ev.axis = AXIS_FAMILY_AXIS if fam == "axis" else None
-            if fam in FIXED_FAMILIES:
+            if fam == BULK_FAMILY:
+                _bulk(ev, cell, fmt, bulk_rows, seed)
+            elif fam in FIXED_FAMILIES:
                 for args in _fixed_inputs(function, fam, fmt):
                     _evaluate(ev, cell, args, fmt)
             elif n_examples > 0:
@@ -778,6 +801,36 @@ def audit(
             report.cells[(fmt.name, fam)] = cell
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _bulk(ev: _Evaluator, cell: CellStats, fmt: Format, rows: int, seed: int) -> None:
+    """The ``bulk`` family: each batch in one call; every row added to ``cell`` as an input of
+    its own (the contract's cancellation allowance judged row by row where the ULP bound is
+    exceeded)."""
+    function = ev.function
+    bound = bound_of(function, fmt)
+    for args in batches(function, fmt, rows, seed):
+        want = np.asarray(ev.ref(*args))
+        try:
+            got, other = ev.got(args, fmt)
+            if got.shape != want.shape:
+                raise ValueError(f"returned shape {got.shape}, expected {want.shape}")
+        except Exception as e:  # noqa: BLE001 - any failure of the audited code is a finding
+            cell.inputs += 1
+            cell.errors += 1
+            if cell.first_error is None:
+                cell.first_error = f"{type(e).__name__}: {e} on a batch of shape {args[0].shape}{_hint(ev)}"
+            continue
+        if other is not None:
+            cell.output_dtype = other
+        if function == "softlog":  # a flat batch: rows of 32 values
+            got, want, args = (a.reshape(-1, 32) for a in (got, want, args[0]))
+            args = (args,)
+        d = compare(got, want).distance.reshape(want.shape[0], -1).max(axis=1, initial=0.0)
+        for r in range(want.shape[0]):
+            row = tuple(a[r] for a in args)  # 1-D rows (reductions: a 0-d result)
+            ok = bool(d[r] <= bound) or _within(function, fmt, got[r], want[r], row)
+            cell.add(got[r], want[r], row, in_contract=ok)
 
 
 def _search(strategy, n: int, seed: int, evaluate) -> None:
