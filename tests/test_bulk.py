@@ -51,3 +51,27 @@ def test_bulk_rows_can_fail_a_cell(monkeypatch):
     monkeypatch.setattr(functions, "log_softmax", off)
     m = accuracy.measure("log_softmax", "float32", examples=1, bulk=2000)
     assert not m.passed and m.max_ulp == 2 and m.bulk_rows == 2000
+
+
+def test_the_allowance_on_a_sub_batch_is_the_rows_allowance():
+    """The bulk phase judges the rows beyond the ULP bound in one call; that call agrees with the
+    row-by-row judgement, and one row far outside the allowance makes it fail."""
+    from softlog_numerics.testing.contract import within_derivative_contract
+
+    fmt = FORMATS["float32"]
+    impl, ref = accuracy._implementations("grad.log_softmax")
+    seen = 0
+    for args in batches("grad.log_softmax", fmt, 6000, seed=1):
+        got, want = np.asarray(impl(*args)), np.asarray(ref(*args))
+        d = accuracy.compare(got, want).distance.max(axis=1)
+        over = np.flatnonzero(d > 1)
+        if over.size < 2:
+            continue
+        seen += 1
+        rows = [within_derivative_contract("grad.log_softmax", got[r : r + 1], want[r : r + 1],
+                                           tuple(a[r : r + 1] for a in args))[0] for r in over]
+        assert accuracy._within_allowance("grad.log_softmax", fmt, True, got, want, args, over) == all(rows)
+        bad = got.copy()
+        bad[over[0]] = -want[over[0]] * 3 + 1
+        assert not accuracy._within_allowance("grad.log_softmax", fmt, True, bad, want, args, over)
+    assert seen > 0

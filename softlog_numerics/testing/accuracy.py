@@ -200,6 +200,17 @@ def _row_of(function: str, args: tuple, r: int) -> tuple:
     return tuple(a[r : r + 1] for a in args)
 
 
+def _within_allowance(function: str, fmt, derivative: bool, got, want, args, rows) -> bool:
+    """Whether the bulk ``rows`` all meet the contract, judged in one call on the sub-batch (the
+    contract's scales are per row along the last axis); False sends them to be judged one by one."""
+    if function == "softlog":
+        return False
+    sub = tuple(a[rows] for a in args)
+    if derivative:
+        return within_derivative_contract(function, got[rows], want[rows], sub)[0]
+    return within_contract(function, fmt, got[rows], want[rows], sub)[0]
+
+
 def measure(function: str, dtype: FormatLike, examples: int = 200, bulk: int = 0) -> Measurement:
     """Max ULP of ``softlog_numerics.<function>`` against the oracle for ``dtype``.
 
@@ -264,9 +275,13 @@ def measure(function: str, dtype: FormatLike, examples: int = 200, bulk: int = 0
             m = got.size // 32 if function == "softlog" else got.shape[0]
             d = compare(got, want).distance.reshape(m, -1).max(axis=1, initial=0.0)
             over = np.flatnonzero(d > bound)
-            for r in over.tolist():  # the contract's allowance for sums that cancel, row by row
-                (g_row,), (w_row,) = _row_of(function, (got,), r), _row_of(function, (want,), r)
-                judge(_row_of(function, args, r), g_row, w_row)
+            if over.size and _within_allowance(function, fmt, derivative, got, want, args, over):
+                cancelling += over.size  # all of them met through the allowance, as judge counts
+                evaluated += over.size
+            else:
+                for r in over.tolist():  # the contract's allowance for sums that cancel, row by row
+                    (g_row,), (w_row,) = _row_of(function, (got,), r), _row_of(function, (want,), r)
+                    judge(_row_of(function, args, r), g_row, w_row)
             keep = np.ones(m, dtype=bool)
             keep[over] = False
             if keep.any():
