@@ -104,18 +104,18 @@ def _regular(kind: str, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Rows with every entry finite and every evaluated entry in the softlog's domain."""
     with np.errstate(invalid="ignore"):
         if kind == "entropy":
-            return (p >= DOMAIN_START).all(axis=1) & (p < np.inf).all(axis=1)
+            return np.asarray((p >= DOMAIN_START).all(axis=1) & (p < np.inf).all(axis=1))
         ok = np.isfinite(p).all(axis=1) & (q >= DOMAIN_START).all(axis=1) & (q < np.inf).all(axis=1)
         if kind != "cross":
             ok &= (p >= DOMAIN_START).all(axis=1)
-        return ok
+        return np.asarray(ok)
 
 
 def divergence_estimate(kind: str, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The float64 value ``v`` and error bound ``r`` of Theorem F7 for each row of the 2-d float64
     arrays ``p`` and ``q`` (numbers of a format of at most 24 bits, finite, in the softlog's domain
     where evaluated): ``|exact - v| <= r``. For the tests, which check the bound against mpmath."""
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         v, r, _ = _estimate(kind, p, q)
     return v, r
 
@@ -144,7 +144,7 @@ def divergence_rows(kind: str, p: np.ndarray, q: np.ndarray, fmt: Format) -> tup
         pos = np.flatnonzero(ok) + r0
         if not ok.all():
             tp, tq = tp[ok], tq[ok]
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             v, r, zero = _estimate(kind, tp, tq)
             vals, dec = decided_rounding(v, r, fmt)
         vals[zero] = 0.0

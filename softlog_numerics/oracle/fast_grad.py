@@ -150,7 +150,7 @@ def vjp_estimate(name: str, x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, n
     the float64 logits ``x`` (regular rows: at least two finite logits, not all equal, no NaN or
     ``+inf``) with finite cotangents ``g``: ``|exact - v| <= r``. For the tests."""
     m, lo = x.max(axis=1), x.min(axis=1)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         return _VJP[name](x, g, SoftmaxTile(x, m, lo))
 
 
@@ -169,7 +169,7 @@ def vjp_rows(name: str, x: np.ndarray, g: np.ndarray, fmt: Format) -> tuple[np.n
     if n == 0 or rows == 0:
         return out, np.flatnonzero(undecided)
     for pos, t, (gt,), q in _tile_rows(x, [g]):
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             v, r = _VJP[name](t, gt, q)
             vals, dec = decided_rounding(v, r, fmt)
         zero = (v == 0.0) & (r == 0.0)  # exact zeros (masked entries, g = 0) are +0
@@ -197,7 +197,7 @@ def cross_entropy_grad_rows(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g
     for pos, t, (th, tl, gt), q in _tile_rows(x, [t_hi, t_lo, g]):
         masked = _masked_entries(t)
         live = ~(masked & ((th != 0.0) | (tl != 0.0))).any(axis=1)
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             v, r = _cross_entropy_grad(t, th, tl, gt, q)
             vals, dec = decided_rounding(v, r, fmt)
         zero = (v == 0.0) & (r == 0.0)  # masked entries, and every entry of a row with g = 0
@@ -214,7 +214,7 @@ def cross_entropy_estimate(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g:
     gradient of each regular row of ``x`` (no masked entry) with targets ``t_hi + t_lo`` and one
     cotangent per row: ``|exact - v| <= r``. For the tests."""
     m, lo = x.max(axis=1), x.min(axis=1)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         return _cross_entropy_grad(x, t_hi, t_lo, g, SoftmaxTile(x, m, lo))
 
 

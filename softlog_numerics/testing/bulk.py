@@ -62,7 +62,8 @@ def _probabilities(rng, m: int, n: int, fmt: Format) -> np.ndarray:
 def _pair(rng, p: np.ndarray, fmt: Format) -> np.ndarray:
     kind = rng.integers(0, 3)
     if kind == 0:
-        return _probabilities(rng, *p.shape, fmt)
+        m, n = p.shape
+        return _probabilities(rng, m, n, fmt)
     if kind == 1:
         return p.copy()
     c = p.astype(np.float64) * (1.0 + 10.0 ** rng.uniform(-7, -1) * rng.standard_normal(p.shape))
