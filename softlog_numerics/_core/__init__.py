@@ -4,7 +4,7 @@ exact array conversions.
 Modules: :mod:`.formats` (the four formats and rounding from float64), :mod:`.eft` (two-sum,
 two-product, splitting, row sums on a grid), :mod:`.dd` (double-double arithmetic),
 :mod:`.constants` (exact float64 constants of the reductions), :mod:`.softlog_dd` (the
-double-double softlog kernels),
+double-double softlog kernels), :mod:`.exp_dd` (the double-double exp and log1p kernels),
 :mod:`.axes` (axis handling and input validation), :mod:`.targets` (cross-entropy targets and
 label smoothing, validated), :mod:`.interop` (NumPy <-> PyTorch/JAX/CuPy). They import NumPy, ml_dtypes and
 each other only: nothing else of the package.
