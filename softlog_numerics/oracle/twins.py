@@ -42,7 +42,7 @@ from softlog_numerics._core.axes import (
     prepared_layer,
 )
 from softlog_numerics._core.formats import Format, as_float_array, format_of
-from softlog_numerics.oracle import fast, fast_divergence, fast_softmax
+from softlog_numerics.oracle import fast, fast_divergence, fast_softmax, fast_softmax64
 from softlog_numerics.oracle.enclosures import (
     EXACT_SOFTLOG,
     I_ONE,
@@ -321,15 +321,20 @@ def logsumexp(
 
     ``method="auto"`` (default) takes the certified fast path of
     :mod:`softlog_numerics.oracle.fast_softmax` for float16, bfloat16 and float32 rows at
-    temperature 1 (bit-identical; proofs/fast_oracle.md, Theorem F6), ``method="mpmath"`` always
-    uses the interval loop.
+    temperature 1 (bit-identical; proofs/fast_oracle.md, Theorem F6), and that of
+    :mod:`softlog_numerics.oracle.fast_softmax64` for float64 rows (Theorem F9); ``method="mpmath"``
+    always uses the interval loop.
     """
     x = as_float_array(x)
     fmt = format_of(x.dtype)
     tau = checked_temperature(temperature)
     rows = Rows(as_float64(x), axis)
-    if _fast(method, fmt, tau):
-        values, todo = fast_softmax.logsumexp_rows(np.ascontiguousarray(rows.rows), fmt)
+    if _fast(method, fmt, tau) or _fast64(method, fmt, tau):
+        x2 = np.ascontiguousarray(rows.rows)
+        if fmt.precision <= 24:
+            values, todo = fast_softmax.logsumexp_rows(x2, fmt)
+        else:
+            values, todo = fast_softmax64.logsumexp_rows64(x2)
         values = values.astype(np.float64)
         for r in todo.tolist():
             values[r] = _lse_row(rows.rows[r].tolist(), fmt, tau)
@@ -343,6 +348,11 @@ def _fast(method: str, fmt: Format, tau) -> bool:
     if method not in ("auto", "mpmath"):
         raise ValueError(f"method must be 'auto' or 'mpmath', not {method!r}")
     return method == "auto" and tau is None and fmt.precision <= 24
+
+
+def _fast64(method: str, fmt: Format, tau) -> bool:
+    """Whether a float64 call takes the certified double-double fast path (Theorem F9)."""
+    return method == "auto" and tau is None and fmt.precision == 53
 
 
 def _lse_row(row: list, fmt: Format, tau) -> float:
@@ -370,11 +380,15 @@ def _softmax_rows(x, axis, log: bool, temperature, method: str) -> np.ndarray:
     fmt = format_of(x.dtype)
     tau = checked_temperature(temperature)
     rows = Rows(as_float64(x), axis)
-    if _fast(method, fmt, tau):
-        values, todo = fast_softmax.softmax_rows(np.ascontiguousarray(rows.rows), fmt, log)
+    if _fast(method, fmt, tau) or _fast64(method, fmt, tau):
+        x2 = np.ascontiguousarray(rows.rows)
+        if fmt.precision <= 24:
+            values, todo = fast_softmax.softmax_rows(x2, fmt, log)
+        else:
+            values, todo = fast_softmax64.softmax_rows64(x2, log)
         for r in todo.tolist():
             values[r] = _softmax_row(rows.rows[r].tolist(), fmt, log, tau)
-        return rows.elementwise(values)
+        return rows.elementwise(values).astype(fmt.dtype)
     result = np.empty(rows.rows.shape, dtype=np.float64)
     for r in range(rows.rows.shape[0]):
         result[r] = _softmax_row(rows.rows[r].tolist(), fmt, log, tau)
