@@ -3,7 +3,7 @@
 Each ``oracle.<name>`` takes the arguments of ``softlog_numerics.<name>`` and returns the exact
 mathematical result rounded once to the input's format, proven by interval enclosures (Ziv's
 strategy; proofs/oracle.md, Theorem O2) or by a certified fast path that is bit-identical to them
-(proofs/fast_oracle.md, Theorems F2 and F6-F8; for float64 proofs/fast_oracle.md, Theorem F5).
+(proofs/fast_oracle.md, Theorems F2 and F6-F8; for float64 proofs/fast_oracle.md, Theorems F5 and F9).
 
 Modules, each importing only those above it in this list (and :mod:`softlog_numerics._core`,
 NumPy and mpmath; never the production functions):
@@ -12,6 +12,8 @@ NumPy and mpmath; never the production functions):
 * :mod:`~softlog_numerics.oracle.fast`: the certified fast softlog (all four formats);
 * :mod:`~softlog_numerics.oracle.fast_softmax`: the certified fast logsumexp, log_softmax and
   softmax of narrow rows (proofs/fast_oracle.md, Theorem F6);
+* :mod:`~softlog_numerics.oracle.fast_softmax64`: the certified fast logsumexp, log_softmax and
+  softmax of float64 rows, in double-double (Theorem F9);
 * :mod:`~softlog_numerics.oracle.fast_divergence`: the certified fast entropies and divergences
   of narrow rows (Theorem F7);
 * :mod:`~softlog_numerics.oracle.fast_grad`: the certified fast VJPs of the log-softmax family and
