@@ -34,7 +34,7 @@ from softlog_numerics._core.formats import (
     round_from_float64,
 )
 from softlog_numerics.testing import strategies
-from softlog_numerics.testing.bulk import BULK_FUNCTIONS, batches
+from softlog_numerics.testing.bulk import batches, has_bulk
 from softlog_numerics.testing.contract import (
     LOSS_GRAD_BOUNDS,
     ULP_BOUNDS,
@@ -215,8 +215,9 @@ def measure(function: str, dtype: FormatLike, examples: int = 200, bulk: int = 0
     """Max ULP of ``softlog_numerics.<function>`` against the oracle for ``dtype``.
 
     Deterministic: the hard cases, then ``examples`` Hypothesis draws with a fixed seed, then,
-    for the functions of :data:`~softlog_numerics.testing.bulk.BULK_FUNCTIONS` in float16, bfloat16
-    and float32, about ``bulk`` rows of NumPy draws in batches (:func:`~softlog_numerics.testing.bulk.batches`,
+    where :func:`~softlog_numerics.testing.bulk.has_bulk` (a fast oracle: the functions of
+    :data:`~softlog_numerics.testing.bulk.BULK_FUNCTIONS` in float16, bfloat16 and float32, and the
+    softlog and the log-softmax family in float64), about ``bulk`` rows of NumPy draws in batches (:func:`~softlog_numerics.testing.bulk.batches`,
     each batch one call of the function and one of the oracle; ``examples`` counts every row).
     """
     derivative = function in LOSS_GRAD_BOUNDS
@@ -266,7 +267,7 @@ def measure(function: str, dtype: FormatLike, examples: int = 200, bulk: int = 0
 
         search()
     bulk_rows = 0
-    if bulk > 0 and fmt.precision <= 24 and function in BULK_FUNCTIONS:
+    if bulk > 0 and has_bulk(function, fmt):
         before = evaluated
         for args in batches(function, fmt, bulk):
             with np.errstate(all="ignore"):

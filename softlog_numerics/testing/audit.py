@@ -68,7 +68,7 @@ from softlog_numerics.testing.backends import (
     resolve,
     to_numpy,
 )
-from softlog_numerics.testing.bulk import BULK_FUNCTIONS, batches
+from softlog_numerics.testing.bulk import BULK_FUNCTIONS, batches, has_bulk
 from softlog_numerics.testing.contract import (
     ULP_BOUNDS,
     bound_of,
@@ -147,7 +147,8 @@ axis, called as ``fn(x)``. Both exercise the batching and tiling of a kernel tha
 BULK_FAMILY = "bulk"
 """NumPy-drawn rows in batches of up to 512 (:mod:`softlog_numerics.testing.bulk`), one call of the
 implementation and one of the oracle per batch: for the forward functions whose oracle has a fast
-path, in float16, bfloat16 and float32 (``bulk_rows`` of :func:`audit`; no cell in float64)."""
+path, in float16, bfloat16 and float32, and in float64 for the softlog and the log-softmax family
+(``bulk_rows`` of :func:`audit`; no cell where the oracle has no fast path)."""
 _BULK_KINDS = ("elementwise", "logits", "probability", "pair")
 
 
@@ -753,9 +754,9 @@ def audit(
         NumPy/JAX); with it the ``axis`` family runs (3-D inputs along axis 1). The ``batched``
         family (2-D inputs, last axis) needs none.
     bulk_rows : int
-        Rows of the ``bulk`` family per float16, bfloat16 and float32 cell (default 5000), where
-        it applies (:data:`BULK_FAMILY`; float64 has no bulk cell: its oracle has no fast path for
-        most functions). 0 runs none.
+        Rows of the ``bulk`` family per cell (default 5000), where it applies
+        (:data:`BULK_FAMILY`; in float64 only for the softlog and the log-softmax family, whose
+        oracle has a fast path there). 0 runs none.
 
     Returns
     -------
@@ -785,7 +786,7 @@ def audit(
     start = time.perf_counter()
     for fmt in fmts:
         for fam in fams:
-            if fam == BULK_FAMILY and (fmt.precision > 24 or bulk_rows <= 0):
+            if fam == BULK_FAMILY and (not has_bulk(function, fmt) or bulk_rows <= 0):
                 continue
             cell = CellStats(function, fmt.name, fam)
             ev.axis = AXIS_FAMILY_AXIS if fam == "axis" else None

@@ -3,7 +3,8 @@
 ``softlog-numerics accuracy`` measures each cell on its hard cases and on Hypothesis draws (one
 input per draw, steered towards large errors). Where the oracle answers tens of millions of
 elements per second (float16, bfloat16 and float32, proofs/fast_oracle.md, Theorems F2, F6-F8),
-:func:`batches` adds many more inputs at a small cost: rows of one length stacked into one call, so
+:func:`batches` adds many more inputs at a small cost (and in float64 for the softlog and the
+log-softmax family, whose oracle has a double-double fast path, Theorems F5 and F9): rows of one length stacked into one call, so
 that the production function and the oracle each run once per batch. The rows come from the same
 kinds of input as :mod:`softlog_numerics.testing.strategies`, drawn with a fixed seed:
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from softlog_numerics._core.formats import Format, round_from_float64
 
-__all__ = ["BULK_FUNCTIONS", "batches"]
+__all__ = ["BULK_FUNCTIONS", "BULK_FUNCTIONS_FLOAT64", "batches", "has_bulk"]
 
 BULK_FUNCTIONS = (
     "softlog", "logsumexp", "log_softmax", "softmax",
@@ -32,6 +33,15 @@ BULK_FUNCTIONS = (
     "grad.logsumexp", "grad.log_softmax", "grad.softmax", "grad.softmax_jvp", "grad.cross_entropy",
 )
 """The functions with bulk inputs (their oracles have a fast path in the narrow formats)."""
+BULK_FUNCTIONS_FLOAT64 = ("softlog", "logsumexp", "log_softmax", "softmax")
+"""Those of them whose oracle has a float64 fast path too (proofs/fast_oracle.md, Theorems F5, F9)."""
+
+
+def has_bulk(function: str, fmt: Format) -> bool:
+    """Whether ``function`` has bulk inputs in ``fmt`` (a fast oracle there)."""
+    if fmt.precision > 24:
+        return function in BULK_FUNCTIONS_FLOAT64
+    return function in BULK_FUNCTIONS
 
 _BATCH = 512  # rows per batch
 
