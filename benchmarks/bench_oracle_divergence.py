@@ -14,13 +14,11 @@ whether both paths agree bit for bit on the mpmath rows. Exit status 1 if they d
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 
 import numpy as np
-from bench_oracle_softmax import _seconds
+from _oracle_bench import arguments, report, seconds
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS
@@ -40,7 +38,7 @@ def _measure(name: str, kind: str, p: np.ndarray, q: np.ndarray, fmt, args) -> d
     def call(a, b, **kw):
         return f(a, **kw) if kind == "entropy" else f(a, b, **kw)
     call(p[:2], q[:2])  # warm-up
-    fast = _seconds(lambda _: call(p, q), None, args.repeat)
+    fast = seconds(lambda: call(p, q), args.repeat)
     k = args.mpmath_rows
     t = time.perf_counter()
     slow_values = call(p[:k], q[:k], method="mpmath")
@@ -60,14 +58,7 @@ def _measure(name: str, kind: str, p: np.ndarray, q: np.ndarray, fmt, args) -> d
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Fast divergence oracle against the mpmath path.")
-    ap.add_argument("--rows", type=int, default=1000)
-    ap.add_argument("--cols", type=int, default=1000)
-    ap.add_argument("--mpmath-rows", type=int, default=4)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+    args = arguments("Fast divergence oracle against the mpmath path.", argv)
     rng = np.random.default_rng(args.seed)
     results = []
     for dtype in DTYPES:
@@ -76,16 +67,8 @@ def main(argv=None) -> int:
         q = _distributions(rng, (args.rows, args.cols), fmt)
         for name, kind in zip(NAMES, fast_divergence.KINDS):
             results.append(_measure(name, kind, p, q, fmt, args))
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print(f"rows of {args.cols} probabilities; input entries per second (one result per row)")
-        print(f"{'function':22s} {'format':9s} {'fast':>12s} {'mpmath':>10s} {'ratio':>8s} {'fallback':>9s}  identical")
-        for r in results:
-            print(
-                f"{r['function']:22s} {r['dtype']:9s} {r['fast_per_s'] / 1e6:9.2f} M/s {r['mpmath_per_s'] / 1e3:7.1f} k/s "
-                f"{r['ratio']:8.0f} {r['fallback_rows']:9d}  {r['identical']}"
-            )
+    report(results, f"rows of {args.cols} probabilities; input entries per second (one result per row)", args.json,
+           extra=("fallback_rows",))
     return 0 if all(r["identical"] for r in results) else 1
 
 

@@ -14,13 +14,11 @@ do not.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 
 import numpy as np
-from bench_oracle_softmax import _seconds
+from _oracle_bench import arguments, report, seconds
 
 from softlog_numerics._core.formats import FORMATS
 from softlog_numerics.oracle import grad
@@ -38,14 +36,7 @@ def _call(name: str, x, g, target, **kw):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Fast derivative oracle against the mpmath path.")
-    ap.add_argument("--rows", type=int, default=1000)
-    ap.add_argument("--cols", type=int, default=1000)
-    ap.add_argument("--mpmath-rows", type=int, default=4)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+    args = arguments("Fast derivative oracle against the mpmath path.", argv)
     rng = np.random.default_rng(args.seed)
     results = []
     k = args.mpmath_rows
@@ -56,7 +47,7 @@ def main(argv=None) -> int:
         target = rng.integers(0, args.cols, args.rows)
         for name in NAMES:
             _call(name, x[:2], g[:2], target[:2])  # warm-up
-            fast = _seconds(lambda _: _call(name, x, g, target), None, args.repeat)
+            fast = seconds(lambda: _call(name, x, g, target), args.repeat)
             t = time.perf_counter()
             slow_values = _call(name, x[:k], g[:k], target[:k], method="mpmath")
             slow = time.perf_counter() - t
@@ -66,16 +57,8 @@ def main(argv=None) -> int:
                 "function": name, "dtype": dtype, "fast_per_s": rate_fast, "mpmath_per_s": rate_slow,
                 "ratio": rate_fast / rate_slow, "identical": bool(same),
             })
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print(f"rows of {args.cols} logits ~ N(0, 25), cotangents ~ N(0, 1); correctly rounded elements per second")
-        print(f"{'grad.':14s} {'format':9s} {'fast':>12s} {'mpmath':>10s} {'ratio':>8s}  identical")
-        for r in results:
-            print(
-                f"{r['function']:14s} {r['dtype']:9s} {r['fast_per_s'] / 1e6:9.2f} M/s {r['mpmath_per_s'] / 1e3:7.1f} k/s "
-                f"{r['ratio']:8.0f}  {r['identical']}"
-            )
+    report(results, f"rows of {args.cols} logits ~ N(0, 25), cotangents ~ N(0, 1); correctly rounded elements per second",
+           args.json)
     return 0 if all(r["identical"] for r in results) else 1
 
 

@@ -19,12 +19,11 @@ missed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 
 import numpy as np
+from _oracle_bench import arguments, report, seconds
 
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS
@@ -36,24 +35,8 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 TARGET_RATE64 = 1_000_000
 
 
-def _seconds(f, x, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f(x)
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--rows", type=int, default=1000)
-    ap.add_argument("--cols", type=int, default=1000)
-    ap.add_argument("--mpmath-rows", type=int, default=4)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+    args = arguments(__doc__.splitlines()[0] if __doc__ else "", argv)
     rng = np.random.default_rng(args.seed)
     results = []
     ok = True
@@ -63,7 +46,7 @@ def main(argv=None) -> int:
         for name in NAMES:
             f = getattr(oracle, name)
             f(x[:2])  # warm-up
-            fast = _seconds(f, x, args.repeat)
+            fast = seconds(lambda: f(x), args.repeat)
             small = x[: args.mpmath_rows]
             t = time.perf_counter()
             slow_values = f(small, method="mpmath")
@@ -85,16 +68,8 @@ def main(argv=None) -> int:
             target = TARGET_RATE64 if dtype == "float64" else TARGET_RATE
             if name != "logsumexp" and (rate_fast < target or row["ratio"] < TARGET_RATIO):
                 ok = False
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print(f"rows of {args.cols} logits ~ N(0, 25); results per second (elements; logsumexp: rows x {args.cols})")
-        print(f"{'function':12s} {'format':9s} {'fast':>12s} {'mpmath':>10s} {'ratio':>8s}  identical")
-        for r in results:
-            print(
-                f"{r['function']:12s} {r['dtype']:9s} {r['fast_per_s'] / 1e6:9.2f} M/s {r['mpmath_per_s'] / 1e3:7.1f} k/s "
-                f"{r['ratio']:8.0f}  {r['identical']}"
-            )
+    report(results, f"rows of {args.cols} logits ~ N(0, 25); results per second (elements; logsumexp: rows x {args.cols})",
+           args.json)
     return 0 if ok else 1
 
 

@@ -154,14 +154,18 @@ def softlog_estimate(x) -> np.ndarray:
     fmt = format_of(x.dtype)
     if fmt.precision > 24:
         raise TypeError("softlog_estimate takes float16, bfloat16 or float32 input")
-    flat = _widen(x)
+    return _estimate_flat(_widen(x)).reshape(x.shape)
+
+
+def _estimate_flat(flat: np.ndarray) -> np.ndarray:
+    """The values ``v`` of Theorem F1 for a flat float64 array, block by block."""
     out = np.empty(flat.size)
     buf = np.empty((5, min(flat.size, _BLOCK)))
     with np.errstate(all="ignore"):
         for i in range(0, flat.size, _BLOCK):
             j = min(i + _BLOCK, flat.size)
             _kernel_block(flat[i:j], out[i:j], buf[:, : j - i])
-    return out.reshape(x.shape)
+    return out
 
 
 def softlog_estimate_wide(x: np.ndarray) -> np.ndarray:
@@ -172,12 +176,7 @@ def softlog_estimate_wide(x: np.ndarray) -> np.ndarray:
     is exact); other inputs give unspecified values.
     """
     flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
-    out = np.empty(flat.size)
-    buf = np.empty((5, min(flat.size, _BLOCK)))
-    with np.errstate(all="ignore"):
-        for i in range(0, flat.size, _BLOCK):
-            j = min(i + _BLOCK, flat.size)
-            _kernel_block(flat[i:j], out[i:j], buf[:, : j - i])
+    out = _estimate_flat(flat)
     out[flat == 0.0] = -1.0
     out[flat == 1.0] = 1.0
     return out.reshape(np.shape(x))

@@ -578,6 +578,15 @@ def _evaluate(ev: _Evaluator, cell: CellStats, args, fmt: Format) -> float:
     except ValueError:  # outside the function's domain: the oracle refuses it
         cell.skipped += 1
         return 0.0
+    got = _called(ev, cell, args, fmt, want, lambda: f"input {reproducer(*args, limit=16)}")
+    if got is None:
+        return math.inf
+    return cell.add(got, want, args, in_contract=_within(ev.function, fmt, got, want, args, ev.axis))
+
+
+def _called(ev: _Evaluator, cell: CellStats, args, fmt: Format, want, where) -> np.ndarray | None:
+    """The implementation's result on ``args`` (in ``fmt``), or None after recording its failure
+    (an exception or another shape than ``want``'s) in ``cell``; ``where()`` names the input."""
     try:
         got, other = ev.got(args, fmt)
         if got.shape != want.shape:
@@ -586,11 +595,11 @@ def _evaluate(ev: _Evaluator, cell: CellStats, args, fmt: Format) -> float:
         cell.inputs += 1
         cell.errors += 1
         if cell.first_error is None:
-            cell.first_error = f"{type(e).__name__}: {e} on input {reproducer(*args, limit=16)}{_hint(ev)}"
-        return math.inf
+            cell.first_error = f"{type(e).__name__}: {e} on {where()}{_hint(ev)}"
+        return None
     if other is not None:
         cell.output_dtype = other
-    return cell.add(got, want, args, in_contract=_within(ev.function, fmt, got, want, args, ev.axis))
+    return got
 
 
 def _bits(d: float) -> float:
@@ -812,18 +821,9 @@ def _bulk(ev: _Evaluator, cell: CellStats, fmt: Format, rows: int, seed: int) ->
     bound = bound_of(function, fmt)
     for args in batches(function, fmt, rows, seed):
         want = np.asarray(ev.ref(*args))
-        try:
-            got, other = ev.got(args, fmt)
-            if got.shape != want.shape:
-                raise ValueError(f"returned shape {got.shape}, expected {want.shape}")
-        except Exception as e:  # noqa: BLE001 - any failure of the audited code is a finding
-            cell.inputs += 1
-            cell.errors += 1
-            if cell.first_error is None:
-                cell.first_error = f"{type(e).__name__}: {e} on a batch of shape {args[0].shape}{_hint(ev)}"
+        got = _called(ev, cell, args, fmt, want, lambda: f"a batch of shape {args[0].shape}")
+        if got is None:
             continue
-        if other is not None:
-            cell.output_dtype = other
         if function == "softlog":  # a flat batch: rows of 32 values
             got, want = got.reshape(-1, 32), want.reshape(-1, 32)
             args = (args[0].reshape(-1, 32),)
