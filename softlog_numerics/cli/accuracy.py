@@ -62,8 +62,8 @@ def _print_table(results, dtypes, examples, bulk=0) -> None:
     by = {(m.function, m.dtype): m for m in results}
     functions = list(dict.fromkeys(m.function for m in results))
     head = "| function | " + " | ".join(dtypes) + " |"
-    extra = (f" + {bulk} NumPy-drawn rows in the cells marked * (float16/bfloat16/float32 of the functions "
-             "whose oracle has a fast path)") if bulk > 0 else ""
+    extra = (f" + {bulk} NumPy-drawn rows in the cells marked * (those whose oracle has a fast path, "
+             "softlog_numerics.testing.bulk)") if bulk > 0 else ""
     print(f"Max ULP against the correctly rounded oracle (measured / bound), {examples} Hypothesis examples "
           f"+ hard cases per cell{extra}, fixed seed:\n")
     print(head)
