@@ -381,6 +381,34 @@ def _scaled_sum_row(row, a: float, k: int, tau: float | None = None):
     return K, Sh, Sl
 
 
+def _one_term_rows(X, g0, a, k, redo, kind, sh, sl, recomputed) -> None:
+    """:func:`_scaled_sum_row` for the rows to redo whose sum has one term or none (two-class rows
+    with a gap beyond the underflow, the common case), vectorised: the same bits, as
+    ``fsum([mh, ml])`` and its residual are ``two_sum(mh, ml)`` and ``K`` is the term's exponent.
+    In place; marks those rows in ``recomputed`` (and ``kind``)."""
+    r = np.flatnonzero(redo)
+    rows = np.asarray(X[g0 + r], dtype=np.float64)
+    fin = np.isfinite(rows)
+    th, tl = two_sum(rows, -a[r][:, None])
+    keep = fin & np.isfinite(th) & (th > -(2.0**20))
+    keep[np.arange(r.size), k[r]] = False
+    count = keep.sum(axis=1)
+    many = fin.sum(axis=1) > 1  # else the loop marks the row _SINGLE
+    none = np.flatnonzero(many & (count == 0))
+    sh[r[none]] = sl[r[none]] = 0.0
+    kind[r[none]] = _TINY
+    recomputed[r[none]] = True
+    one = np.flatnonzero(many & (count == 1))
+    if one.size:
+        j = keep[one].argmax(axis=1)
+        kk, mh, ml = _exp_dd(th[one, j], tl[one, j])
+        Sh, Sl = two_sum(mh, ml)
+        i = r[one]
+        sh[i], sl[i] = np.ldexp(Sh, kk), np.ldexp(Sl, kk)
+        recomputed[i] = True
+        kind[i[~(sh[i] >= _TINY_S)]] = _TINY
+
+
 class _RowState:
     """Row scalars of one group: kind, max ``a``, argmax ``k``, ``s = sum_{i != k} exp(x_i - a)``,
     ``L = log1p(s)`` and ``A = a + L`` as double-doubles; ``recomputed`` marks the rows whose ``s``
@@ -408,7 +436,9 @@ class _RowState:
             sh[d], sl[d] = np.ldexp(ph, kk), np.ldexp(pl, kk)
         redo |= normal & ~(sh >= _TINY_S)
         recomputed = np.zeros(G, dtype=bool)
-        for i in np.flatnonzero(redo):
+        if plan.tau is None and redo.any():
+            _one_term_rows(X, g0, a, k, redo, kind, sh, sl, recomputed)
+        for i in np.flatnonzero(redo & ~recomputed & (kind == _NORMAL)):
             row = np.asarray(X[g0 + i], dtype=np.float64)
             if np.isfinite(row).sum() <= 1:
                 kind[i] = _SINGLE

@@ -200,6 +200,7 @@ def cross_entropy_grad_rows(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             v, r = _cross_entropy_grad(t, th, tl, gt, q)
             vals, dec = decided_rounding(v, r, fmt)
+            _signed_targets(v, r, th, tl, gt, fmt, vals, dec)
         zero = (v == 0.0) & (r == 0.0)  # masked entries, and every entry of a row with g = 0
         vals[zero] = 0.0
         dec |= zero
@@ -207,6 +208,20 @@ def cross_entropy_grad_rows(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g
         out[pos[ok]] = vals[ok]
         undecided[pos[ok]] = False
     return out, np.flatnonzero(undecided)
+
+
+def _signed_targets(v, r, th, tl, g, fmt: Format, vals, dec) -> None:
+    """Theorem F8, step 5': where the target is exactly 0 or 1 the sign of ``g (p_j - t_j)`` is
+    known (``0 < p_j < 1``): the undecided entries are decided again with the interval clipped to
+    that side of zero, so that a result that underflows gets its sign. In place."""
+    sign = np.where(th == 1.0, -1.0, 1.0) * np.sign(g)[:, None]
+    known = ~dec & (tl == 0.0) & ((th == 0.0) | (th == 1.0)) & (sign != 0)
+    for s in (-1, 1):
+        idx = np.nonzero(known & (sign == s))
+        if idx[0].size:
+            a, d = decided_rounding(v[idx], r[idx], fmt, sign=s)
+            vals[idx] = a
+            dec[idx] = d
 
 
 def cross_entropy_estimate(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g: np.ndarray):

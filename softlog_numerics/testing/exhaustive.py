@@ -40,9 +40,9 @@ import numpy as np
 from softlog_numerics import oracle
 from softlog_numerics._core.formats import FORMATS, format_of
 from softlog_numerics._core.interop import from_numpy, to_numpy
-from softlog_numerics.functions import log_softmax, softlog, softmax
+from softlog_numerics.functions import grad, log_softmax, softlog, softmax
 from softlog_numerics.oracle import fast as fast_oracle
-from softlog_numerics.oracle import fast_softmax
+from softlog_numerics.oracle import fast_grad, fast_softmax
 from softlog_numerics.testing.backends import resolve
 from softlog_numerics.testing.ulp import ulp_distance
 
@@ -66,13 +66,15 @@ DEFAULT_SHARD_SIZE = 1 << 23
 _CHUNK = 1 << 20
 CHECKPOINT_VERSION = 1
 
-PAIR_FUNCTIONS = ("log_softmax", "softmax")
-"""Functions swept over every *pair* of inputs: two-class rows ``[a, b]`` (reduced along the row)."""
+PAIR_FUNCTIONS = ("log_softmax", "softmax", "grad.cross_entropy")
+"""Functions swept over every *pair* of inputs: two-class rows ``[a, b]`` (reduced along the row);
+for ``grad.cross_entropy`` the row is the logits, the target class 0 and the cotangent 1, so the
+result is ``softmax([a, b]) - [1, 0]`` (the rows ``[b, a]`` cover target class 1)."""
 
 FUNCTIONS = ("softlog",) + PAIR_FUNCTIONS
 """Functions a sweep can check: the elementwise softlog over every input of a range, and the
 two-class functions of :data:`PAIR_FUNCTIONS` over every pair of finite inputs of a range; each with
-a certified fast oracle (proofs/fast_oracle.md, Theorems F2 and F6)."""
+a certified fast oracle (proofs/fast_oracle.md, Theorems F2, F6 and F8)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +143,8 @@ def shards(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
 # One shard
 
 
-_PRODUCTION = {"softlog": softlog, "log_softmax": log_softmax, "softmax": softmax}
+_PRODUCTION = {"softlog": softlog, "log_softmax": log_softmax, "softmax": softmax,
+               "grad.cross_entropy": grad.cross_entropy}
 
 
 def _functions(name: str, backend: str | None = None):
@@ -153,8 +156,8 @@ def _functions(name: str, backend: str | None = None):
     r = resolve(backend)
     f = r.get(name)
 
-    def call(x):
-        return to_numpy(f(from_numpy(x, r.library)))
+    def call(*args):
+        return to_numpy(f(*(from_numpy(a, r.library) for a in args)))
 
     return call, fast_oracle.softlog_certified
 
@@ -271,6 +274,27 @@ def _summary(lo, hi, count, max_ulp, bad, fallbacks, worst, hard, t0) -> dict:
     }
 
 
+def _pair_rows(name: str, production, x: np.ndarray, fmt, log: bool):
+    """(the function's results on the two-class rows ``x``, the correctly rounded ones, the rows
+    the fast oracle left to the interval loop)."""
+    x64 = x.astype(np.float64)
+    if name == "grad.cross_entropy":
+        m = x.shape[0]
+        target, g = np.zeros(m, dtype=np.int64), np.ones(m, dtype=fmt.dtype)
+        got = np.asarray(production(x, target, g))
+        t_hi = np.zeros((m, 2))
+        t_hi[:, 0] = 1.0
+        want, todo = fast_grad.cross_entropy_grad_rows(x64, t_hi, np.zeros((m, 2)), np.ones(m), fmt)
+        if todo.size:
+            want[todo] = oracle.grad.cross_entropy(x[todo], target[todo], g[todo], method="mpmath")
+        return got, want, todo
+    got = np.asarray(production(x))
+    want, todo = fast_softmax.softmax_rows(x64, fmt, log)
+    if todo.size:
+        want[todo] = getattr(oracle, name)(x[todo], method="mpmath")
+    return got, want, todo
+
+
 def _run_pair_shard(task: dict) -> dict:
     """:func:`run_shard` for a function of :data:`PAIR_FUNCTIONS`: positions ``p`` of the pairs
     (:func:`pair_values`), one two-class row each; counts are rows, ``not_correctly_rounded``
@@ -280,7 +304,6 @@ def _run_pair_shard(task: dict) -> dict:
     fmt = format_of(task["dtype"])
     name = task["function"]
     production, _ = _functions(name, task.get("backend"))
-    exact = getattr(oracle, name)
     log = name == "log_softmax"
     keep_worst = int(task.get("worst", 10))
     values = pair_values(fmt, task.get("start", -math.inf), task.get("stop", math.inf))
@@ -296,11 +319,8 @@ def _run_pair_shard(task: dict) -> dict:
         x = np.empty((b - a, 2), dtype=fmt.dtype)
         x[:, 0] = values[p // n]
         x[:, 1] = values[p % n]
-        got = np.asarray(production(x))
-        want, todo = fast_softmax.softmax_rows(x.astype(np.float64), fmt, log)
-        if todo.size:
-            fallbacks += int(todo.size)
-            want[todo] = exact(x[todo], method="mpmath")
+        got, want, todo = _pair_rows(name, production, x, fmt, log)
+        fallbacks += int(todo.size)
         if got.dtype != want.dtype or got.shape != want.shape:
             raise TypeError(f"{name} returned {got.dtype} {got.shape} for {fmt.name} {x.shape} input")
         n_bad, top, errors = _ulp_errors(got, want, fmt, keep_worst)
