@@ -453,3 +453,27 @@ def test_pair_sweep_cli(tmp_path):
     assert out["count"] == 129**2 and out["not_correctly_rounded"] == 0
     with pytest.raises(Exception, match="unknown backend"):
         exhaustive.sweep("softmax", "float16", 1.0, 2.0, backend="no-such-library")
+
+
+def test_pair_sweep_of_the_cross_entropy_gradient(monkeypatch):
+    """``grad.cross_entropy`` over every two-class row (target class 0, cotangent 1): production is
+    checked against the fast gradient oracle, including the rows whose results underflow (their
+    signs are known: ``p_0 - 1 < 0 < p_1``); a gradient 1 ULP off where the first logit is 0.75 is
+    counted exactly."""
+    from softlog_numerics.functions import grad
+
+    r = exhaustive.sweep("grad.cross_entropy", "float16", -65504.0, -65000.0, executor="thread", workers=1)
+    n = exhaustive.pair_values("float16", -65504.0, -65000.0).size
+    assert r["count"] == n * n and r["not_correctly_rounded"] == 0 and r["fallbacks"] <= n, r
+
+    def broken(x, target, g):
+        y = grad.cross_entropy(x, target, g)
+        bad = x[:, 0] == np.float16(0.75)
+        y[bad, 1] = np.nextafter(y[bad, 1], np.float16(np.inf))
+        return y
+
+    monkeypatch.setitem(exhaustive._PRODUCTION, "grad.cross_entropy", broken)
+    r = exhaustive.sweep("grad.cross_entropy", "float16", 0.5, 1.0, executor="thread", workers=1)
+    n = exhaustive.pair_values("float16", 0.5, 1.0).size
+    assert r["not_correctly_rounded"] == n and r["max_ulp"] == 1.0
+    assert all(w["x"][0] == (0.75).hex() and w["entry"] == 1 for w in r["worst"])

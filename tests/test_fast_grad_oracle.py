@@ -293,3 +293,19 @@ def test_million_random_entries_identical(dtype, name):
         else:
             _vjp(name, x, g)
         total += x.size
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_cross_entropy_signs_of_underflowing_results(dtype):
+    """Theorem F8, step 5': with targets exactly 0 and 1 the signs are known, so results that
+    underflow (a dominant class: ``p_0 - 1 = -q_0`` far below the smallest subnormal) are decided
+    without the loop: ``-0`` on the target, ``+0`` elsewhere, and for ``g < 0`` the other way."""
+    fmt = FORMATS[dtype]
+    x = np.array([[0.0, -float(fmt.max)], [1.0, -6e4]]).astype(fmt.dtype).astype(np.float64)
+    t = np.array([[1.0, 0.0], [1.0, 0.0]])
+    for g in (1.0, -2.0):
+        vals, todo = fast_grad.cross_entropy_grad_rows(x, t, np.zeros_like(t), np.full(2, g), fmt, exact_targets=True)
+        assert todo.size == 0
+        assert np.all(vals == 0) and np.all(np.signbit(vals[:, 0]) == (g > 0)) and np.all(np.signbit(vals[:, 1]) == (g < 0))
+    xx = x.astype(fmt.dtype)
+    _assert_identical(grad.cross_entropy, xx, np.zeros(2, dtype=np.int64), np.full(2, -2.0).astype(fmt.dtype))

@@ -504,3 +504,19 @@ def test_short_row_reductions_match_numpy(c):
             E[rng.random(E.shape) < 0.03] = np.inf
         np.testing.assert_array_equal(short_row_sums(E).view(np.int64), E.sum(axis=1).view(np.int64))
         np.testing.assert_array_equal(short_row_max(E).view(np.int64), E.max(axis=1).view(np.int64))
+
+
+def test_one_term_rows_are_the_scaled_sum_rows(monkeypatch):
+    """The vectorised recompute of rows whose sum has one term or none after underflow (two-class
+    rows with a gap beyond ~745, and rows whose other entries are all far below) gives the bits of
+    the row-by-row ``_scaled_sum_row`` (proofs/log_softmax.md, Theorem LSE1 (c))."""
+    rng = np.random.default_rng(4)
+    x = np.zeros((400, 3))
+    x[:, 0] = rng.uniform(-50, 50, 400)
+    x[:, 1] = x[:, 0] - rng.uniform(740, 3e5, 400)
+    x[:, 2] = np.where(rng.random(400) < 0.5, -np.inf, x[:, 0] - rng.uniform(2e6, 1e300, 400))
+    fast = [f(x) for f in (impl.log_softmax, impl.softmax, impl.logsumexp)]
+    monkeypatch.setattr(impl, "_one_term_rows", lambda *args: None)
+    slow = [f(x) for f in (impl.log_softmax, impl.softmax, impl.logsumexp)]
+    for a, b in zip(fast, slow):
+        assert np.array_equal(a.view(np.uint64), b.view(np.uint64))

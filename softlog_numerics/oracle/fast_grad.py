@@ -181,13 +181,15 @@ def vjp_rows(name: str, x: np.ndarray, g: np.ndarray, fmt: Format) -> tuple[np.n
     return out, np.flatnonzero(undecided)
 
 
-def cross_entropy_grad_rows(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g: np.ndarray, fmt: Format):
+def cross_entropy_grad_rows(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g: np.ndarray, fmt: Format,
+                            exact_targets: bool = False):
     """``g (softmax(x) - t)`` of each row of the float64 logits ``x`` (numbers of ``fmt``) with the
     double-double targets ``t_hi + t_lo`` (``Targets.float64``) and the float64 cotangent ``g`` (one
     per row), fast (Theorem F8, step 5; no z-loss, temperature 1).
 
-    Returns the results in ``fmt.dtype`` and the indices of the rows left to the exact path (among
-    them every row with a masked logit whose target is not 0: its loss is ``+inf``).
+    ``exact_targets``: ``t_hi + t_lo`` is the target exactly (no label smoothing), so it brings no
+    error term. Returns the results in ``fmt.dtype`` and the indices of the rows left to the exact
+    path (among them every row with a masked logit whose target is not 0: its loss is ``+inf``).
     """
     rows, n = x.shape
     out = np.zeros((rows, n), dtype=fmt.dtype)
@@ -198,7 +200,7 @@ def cross_entropy_grad_rows(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g
         masked = _masked_entries(t)
         live = ~(masked & ((th != 0.0) | (tl != 0.0))).any(axis=1)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            v, r = _cross_entropy_grad(t, th, tl, gt, q)
+            v, r = _cross_entropy_grad(t, th, tl, gt, q, exact_targets)
             vals, dec = decided_rounding(v, r, fmt)
             _signed_targets(v, r, th, tl, gt, fmt, vals, dec)
         zero = (v == 0.0) & (r == 0.0)  # masked entries, and every entry of a row with g = 0
@@ -233,7 +235,7 @@ def cross_entropy_estimate(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, g:
         return _cross_entropy_grad(x, t_hi, t_lo, g, SoftmaxTile(x, m, lo))
 
 
-def _cross_entropy_grad(t, th, tl, g, q):
+def _cross_entropy_grad(t, th, tl, g, q, exact_targets: bool = False):
     """``g ((p_j - t_hi) - t_lo)``, or ``g (((1 - t_hi) - q_j) - t_lo)`` where ``t_hi >= 1/2``."""
     qk, rq = q.complement()
     p, rp = q.probabilities()
@@ -249,7 +251,9 @@ def _cross_entropy_grad(t, th, tl, g, q):
     rw = np.where(high, rqj, rp)
     b = a + w
     y = b - tl
-    ry = rw + _T_REL * np.abs(th) + 2.0**-1074 + (np.abs(b) + np.abs(y)) * _U
+    ry = rw + (np.abs(b) + np.abs(y)) * _U
+    if not exact_targets:
+        ry += _T_REL * np.abs(th) + 2.0**-1074
     ga = np.abs(g)[:, None]
     v = y * g[:, None]
     r = ry * ga

@@ -493,7 +493,8 @@ def cross_entropy(
     live = np.flatnonzero(~tg.ignored)
     if _fast(method, fmt) and tau is None and lam == 0:
         t_hi, t_lo = tg.float64()
-        values, todo = fast_grad.cross_entropy_grad_rows(xr[live], t_hi[live], t_lo[live], g64[live], fmt)
+        values, todo = fast_grad.cross_entropy_grad_rows(xr[live], t_hi[live], t_lo[live], g64[live], fmt,
+                                                         exact_targets=tg.smoothing == 0)
         out = np.zeros((R, K), dtype=np.float64)
         out[live] = values
         rows = live[todo].tolist()

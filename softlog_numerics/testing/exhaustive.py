@@ -284,7 +284,7 @@ def _pair_rows(name: str, production, x: np.ndarray, fmt, log: bool):
         got = np.asarray(production(x, target, g))
         t_hi = np.zeros((m, 2))
         t_hi[:, 0] = 1.0
-        want, todo = fast_grad.cross_entropy_grad_rows(x64, t_hi, np.zeros((m, 2)), np.ones(m), fmt)
+        want, todo = fast_grad.cross_entropy_grad_rows(x64, t_hi, np.zeros((m, 2)), np.ones(m), fmt, exact_targets=True)
         if todo.size:
             want[todo] = oracle.grad.cross_entropy(x[todo], target[todo], g[todo], method="mpmath")
         return got, want, todo
