@@ -34,7 +34,14 @@ from softlog_numerics.oracle.fast_softmax import (
     tree_sum,
 )
 
-__all__ = ["VJPS", "cross_entropy_estimate", "cross_entropy_grad_rows", "vjp_estimate", "vjp_rows"]
+__all__ = [
+    "VJPS",
+    "cross_entropy_estimate",
+    "cross_entropy_grad_rows",
+    "cross_entropy_loss_rows",
+    "vjp_estimate",
+    "vjp_rows",
+]
 
 VJPS = ("logsumexp", "log_softmax", "softmax")
 """The VJPs with a fast path (cotangent ``g`` of one entry per row for ``logsumexp``)."""
@@ -266,3 +273,66 @@ def _cross_entropy_grad(t, th, tl, g, q, exact_targets: bool = False):
     v[zero_g] = 0.0
     r[zero_g] = 0.0
     return v, r
+
+
+def cross_entropy_loss_rows(x: np.ndarray, t_hi: np.ndarray, t_lo: np.ndarray, fmt: Format,
+                            exact_targets: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The cross-entropy ``loss = C + T L`` of each row of the float64 logits ``x`` (numbers of
+    ``fmt``) with targets ``t_hi + t_lo``: ``C = sum_i t_i (m - x_i)``, ``T = sum_i t_i`` over the
+    finite logits, ``L = log1p(s)`` (Theorem F8, step 8; no z-loss, temperature 1), fast.
+
+    Returns the results in ``fmt.dtype`` (one per row) and the indices of the rows left to the
+    exact path: rows the special-value table settles (NaN, ``+inf``, no finite logit, a masked logit
+    with a nonzero target), rows with one finite logit or with ``T = 0`` (exact rationals), and
+    undecided rows.
+    """
+    rows, n = x.shape
+    out = np.zeros(rows, dtype=fmt.dtype)
+    undecided = np.ones(rows, dtype=np.bool_)
+    if n == 0 or rows == 0:
+        return out, np.flatnonzero(undecided)
+    for pos, t, (th, tl), q in _tile_rows(x, [t_hi, t_lo]):
+        masked = _masked_entries(t)
+        live = ~(masked & ((th != 0.0) | (tl != 0.0))).any(axis=1)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            v, r, positive = _loss(t, th, tl, q, masked, exact_targets)
+            live &= (np.abs(v) > 0) & np.isfinite(v)
+            vals, dec = decided_rounding(v, r, fmt)
+            idx = np.flatnonzero(~dec & positive)
+            if idx.size:
+                vals[idx], dec[idx] = decided_rounding(v[idx], r[idx], fmt, sign=1)
+        ok = dec & live
+        out[pos[ok]] = vals[ok]
+        undecided[pos[ok]] = False
+    return out, np.flatnonzero(undecided)
+
+
+def _loss(t, th, tl, q, masked, exact_targets: bool):
+    """``(v, r, positive)``: ``v = fl(C + fl(T L))`` with ``|loss - v| <= r``; ``positive`` where the
+    loss is known to be positive (all targets >= 0 and ``T > 0``)."""
+    n = t.shape[1]
+    gamma = sum_error_bound(n) * _SAFE
+    d = q.m[:, None] - t  # fl(m - x_i) >= 0, relative error u
+    d[masked] = 0.0  # a masked logit has target 0 here: its term is 0
+    w = np.where(masked, 0.0, th)
+    terms = w * d
+    mags = np.abs(terms)
+    C = tree_sum(terms.copy())
+    Cm = tree_sum(mags.copy())
+    T = tree_sum(w.copy())
+    Tm = tree_sum(np.abs(w))
+    # target error: |t - t_hi| <= |t_lo| + (2**-104 |t_hi| + 2**-1074 unless exact)
+    te = np.abs(np.where(masked, 0.0, tl))
+    if not exact_targets:
+        te += _T_REL * np.abs(w) + 2.0**-1074
+    rC = Cm * (3.0 * _U + gamma) + tree_sum(te * d)
+    rT = Tm * gamma + tree_sum(te.copy())
+    L = q.l
+    rL = L * q.eta_l + 2.0 * _ABS
+    TL = T * L
+    v = C + TL
+    r = rC + rT * (L + rL) + np.abs(T) * rL + np.abs(TL) * _U + np.abs(v) * _U
+    r *= _SAFE
+    r += 4.0 * _ABS
+    positive = (np.where(masked, 0.0, th) >= 0).all(axis=1) & (T > rT)  # t_hi >= 0 gives t >= 0
+    return v, r, positive

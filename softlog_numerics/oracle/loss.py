@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 from softlog_numerics._core.axes import checked_temperature
 from softlog_numerics._core.formats import round_rational
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
+from softlog_numerics.oracle import fast_grad
 from softlog_numerics.oracle.enclosures import (
     INF,
     NAN,
@@ -102,6 +103,7 @@ def cross_entropy(
     ignore_index: int = IGNORE_INDEX,
     validate: bool = True,
     temperature: float = 1.0,
+    method: str = "auto",
 ) -> np.ndarray:
     """Correctly rounded per-example cross-entropy from logits, in the logits' dtype.
 
@@ -114,7 +116,13 @@ def cross_entropy(
     Special values: an ignored row (class index ``ignore_index``) gives ``+0``; a row holding NaN
     or ``+inf``, or no finite logit, gives NaN; a ``-inf`` logit with a positive target gives
     ``+inf`` (and contributes 0 where its target is 0).
+
+    ``method``: ``"auto"`` takes the certified fast path for float16, bfloat16 and float32 logits
+    without z-loss at temperature 1 (proofs/fast_oracle.md, Theorem F8, step 8; bit-identical),
+    ``"mpmath"`` the interval loop alone.
     """
+    if method not in ("auto", "mpmath"):
+        raise ValueError(f"method must be 'auto' or 'mpmath', not {method!r}")
     tau = checked_temperature(temperature)
     tg = prepared_targets(
         logits, target, label_smoothing=label_smoothing, z_loss=z_loss, axis=axis,
@@ -122,8 +130,16 @@ def cross_entropy(
     )
     fmt = tg.fmt
     lam = Fraction(tg.z_loss)
-    X = as_float64(tg.rows.rows)
-    out = []
-    for r, row in enumerate(X.tolist()):
-        out.append(0.0 if tg.ignored[r] else _row_loss(row, tg.exact(r), lam, fmt, tau))
-    return tg.rows.reduced(np.array(out, dtype=np.float64), False).astype(fmt.dtype)
+    X = np.ascontiguousarray(as_float64(tg.rows.rows))
+    out = np.zeros(X.shape[0])
+    live = np.flatnonzero(~tg.ignored)
+    rows = live.tolist()
+    if method == "auto" and tau is None and lam == 0 and fmt.precision <= 24:
+        t_hi, t_lo = tg.float64()
+        values, todo = fast_grad.cross_entropy_loss_rows(X[live], t_hi[live], t_lo[live], fmt,
+                                                         exact_targets=tg.smoothing == 0)
+        out[live] = values
+        rows = live[todo].tolist()
+    for r in rows:
+        out[r] = _row_loss(X[r].tolist(), tg.exact(r), lam, fmt, tau)
+    return tg.rows.reduced(out, False).astype(fmt.dtype)
