@@ -309,3 +309,87 @@ def test_cross_entropy_signs_of_underflowing_results(dtype):
         assert np.all(vals == 0) and np.all(np.signbit(vals[:, 0]) == (g > 0)) and np.all(np.signbit(vals[:, 1]) == (g < 0))
     xx = x.astype(fmt.dtype)
     _assert_identical(grad.cross_entropy, xx, np.zeros(2, dtype=np.int64), np.full(2, -2.0).astype(fmt.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# Theorem F8, step 8: the loss
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_loss_identical_on_every_family(dtype, data):
+    """``oracle.cross_entropy``: class indices with label smoothing 0, 0.1 or 1/3, and probability
+    targets (some rows all zero), on every logit family."""
+    from softlog_numerics import oracle
+
+    family = data.draw(st.sampled_from([f for f in LOGIT_FAMILIES if f != "wide"]))
+    n = data.draw(st.integers(1, 24))
+    rows = data.draw(st.integers(1, 3))
+    x = np.stack([data.draw(logit_vectors(dtype, n, n, families=[family])) for _ in range(rows)])
+    smoothing = data.draw(st.sampled_from([0.0, 0.1, 1 / 3]))
+    if data.draw(st.booleans()):
+        target = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=rows, max_size=rows)))
+    else:
+        w = np.array(data.draw(st.lists(st.floats(0.0, 1.0), min_size=rows * n, max_size=rows * n))).reshape(rows, n)
+        target = w.astype(x.dtype)
+    _assert_identical(oracle.cross_entropy, x, target, label_smoothing=smoothing, validate=False)
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_loss_identical_on_special_and_random_rows(dtype):
+    from softlog_numerics import oracle
+
+    fmt = FORMATS[dtype]
+    with np.errstate(over="ignore"):
+        x = _special_rows(dtype)
+    for target in (np.zeros(x.shape[0], dtype=np.int64), np.full(x.shape[0], 2)):
+        for smoothing in (0.0, 0.25, 0.1):
+            _assert_identical(oracle.cross_entropy, x, target, label_smoothing=smoothing, validate=False)
+    target = np.full(x.shape[0], 1)
+    target[0] = -100
+    _assert_identical(oracle.cross_entropy, x, target, validate=False)
+    rng = np.random.default_rng(8)
+    for scale in (0.01, 3.0, 40.0):
+        for n in (2, 7, 100):
+            z = (rng.standard_normal((8, n)) * scale).astype(fmt.dtype)
+            _assert_identical(oracle.cross_entropy, z, rng.integers(0, n, 8), label_smoothing=0.1)
+            p = rng.random((8, n))
+            _assert_identical(oracle.cross_entropy, z, (p / p.sum(axis=1, keepdims=True)).astype(fmt.dtype))
+    with pytest.raises(ValueError, match="method must be 'auto' or 'mpmath'"):
+        oracle.cross_entropy(z, np.zeros(8, dtype=np.int64), method="fast")
+
+
+def test_loss_estimate_error_bound():
+    """``|loss - v| <= r`` (step 8) against 200-bit mpmath, with smoothed and probability targets
+    on long rows and wide spreads; and the bound is not vacuous (below ``2**-40 v``)."""
+    rng = np.random.default_rng(12)
+    for scale, n in ((30.0, 100), (1.0, 3000), (200.0, 40)):
+        x = (rng.standard_normal((3, n)) * scale).astype(np.float32).astype(np.float64)
+        t = rng.random((3, n))
+        t /= t.sum(axis=1, keepdims=True)
+        m = x.max(axis=1)
+        q = fast_softmax.SoftmaxTile(x, m, x.min(axis=1))
+        v, r, positive = fast_grad._loss(x, t, np.zeros_like(t), q, np.isneginf(x), True)
+        assert positive.all()
+        with mpmath.workprec(200):
+            for i in range(3):
+                row = [mpmath.mpf(z) for z in x[i]]
+                lse = mpmath.log(mpmath.fsum(mpmath.exp(z - row[0]) for z in row)) + row[0]
+                exact = mpmath.fsum(mpmath.mpf(tj) * (lse - z) for tj, z in zip(t[i], row))
+                assert abs(mpmath.mpf(v[i]) - exact) <= r[i] <= 2.0**-40 * v[i]
+
+
+def test_loss_fallback_rows_are_the_loops(monkeypatch):
+    """With the libm bound made 2**-20 some rows fall back; the result is still the loop's."""
+    from softlog_numerics import oracle
+
+    monkeypatch.setattr(fast_softmax, "_W", 2.0**-20)
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((60, 50)) * 6).astype(np.float32)
+    y = rng.integers(0, 50, 60)
+    t_hi = np.zeros((60, 50))
+    t_hi[np.arange(60), y] = 1.0
+    _, todo = fast_grad.cross_entropy_loss_rows(x.astype(np.float64), t_hi, np.zeros_like(t_hi), FORMATS["float32"], True)
+    assert 0 < todo.size < 60
+    _assert_identical(oracle.cross_entropy, x, y)

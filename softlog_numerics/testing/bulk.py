@@ -29,7 +29,7 @@ __all__ = ["BULK_FUNCTIONS", "BULK_FUNCTIONS_FLOAT64", "batches", "has_bulk"]
 
 BULK_FUNCTIONS = (
     "softlog", "logsumexp", "log_softmax", "softmax",
-    "softlog_entropy", "softlog_cross_entropy", "sld", "sld_sym",
+    "softlog_entropy", "softlog_cross_entropy", "sld", "sld_sym", "cross_entropy",
     "grad.logsumexp", "grad.log_softmax", "grad.softmax", "grad.softmax_jvp", "grad.cross_entropy",
 )
 """The functions with bulk inputs (their oracles have a fast path in the narrow formats)."""
@@ -120,6 +120,8 @@ def _arguments(function: str, rng, m: int, n: int, fmt: Format) -> tuple:
     if function in ("softlog_cross_entropy", "sld", "sld_sym"):
         p = _probabilities(rng, m, n, fmt)
         return p, _pair(rng, p, fmt)
+    if function == "cross_entropy":
+        return _logits(rng, m, n, fmt, masked=False), rng.integers(0, n, m)
     if function == "grad.cross_entropy":
         x = _logits(rng, m, n, fmt, masked=False)
         g = round_from_float64(rng.standard_normal(m) * 2.0 ** int(rng.integers(-10, 11)), fmt)
