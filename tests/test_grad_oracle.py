@@ -349,6 +349,13 @@ def test_ties_with_a_negligible_rest_are_decided(dtype):
     assert got[0, 0] == toward(2.5 * tiny, np.inf) and got[0, 1] == toward(-2.5 * tiny, np.inf)
     got = G.cross_entropy(x, np.array([1]), np.array([3 * tiny]).astype(fmt.dtype), method="mpmath")
     assert got[0, 0] == toward(1.5 * tiny, 0.0) and got[0, 1] == toward(-1.5 * tiny, -np.inf)
+    # the softmax VJP: w_j = (k g_j - G)/k**2 + pert, here (6 - 4)/4 tiny = tiny/2 (a midpoint) plus
+    # r tiny/4 > 0 for the first entry, -tiny/2 + 3 r tiny/4 for the second; with g_2 = 5 the
+    # perturbations turn negative (R = 5 r)
+    got = G.softmax(x, np.array([[3 * tiny, tiny, 0.0]]).astype(fmt.dtype), method="mpmath")
+    assert got[0, 0] == toward(0.5 * tiny, np.inf) and got[0, 1] == toward(-0.5 * tiny, np.inf)
+    got = G.softmax(x, np.array([[3 * tiny, tiny, 5.0]]).astype(fmt.dtype), method="mpmath")
+    assert got[0, 0] == toward(0.5 * tiny, -np.inf) and got[0, 1] == toward(-0.5 * tiny, -np.inf)
     for name in ("logsumexp", "log_softmax"):  # the fast path hands these rows to the loop
         gg = np.array([3 * tiny]).astype(fmt.dtype) if name == "logsumexp" else g
         fast = getattr(G, name)(x, gg)

@@ -290,14 +290,56 @@ def _softmax_row(row: list, g: list, fmt) -> list:
     gv = [g[i] for i in finite]
     gk = libmp.from_float(gv[pr.k])
     c = [libmp.mpf_sub(libmp.from_float(v), gk, 0) for v in gv]  # g_j - g_k, exact
+    tied = pr.tied()
+    kt = len(tied)
+    GT = sum((Fraction(gv[i]) for i in tied), Fraction(0))
+    split = {i: (kt * Fraction(gv[i]) - GT) / (kt * kt) for i in tied}  # w_j = c0 + pert at a tie
+    split = {i: v for i, v in split.items() if not v.denominator & (v.denominator - 1)}
 
     def enclose(todo, prec):
         T = pr.spread(gv, prec)
-        return {i: mul(pr.p(i, prec), add((c[i], c[i]), T, prec), prec) for i in todo}
+        res = {}
+        for i in todo:
+            if i in split:
+                pert = _tie_perturbation(pr, gv, tied, GT, i, prec)
+                if pert is not None:
+                    res[i] = exact_plus(dyadic(split[i]), pert, fmt, prec)
+                    continue
+            res[i] = mul(pr.p(i, prec), add((c[i], c[i]), T, prec), prec)
+        return res
 
     for i, v in zip(finite, ziv(fmt, len(finite), enclose, fixed)):
         out[i] = v
     return out
+
+
+def _tie_perturbation(pr: _Probabilities, gv: list, tied: list, GT: Fraction, j: int, prec: int):
+    """Enclosure of ``w_j - c0`` for the softmax VJP at an entry ``j`` tied at the maximum
+    (proofs/grad.md, Theorem G1 (c)): with ``k`` ties, ``r`` and ``R`` the sums of ``e_i`` and
+    ``g_i e_i`` below the maximum and ``G`` the sum of ``g`` over the ties,
+    ``w_j - (k g_j - G)/k**2 = (r (2 k G - k**2 g_j) - k**2 R + r**2 (G - k g_j)) / (k**2 (k + r)**2)``.
+    None when the enclosure holds 0 at this precision (the caller encloses ``w_j`` directly)."""
+    pr.at(prec)
+    ties = set(tied)
+    r = R = (_ZERO, _ZERO)
+    for i, e in enumerate(pr.e):
+        if i not in ties:
+            r = add(r, e, prec)
+            gi = point(gv[i])
+            R = add(R, mul(gi, e, prec), prec)
+    k = len(tied)
+    a1 = enclose_rational(2 * k * GT - k * k * Fraction(gv[j]), prec)
+    a2 = enclose_rational(GT - k * Fraction(gv[j]), prec)
+    kk = point(float(k * k))
+    num = sub(mul(r, a1, prec), mul(kk, R, prec), prec)
+    num = add(num, mul(mul(r, r, prec), a2, prec), prec)
+    kr = add(point(float(k)), r, prec)
+    den = mul(kk, mul(kr, kr, prec), prec)
+    pert = div(num, den, prec)
+    lo, hi = pert
+    if (lo[0] == 0 and lo[1]) or (hi[0] == 1 and hi[1]):  # lo > 0 or hi < 0
+        return pert
+    return None
 
 
 def _scaled_probabilities_row(row: list, scale: float, fmt) -> list:
