@@ -193,18 +193,14 @@ class Measurement:
         return asdict(self)
 
 
-def _row_of(function: str, args: tuple, r: int) -> tuple:
-    """Row ``r`` of a bulk batch (``softlog``: its 32 values), keeping the leading axis."""
-    if function == "softlog":
-        return (args[0][32 * r : 32 * (r + 1)],)
+def _row_of(args: tuple, r: int) -> tuple:
+    """Row ``r`` of a bulk batch, keeping the leading axis."""
     return tuple(a[r : r + 1] for a in args)
 
 
 def _within_allowance(function: str, fmt, derivative: bool, got, want, args, rows) -> bool:
     """Whether the bulk ``rows`` all meet the contract, judged in one call on the sub-batch (the
     contract's scales are per row along the last axis); False sends them to be judged one by one."""
-    if function == "softlog":
-        return False
     sub = tuple(a[rows] for a in args)
     if derivative:
         return within_derivative_contract(function, got[rows], want[rows], sub)[0]
@@ -273,7 +269,7 @@ def measure(function: str, dtype: FormatLike, examples: int = 200, bulk: int = 0
             with np.errstate(all="ignore"):
                 got = np.asarray(impl(*args))
             want = np.asarray(ref(*args))
-            m = got.size // 32 if function == "softlog" else got.shape[0]
+            m = got.shape[0]
             d = compare(got, want).distance.reshape(m, -1).max(axis=1, initial=0.0)
             over = np.flatnonzero(d > bound)
             if over.size and _within_allowance(function, fmt, derivative, got, want, args, over):
@@ -281,14 +277,12 @@ def measure(function: str, dtype: FormatLike, examples: int = 200, bulk: int = 0
                 evaluated += over.size
             else:
                 for r in over.tolist():  # the contract's allowance for sums that cancel, row by row
-                    (g_row,), (w_row,) = _row_of(function, (got,), r), _row_of(function, (want,), r)
-                    judge(_row_of(function, args, r), g_row, w_row)
+                    judge(_row_of(args, r), got[r : r + 1], want[r : r + 1])
             keep = np.ones(m, dtype=bool)
             keep[over] = False
             if keep.any():
                 worst = int(np.flatnonzero(keep)[np.argmax(d[keep])])
-                rows_of = (lambda a: a.reshape(m, -1)[keep]) if function == "softlog" else (lambda a: a[keep])
-                stats.add(rows_of(got), rows_of(want), _row_of(function, args, worst))
+                stats.add(got[keep], want[keep], _row_of(args, worst))
                 evaluated += int(keep.sum())
         bulk_rows = evaluated - before
     stats.finish()

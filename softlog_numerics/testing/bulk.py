@@ -112,7 +112,7 @@ def _softlog_inputs(rng, m: int, fmt: Format) -> np.ndarray:
 
 def _arguments(function: str, rng, m: int, n: int, fmt: Format) -> tuple:
     if function == "softlog":
-        return (_softlog_inputs(rng, m * n, fmt),)
+        return (_softlog_inputs(rng, m * n, fmt).reshape(m, n),)
     if function in ("logsumexp", "log_softmax", "softmax"):
         return (_logits(rng, m, n, fmt),)
     if function == "softlog_entropy":
@@ -134,7 +134,7 @@ def _arguments(function: str, rng, m: int, n: int, fmt: Format) -> tuple:
 
 def batches(function: str, fmt: Format, rows: int, seed: int = 0) -> Iterator[tuple]:
     """Argument tuples of ``function`` (one of :data:`BULK_FUNCTIONS`) in ``fmt``, each a batch of
-    up to 512 rows of one length (2 to 64; ``softlog``: a flat array of 32 values per row), about
+    up to 512 rows of one length (2 to 64; ``softlog``: rows of 32 values), about
     ``rows`` rows in all, the same for a given ``seed``. The first axis of every argument is the
     row (cotangents and class indices of the reductions have one entry per row)."""
     if function not in BULK_FUNCTIONS:
