@@ -520,3 +520,43 @@ def test_one_term_rows_are_the_scaled_sum_rows(monkeypatch):
     slow = [f(x) for f in (impl.log_softmax, impl.softmax, impl.logsumexp)]
     for a, b in zip(fast, slow):
         assert np.array_equal(a.view(np.uint64), b.view(np.uint64))
+
+
+# ---------------------------------------------------------------------------------------------
+# Narrow logsumexp is correctly rounded (Theorem LSE2 (b)).
+
+
+def _log_probability_rows(dtype, rows: int, n: int, seed: int):
+    """Rows of rounded log-probabilities: ``logsumexp`` cancels to about 0, the rows that stage 1
+    cannot decide."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 4.0, (rows, n))
+    return _as(z - scipy.special.logsumexp(z, axis=1, keepdims=True), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_narrow_logsumexp_is_correctly_rounded(dtype, vectorised, monkeypatch):
+    """Bit for bit the oracle on cancelling rows (stages 2 and 3) and on plain ones (stage 1);
+    ``vectorised=False`` sends every undecided row to the row-wise stage 2 instead."""
+    if not vectorised:
+        monkeypatch.setattr(impl, "_lse_retry_narrow", lambda X, g0, rows, *args: np.zeros(rows.size, dtype=bool))
+    rng = np.random.default_rng(7)
+    cases = [
+        _log_probability_rows(dtype, 600 if vectorised else 150, 5, 1),
+        _log_probability_rows(dtype, 200 if vectorised else 50, 40, 2),
+        _as(rng.normal(0.0, 30.0, (400, 9)), dtype),
+    ]
+    for x in cases:
+        got = impl.logsumexp(x).astype(np.float64)
+        want = oracle.logsumexp(x).astype(np.float64)
+        same = (got == want) & (np.signbit(got) == np.signbit(want))
+        assert same.all(), (x[~same][:3], got[~same][:3], want[~same][:3])
+
+
+def test_rounds_once_refuses_a_straddled_midpoint():
+    """An enclosure holding a float32 midpoint is undecided; one just beside it is decided."""
+    mid = 1.0 + 2.0**-24  # halfway between 1 and the next float32
+    c, ok = impl._rounds_once(np.array([mid, mid + 2.0**-40]), np.zeros(2), np.array([2.0**-45, 2.0**-45]), FORMATS["float32"])
+    assert ok.tolist() == [False, True]
+    assert c[1] == 1.0 + 2.0**-23

@@ -25,9 +25,10 @@ two non-positive terms: log_softmax never cancels. The rest is about rounding er
   softmax multiplies ``exp`` by a double-double row factor with exact partial products and one
   final rounding (:func:`scaled_softmax` folds a factor per row into it, for the logsumexp VJP).
 * **logsumexp** (every format) can cancel (``a < 0`` and ``a + log1p(s) ~ 0``): a row's result is
-  returned only when a rigorous error bound proves it within the contract (Ziv's test); otherwise
-  the row is recomputed with double-double exponentials and, if still undecided, exactly with
-  :mod:`decimal`.
+  returned only when a rigorous error bound proves it within the contract (Ziv's test; in the
+  narrow formats the contract is correct rounding: both ends of the error interval must round to
+  the same value); otherwise the row is recomputed with double-double exponentials and, if still
+  undecided, exactly with :mod:`decimal`.
 
 Rows are processed in tiles of at most ``_TILE`` elements with preallocated buffers (``_SUB_TILE``
 elements for short rows: cache-resident, below malloc's mmap threshold): besides the output, the
@@ -50,6 +51,7 @@ from softlog_numerics._core.eft import (
     SHORT_ROW,
     fast_two_sum,
     grid_split_sums,
+    nonnegative_row_sums,
     short_row_sums,
     split,
     two_prod,
@@ -493,6 +495,63 @@ def _accept(yh, yl, err, fmt: Format, slack: int):
     return (m > 0.0) & (et < slack * h)
 
 
+def _rounds_once(yh, yl, err, fmt: Format):
+    """``(c, ok)``: ``c = RN_fmt(lo)`` and ``ok`` where ``RN_fmt(lo) == RN_fmt(hi)`` (the same signed
+    value) for float64 bounds ``lo <= y <= hi`` of the exact ``y``, given ``|yh + yl - y| <= err``
+    (Theorem LSE2 (b)). Where ``ok``, ``c`` is ``RN_fmt(y)`` (rounding is monotone). For the narrow
+    formats only: the float64 grid is 29 or more bits finer than ``fmt``'s.
+
+    ``lo = fl(yh - w)`` and ``hi = fl(yh + w)`` with ``w = fl((|yl| + err)(1 + 2**-40)) +
+    2**-52 |yh| + 2**-1074``: the added ``2**-52 |yh|`` (two float64 ULPs of ``yh``) covers the two
+    roundings of ``lo`` and ``hi`` and of ``w`` itself.
+    """
+    w = (np.abs(yl) + err) * (1.0 + 2.0**-40) + 2.0**-52 * np.abs(yh) + 2.0**-1074
+    lo = round_from_float64(yh - w, fmt).astype(np.float64)
+    hi = round_from_float64(yh + w, fmt).astype(np.float64)
+    ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi))
+    return lo, ok
+
+
+_RETRY_TILE = 1 << 15  # elements per batch of the vectorised stage 2 of narrow logsumexp
+
+
+def _lse_retry_narrow(X, g0, rows, a, k, fmt: Format, y) -> np.ndarray:
+    """Stage 2 of narrow logsumexp, vectorised over the rows ``rows`` (of kind normal, no
+    temperature): double-double exponentials, their high parts summed by
+    :func:`nonnegative_row_sums`, ``log1p`` in double-double, then :func:`_rounds_once`. Writes the
+    decided rows into ``y`` and returns their mask (over ``rows``); the others go to the row-wise
+    stage 2 (Theorem LSE2 (b)). Batches of at most ``_RETRY_TILE`` elements bound the memory."""
+    n = X.shape[1]
+    done = np.zeros(rows.size, dtype=bool)
+    step = max(1, _RETRY_TILE // max(1, n))
+    # relative error of s: the sum (2**-58), the exponentials (_DD_REL), the float64 sum of the low
+    # parts (n 2**-104), the subnormal terms (n 2**-1073 against s >= 2**-900)
+    rho = (2.0**-58 + _DD_REL + n * 2.0**-104 + n * 2.0**-173) * (1.0 + 2.0**-20)
+    for b0 in range(0, rows.size, step):
+        idx = rows[b0 : b0 + step]
+        m = idx.size
+        R = np.asarray(X[g0 + idx], dtype=np.float64)
+        th, tl = two_sum(R, -a[idx][:, None])
+        keep = np.isfinite(R) & np.isfinite(th) & (th > -(2.0**20))
+        keep[np.arange(m), k[idx]] = False
+        th = np.where(keep, th, 0.0)
+        tl = np.where(keep, tl, 0.0)
+        kk, mh, ml = _exp_dd(th, tl)
+        Eh = np.where(keep, np.ldexp(mh, kk), 0.0)
+        El = np.where(keep, np.ldexp(ml, kk), 0.0)
+        h, l = nonnegative_row_sums(Eh)
+        sh, sl = fast_two_sum(h, l + El.sum(axis=1))
+        Lh, Ll = _log1p_dd(sh, sl)
+        Ah, Al = two_sum(a[idx], Lh)
+        Ah, Al = fast_two_sum(Ah, Al + Ll)
+        err = rho * (sh / (1.0 + sh)) + _DD_REL * (np.abs(Lh) + np.abs(Ah)) + 2.0**-1073
+        c, ok = _rounds_once(Ah, Al, err, fmt)
+        ok &= sh >= _TINY_S
+        y[idx[ok]] = c[ok]
+        done[b0 : b0 + m] = ok
+    return done
+
+
 def _lse_decimal(row, fmt: Format, tau: float | None = None) -> float:
     """Correctly rounded logsumexp of a row of finite float64 values (at least two), divided by the
     temperature ``tau`` (None: 1), with :mod:`decimal` at increasing precision until the rounding is
@@ -536,8 +595,9 @@ def _lse_rows(X, fmt: Format, tau: float | None = None) -> np.ndarray:
     if n == 0:
         out[:] = -np.inf
         return out
-    plan = _Plan(R, n, narrow=fmt.name != "float64", tau=tau)
-    slack = 2 if fmt.name == "float64" else 1
+    narrow = fmt.name != "float64"
+    plan = _Plan(R, n, narrow=narrow, tau=tau)
+    slack = 2  # float64's contract; the narrow formats are correctly rounded
     for g0, g1 in plan.groups():
         st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
         a, k = st.a, st.k
@@ -549,10 +609,18 @@ def _lse_rows(X, fmt: Format, tau: float | None = None) -> np.ndarray:
         if tau is not None:  # Theorem LSE9 (b)
             err1 = err1 + _TAU_TERMS * (st.sh / (1.0 + st.sh)) + _TAU_DIV * np.abs(st.a_hi) + n * 2.0**-1072
         todo = st.live & (st.kind != _SINGLE)
-        acc = _accept(st.Ah, st.Al, err1, fmt, slack)
+        if narrow:  # correctly rounded (Theorem LSE2 (b)): y is the rounded value where decided
+            c, acc = _rounds_once(st.Ah, st.Al, err1, fmt)
+            y = np.where(todo & acc, c, y)
+        else:
+            acc = _accept(st.Ah, st.Al, err1, fmt, slack)
         if tau is not None:
             acc |= ~np.isfinite(st.Ah)  # |a/T| beyond float64's range: the result is that infinity
         retry = np.flatnonzero(todo & ~acc)
+        if narrow and tau is None and retry.size:
+            normal = retry[st.kind[retry] == _NORMAL]
+            done = _lse_retry_narrow(X, g0, normal, a, k, fmt, y)
+            retry = np.setdiff1d(retry, normal[done])
         for i in retry:
             row = np.asarray(X[g0 + i], dtype=np.float64)
             # Stage 2: double-double exponentials, exact sum.
@@ -568,7 +636,12 @@ def _lse_rows(X, fmt: Format, tau: float | None = None) -> np.ndarray:
             err2 = _DD_REL * (s_h / (1.0 + s_h) + abs(Lh[0]) + abs(Ah[0])) + 2.0**-1073
             if tau is not None:
                 err2 += _TAU_TERMS * (s_h / (1.0 + s_h)) + _TAU_DIV * abs(st.a_hi[i]) + n * 2.0**-1072
-            if _accept(Ah, Al, np.array([err2]), fmt, slack)[0]:
+            if narrow:
+                c, ok = _rounds_once(Ah, Al, np.array([err2]), fmt)
+                if ok[0]:
+                    y[i] = c[0]
+                    continue
+            elif _accept(Ah, Al, np.array([err2]), fmt, slack)[0]:
                 y[i] = Ah[0]
                 continue
             # Stage 3: decimal, correctly rounded.
@@ -623,13 +696,15 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, temperat
     summed error-free in their high part (float64 internally for every format; ``exp(x_i)`` times
     a double-double ``exp(-a)``, or ``exp`` of the exactly split ``x_i - a``), ``log1p`` in
     double-double. The sum ``a + log1p(s)`` cancels when ``a < 0``; a result is returned only when
-    a rigorous error bound proves it within the contract (Ziv's test), otherwise the row is
-    recomputed with double-double exponentials and then exactly (``decimal``). Rows without
-    cancellation (e.g. ``max(x) >= 0``) never need that; float64 rows of log-probabilities
-    (``LSE ~ 0``) always do (about 20 µs per entry); float32 ones practically never.
+    a rigorous error bound proves it within the contract (Ziv's test: for float16, bfloat16 and
+    float32, that both ends of the error interval round to the same value), otherwise the row is
+    recomputed with double-double exponentials (vectorised over the rows, narrow formats without
+    a temperature; then row by row) and, if still undecided, exactly (``decimal``). Rows without
+    cancellation (e.g. ``max(x) >= 0``) never need that; rows of log-probabilities (``LSE ~ 0``)
+    do: about 20 µs per entry in float64, about 5 µs per row of 6 in float32.
 
-    Accuracy: at most 1 ULP (float16, bfloat16, float32) and 2 ULP (float64) from the correctly
-    rounded result (``ULP_BOUNDS["logsumexp"]``), proofs/log_softmax.md, Theorem LSE2; the same
+    Accuracy: correctly rounded in float16, bfloat16 and float32, and at most 2 ULP in float64
+    (``ULP_BOUNDS["logsumexp"]``), proofs/log_softmax.md, Theorem LSE2 (b) and (a); the same
     with a temperature (proofs/log_softmax.md, Theorem LSE9: the offsets ``(x_i - a)/T`` and
     ``a/T`` in double-double).
     """
