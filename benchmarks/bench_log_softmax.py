@@ -16,6 +16,10 @@ largest traced allocation during one call, minus the output array, against the i
 (4096, 10) and (8192, 128) (``--shapes`` to change them), every ours/scipy pair of one format and
 shape timed round-robin in one run; the ratios are printed as a table (target <= 1.5). scipy's
 ``logsumexp`` rejects bfloat16: its reference there is scipy on the float32 copy, cast back.
+
+``--log-probabilities``: the same logits normalised first (``x - logsumexp(x)``, in float64, then
+rounded), the rows on which ``logsumexp`` cancels to about 0 and the narrow formats' correctly
+rounded ``logsumexp`` recomputes most rows in double-double (proofs/log_softmax.md, Theorem LSE2 (b)).
 """
 
 from __future__ import annotations
@@ -63,7 +67,13 @@ def _peak_extra(f, x) -> tuple[int, int]:
     return peak - out, out
 
 
-def _short(shapes, repeat: int) -> int:
+def _logits(rng, shape, log_probabilities: bool):
+    """N(0, 25) logits in float64, normalised to log-probabilities if asked."""
+    x = rng.standard_normal(shape) * 5.0
+    return x - scipy.special.logsumexp(x, axis=-1, keepdims=True) if log_probabilities else x
+
+
+def _short(shapes, repeat: int, log_probabilities: bool = False) -> int:
     """The short-rows table: ours/scipy per function x format x shape, one interleaved run each."""
     import ml_dtypes
 
@@ -71,7 +81,7 @@ def _short(shapes, repeat: int) -> int:
     rng = np.random.default_rng(0)
     rows = []
     for shape in shapes:
-        x64 = rng.standard_normal(shape) * 5.0
+        x64 = _logits(rng, shape, log_probabilities)
         for name in SHORT_FORMATS:
             x = x64.astype(dtypes[name])
             funcs = {}
@@ -112,17 +122,19 @@ def main(argv=None) -> int:
     ap.add_argument("--all", action="store_true", help="also time softmax and logsumexp")
     ap.add_argument("--short", action="store_true", help="short-rows table (issue 13): three functions x four formats")
     ap.add_argument("--shapes", type=str, default=None, help="with --short: e.g. 4096x10,8192x128")
+    ap.add_argument("--log-probabilities", action="store_true", help="normalise the logits first (logsumexp ~ 0)")
     args = ap.parse_args(argv)
     if args.short:
         shapes = SHORT_SHAPES
         if args.shapes:
             shapes = tuple(tuple(int(v) for v in sp.split("x")) for sp in args.shapes.split(","))
-        return _short(shapes, args.repeat)
+        return _short(shapes, args.repeat, args.log_probabilities)
     rng = np.random.default_rng(0)
     ok = True
-    print(f"shape ({args.rows}, {args.cols}), logits N(0, 25), median of {args.repeat} interleaved runs")
+    what = "log-probabilities of logits" if args.log_probabilities else "logits"
+    print(f"shape ({args.rows}, {args.cols}), {what} N(0, 25), median of {args.repeat} interleaved runs")
     for dtype in ("float32", "float64"):
-        x = (rng.standard_normal((args.rows, args.cols)) * 5.0).astype(dtype)
+        x = _logits(rng, (args.rows, args.cols), args.log_probabilities).astype(dtype)
         buf = np.empty_like(x)
         funcs = {
             "copy": lambda x=x, buf=buf: np.copyto(buf, x),
