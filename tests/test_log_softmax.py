@@ -554,6 +554,85 @@ def test_narrow_logsumexp_is_correctly_rounded(dtype, vectorised, monkeypatch):
         assert same.all(), (x[~same][:3], got[~same][:3], want[~same][:3])
 
 
+# ---------------------------------------------------------------------------------------------
+# Narrow log_softmax is correctly rounded (Theorem LSE10).
+
+
+def _narrow_log_softmax_cases(dtype, small: bool):
+    """Rows that reach every stage: plain logits, log-probabilities, a dominant class (tiny ``L``,
+    offsets that are midpoints of the format), mixed scales, integers, the range's edges, and (not
+    ``small``) a row longer than one chunk."""
+    rng = np.random.default_rng(11)
+    r = 12 if small else 1
+    x = rng.normal(0.0, 3.0, (300 // r, 8))
+    x[:, 0] += rng.uniform(5.0, 40.0, 300 // r)
+    big = FORMATS[dtype].max
+    cases = [
+        _as(rng.normal(0.0, 5.0, (200 // r, 40)), dtype),
+        _log_probability_rows(dtype, 300 // r, 6, 3),
+        _as(x, dtype),
+        _as(rng.normal(0.0, 1.0, (60 // r, 50)) * rng.choice([0.01, 1.0, 100.0, 1e4], (60 // r, 1)), dtype),
+        _as(rng.integers(-30, 30, (300 // r, 5)), dtype),
+        _as([[big, -big, 0.0], [-big, 1e-30, 2.0], [1e-40, -1e-42, 0.0], [big, big * 0.5, -np.inf]], dtype),
+        _as([[0.0, -9.875, -12.0, -11.9375]], dtype),
+    ]
+    if not small:
+        cases.append(_as(rng.normal(0.0, 5.0, (2, 40000)), dtype))
+    return cases
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("stage", [1, 2, 3, 4])
+def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
+    """Bit for bit the oracle, with and without a temperature (bfloat16 ``[0, -9.875, -12]`` at
+    ``T = 0.001`` was 1 ULP off before rows with an underflowing ``s`` were tested). ``stage`` > 1 flags every element
+    at stage 1 and lets only that stage decide: 2 the exact float64 sum
+    (``_log_softmax_exact_sum``), 3 the double-double row scalars, 4 the decimal fallback (on a
+    smaller set of rows)."""
+    if stage > 1:
+        radius = impl._narrow_radius
+        monkeypatch.setattr(impl, "_narrow_radius", lambda *a: (radius(*a)[0], np.where(radius(*a)[1] >= 0, 2**26, -1)))
+    if stage > 2:
+        monkeypatch.setattr(impl, "_log_softmax_exact_sum", lambda X, fmt, tau, out, rows, cols: np.zeros(rows.size, dtype=bool))
+    if stage > 3:
+        monkeypatch.setattr(impl, "decided_dd", lambda yh, yl, err, fmt: (yh, np.zeros(np.shape(yh), dtype=bool)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the cast of the range's edges
+        cases = _narrow_log_softmax_cases(dtype, small=stage == 4)
+    for x in cases:
+        for T in (1.0, 0.3, 0.001):  # 0.001: rows whose s underflows, inexact offsets (LSE10 (f))
+            got = impl.log_softmax(x, temperature=T).astype(np.float64)
+            want = oracle.log_softmax(x, temperature=T).astype(np.float64)
+            same = (got == want) & (np.signbit(got) == np.signbit(want)) | (np.isnan(got) & np.isnan(want))
+            assert same.all(), (T, x[~same][:3], got[~same][:3], want[~same][:3])
+
+
+def test_log_softmax_offset_at_a_midpoint_beyond_the_nudge():
+    """float32 ``[1024, 1010.54, -2**34]``: the offset ``T = -(2**34 + 2**10)`` is a float32
+    midpoint and ``L = 1.43e-6`` is below half a float64 step of ``T`` but above ``_NUDGE_L``, so
+    ``fl(T - L) = T`` and a tie-to-even gives ``-2**34``; the exact value lies beyond ``T``:
+    ``-(2**34 + 2**11)`` (faithful before Theorem LSE10, correctly rounded now)."""
+    x = np.array([[1024.0, 1024.0 - 13.46, -(2.0**34)]], dtype=np.float32)
+    got = impl.log_softmax(x)
+    assert got[0, 2] == np.float32(-(2.0**34 + 2.0**11))
+    assert got.tobytes() == oracle.log_softmax(x).tobytes()
+
+
+def test_narrow_log_softmax_stage_1_decides_almost_everything(monkeypatch):
+    """The rounding test of stage 1 leaves at most a few elements to stage 2 on (256, 32000)
+    float32 logits N(0, 5^2) (the cost of correct rounding stays small; measured: none), and some on
+    rows whose offsets are midpoints of the format (a dominant class: ``L < 2**-20``)."""
+    seen = []
+    retry = impl._log_softmax_retry
+    monkeypatch.setattr(impl, "_log_softmax_retry", lambda X, fmt, tau, out, und: (seen.append(und), retry(X, fmt, tau, out, und)))
+    rng = np.random.default_rng(3)
+    impl.log_softmax(_as(rng.normal(0.0, 5.0, (256, 32000)), "float32"))
+    assert sum(c.size for und in seen for _, c in und) <= 8
+    seen.clear()
+    impl.log_softmax(_as([[40.0, 2.0**-19, 3 * 2.0**-19]], "float32"))  # 40 - 2**-19: a midpoint
+    assert seen and sum(c.size for und in seen for _, c in und) >= 1
+
+
 def test_rounds_once_refuses_a_straddled_midpoint():
     """An enclosure holding a float32 midpoint is undecided; one just beside it is decided."""
     mid = 1.0 + 2.0**-24  # halfway between 1 and the next float32

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "blocked_row_sums",
     "fast_two_sum",
     "fraction_dd",
     "grid_split_sums",
@@ -156,6 +157,33 @@ def short_row_sums(E):
     for v in col[8:]:
         s += v
     return s
+
+
+_BLOCK = 256  # blocked_row_sums: columns per block
+
+
+def blocked_row_sums(E):
+    """Row sums of a 2-D float64 array ``E`` of ``c`` columns with a known error bound: ``(s, d)``
+    with ``|s - sum_i E_i| <= gamma_d sum_i |E_i|``, ``gamma_d = d u / (1 - d u)``.
+
+    The columns are grouped in blocks of 256 and the ``q = c // 256`` blocks added elementwise (any
+    order: ``q - 1`` additions per sum, one more for the ``c mod 256`` leftover columns), then the
+    256 partial sums in 16 groups of 16, then the 16: ``d = q + 30`` (154 for ``c = 32000``) instead of
+    the ``c - 1`` of a reduction whose order is unknown. Each input reaches its sum through at most
+    ``d`` roundings, so the bound holds whatever order NumPy adds in (Higham, Accuracy and Stability
+    of Numerical Algorithms, section 4.2). Rows of fewer than 512 columns: ``E.sum(axis=1)``, ``d = c -
+    1``. ``E`` is not modified.
+    """
+    R, c = E.shape
+    q, r = divmod(c, _BLOCK)
+    if q < 2:
+        return E.sum(axis=1), max(c - 1, 0)
+    head = E[:, : q * _BLOCK].reshape(R, q, _BLOCK).sum(axis=1)
+    d = q - 1
+    if r:
+        head[:, :r] += E[:, q * _BLOCK :]
+        d += 1
+    return head.reshape(R, 16, 16).sum(axis=1).sum(axis=1), d + 30
 
 
 # ---------------------------------------------------------------------------------------------

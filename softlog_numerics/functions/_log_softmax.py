@@ -49,6 +49,7 @@ from softlog_numerics._core.axes import Axis, Rows, checked_temperature
 from softlog_numerics._core.dd import dd_div_scalar, dd_mul
 from softlog_numerics._core.eft import (
     SHORT_ROW,
+    blocked_row_sums,
     fast_two_sum,
     grid_split_sums,
     nonnegative_row_sums,
@@ -76,6 +77,11 @@ from softlog_numerics._core.formats import (
     format_of,
     round_from_float64,
     round_rational,
+)
+from softlog_numerics._core.rounding import (
+    decided_dd,
+    fraction_bits,
+    midpoint_radius_flags,
 )
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
@@ -557,10 +563,11 @@ def _lse_retry_narrow(X, g0, rows, a, k, fmt: Format, y) -> np.ndarray:
     return done
 
 
-def _lse_decimal(row, fmt: Format, tau: float | None = None) -> float:
+def _lse_decimal(row, fmt: Format, tau: float | None = None, entry: float | None = None) -> float:
     """Correctly rounded logsumexp of a row of finite float64 values (at least two), divided by the
     temperature ``tau`` (None: 1), with :mod:`decimal` at increasing precision until the rounding is
-    decided (Ziv)."""
+    decided (Ziv). With ``entry`` (an element ``x_j`` of the row): its log-softmax value
+    ``(x_j - a)/T - log1p(s)`` instead (Theorem LSE10 (e))."""
     vals = [Decimal(v) for v in row]
     tq = Decimal(1.0 if tau is None else tau)  # exact
     n = len(vals)
@@ -575,17 +582,31 @@ def _lse_decimal(row, fmt: Format, tau: float | None = None) -> float:
             t = ctx.subtract(v, a) if tau is None else ctx.divide(ctx.subtract(v, a), tq)
             if t > -3000:
                 s = ctx.add(s, ctx.exp(t))
+        if entry is not None and s == 0:
+            # 0 < L < n e**-3000 < 2**-4300, and an offset t_j that is not a rounding boundary is
+            # farther than 2**-1344 from every one: the rounding of t_j - L is that of t_j minus any
+            # smaller positive amount (Theorem LSE10 (e))
+            t_exact = (Fraction(entry) - Fraction(a)) / Fraction(1.0 if tau is None else tau)
+            return _round_fraction(t_exact - Fraction(1, 2**1400), fmt)
         L = ctx.ln(ctx.add(1, s))
-        y = ctx.add(a if tau is None else ctx.divide(a, tq), L)
         # each operation errs by at most 10**(1 - prec) relative (half of that, to nearest); the
         # division by the temperature doubles the error of each exponent t (|t| <= 3000)
         rho = Fraction(1, 10 ** (prec - 1))
         big = 3010 if tau is None else 6010
-        err = rho * (big + n + abs(Fraction(L)) + abs(Fraction(y))) * 2 + n * Fraction(1, 10**1300)
-        # y >= a/T exactly (s >= 0): the lower end never goes below a/T (this also settles the sign
-        # of a zero result when a = 0 and every other term is far below the precision)
-        floor = Fraction(a) if tau is None else Fraction(a) / Fraction(tau)
-        lo = _round_fraction(max(Fraction(y) - err, floor), fmt)
+        if entry is None:
+            y = ctx.add(a if tau is None else ctx.divide(a, tq), L)
+            err = rho * (big + n + abs(Fraction(L)) + abs(Fraction(y))) * 2 + n * Fraction(1, 10**1300)
+            # y >= a/T exactly (s >= 0): the lower end never goes below a/T (this also settles the
+            # sign of a zero result when a = 0 and every other term is far below the precision)
+            floor = Fraction(a) if tau is None else Fraction(a) / Fraction(tau)
+            lo = _round_fraction(max(Fraction(y) - err, floor), fmt)
+        else:  # t_j - L, t_j = (x_j - a)/T with one or two roundings (relative error 2 rho)
+            xj = Decimal(entry)
+            tj = ctx.subtract(xj, a) if tau is None else ctx.divide(ctx.subtract(xj, a), tq)
+            y = ctx.subtract(tj, L)
+            err = rho * (big + n + abs(Fraction(L)) + 2 * abs(Fraction(tj)) + abs(Fraction(y))) * 2
+            err += n * Fraction(1, 10**1300)
+            lo = _round_fraction(Fraction(y) - err, fmt)
         hi = _round_fraction(Fraction(y) + err, fmt)
         if lo == hi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
             return lo
@@ -782,6 +803,9 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
     R, n = X.shape
     plan = _Plan(R, n, narrow=True, tau=tau)
     direct = fmt.name != "bfloat16"
+    q = fraction_bits(fmt)
+    half = 1 << (q - 1)
+    undecided: list[tuple[int, np.ndarray]] = []  # (row, columns) whose rounding stage 1 left open
     for g0, g1 in plan.groups():
         for r0, r1 in plan.sub_blocks(g0, g1):
             m = r1 - r0
@@ -794,10 +818,17 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                 _shift_tile(xt, ab[:, None], T, tau)
                 np.exp(T, out=E)
                 E[ar, kb] = 0.0
-                s = short_row_sums(E) if n <= SHORT_ROW else E.sum(axis=1)
+                d = n - 1
+                if n <= SHORT_ROW:
+                    s = short_row_sums(E)
+                elif log:  # a sum with a known error bound, for the rounding test
+                    s, d = blocked_row_sums(E)
+                else:
+                    s = E.sum(axis=1)
             else:
                 ab, kb = _argmax_rows(plan, X, r0, r1)
                 s = np.zeros(m)
+                d = 0  # each term reaches s through at most d roundings (Theorem LSE10 (d))
                 for c0, c1 in plan.chunks():
                     T, _, E = plan.bufs(m, c1 - c0)[:3]
                     xt = plan.tile(X, r0, r1, c0, c1)
@@ -805,7 +836,9 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                     np.exp(T, out=E)
                     inside = (kb >= c0) & (kb < c1)
                     E[ar[inside], kb[inside] - c0] = 0.0
-                    s += E.sum(axis=1)
+                    sc, dc = blocked_row_sums(E)
+                    s += sc
+                    d = max(d, dc) + 1
             kind = np.full(m, _NORMAL, dtype=np.int8)
             kind[np.isnan(ab)] = _NAN
             kind[ab == np.inf] = _PINF
@@ -818,6 +851,17 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
             if log:
                 val = -L  # the argmax entry: -log1p(s), -0.0 when s underflows
                 val[kind == _SINGLE] = 0.0
+                tested = (kind == _NORMAL) & (s >= _TINY_S)
+                errL, radius = _narrow_radius(s, L, d, n, ab, fmt, tau, tested)
+                if tau is not None:
+                    # s < 2**-900: L is below a float64 step of every other value, but the offsets
+                    # are inexact and the nudge of LSE5 (c) may go the wrong way (Theorem LSE10 (f))
+                    radius[(kind == _NORMAL) & ~tested] = 13
+                shift = radius - half
+                # the argmax entry -L, rounded from float64 (Theorem LSE10 (d))
+                _, acc = _rounds_once(val, np.zeros(m), errL, fmt)
+                for i in np.flatnonzero(tested & ~acc):
+                    undecided.append((r0 + i, kb[i : i + 1]))
                 Lc = L[:, None]
                 # Rows with a tiny L: T - L rounds to T in float64, and T may be a midpoint of the
                 # narrow format; moving T one float64 ULP away from 0 sends the final rounding the
@@ -842,10 +886,14 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                 if log:
                     if nudge.size:
                         T[nudge] *= _NUDGE
+                    np.subtract(T, Lc, out=T)
+                    # Ziv's test on the bits of the float64 values (Theorem LSE10 (a), (d))
+                    W = E.view(np.int64)
+                    for i in np.flatnonzero(midpoint_radius_flags(T, W, shift, radius, q)):
+                        undecided.append((r0 + i, np.flatnonzero(W[i] <= 2 * radius[i]) + c0))
                     if direct:
-                        np.subtract(T, Lc, out=dst, casting="same_kind")
+                        np.copyto(dst, T, casting="same_kind")
                     else:
-                        np.subtract(T, Lc, out=T)
                         _store(dst, T, fmt)
                 else:
                     if fmt.name == "float16":
@@ -860,6 +908,129 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
             rows_live = np.flatnonzero(live)
             out2d[r0 + rows_live, kb[rows_live]] = round_from_float64(val[rows_live], fmt)
             _special_rows(out2d, X, r0, kind, log)
+    if undecided:
+        _log_softmax_retry(X, fmt, tau, out2d, undecided)
+
+
+def _narrow_radius(s, L, d: int, n: int, a, fmt: Format, tau: float | None, tested):
+    """Stage 1 of narrow log_softmax (Theorem LSE10 (d)): ``(errL, radius)`` per row, a bound of
+    ``|L - log1p(S)|`` for the float64 ``L = log1p(s)`` of the float64 sum ``s`` (each term
+    rounded at most ``d`` times), and the radius in float64 steps (of the integer view) around each
+    ``fl(T - L)`` that holds the exact value. ``n``: the columns, ``a``: the row maxima. Rows not
+    ``tested`` get ``radius = -1`` (nothing flagged)."""
+    g = d * _U / (1.0 - d * _U)  # gamma_d
+    if tau is not None:
+        t_exp = np.full(s.shape, 1490.5)  # |T_i| <= 745.2, relative error 2u + u^2 (LSE9 (c))
+    elif fmt.name == "float16":
+        t_exp = np.zeros(s.shape)  # float16 offsets are exact (LSE5 (b))
+    else:
+        # an inexact offset T_i has |x_i| < 2**-27 |a| (then |T_i| <= |a| (1 + 2**-27)) or
+        # |a| < 2**-27 |x_i| (then |a| < 2**-17.4 for the terms that count, |T_i| <= 745.2); the
+        # factor 1.0001 and 745.3 cover exp(T_i eps) - 1 <= |T_i| u (1 + |T_i| u)
+        aa = np.abs(a)
+        t_exp = np.where(aa >= 2.0**-17, np.minimum(aa * 1.0001, 745.3), 745.3)
+    delta_e = (_LAMBDA_EXP + t_exp) * _U
+    theta = g + delta_e * (1.0 + g) + n * 2.0**-172 + 2.0**-100
+    errL = np.where(tested, theta * (1.0 + 2.0**-20) * (s / (1.0 + s)) + 2.0**-51.9 * L, 0.0)
+    # errL in float64 steps of L (ulp(L) > 2**-53 L), plus the offsets' rounding, the subtraction's
+    # and the nudge of LSE5 (c): 1/2 + 1/2 + 2 steps (with a temperature: 2.0001 + 1/2 + 2)
+    K = errL / np.where(tested, L, 1.0) * 2.0**53 + (5.0 if tau is not None else 3.0)
+    q = fraction_bits(fmt)
+    K = np.minimum(K, 2.0 ** (q - 3))
+    radius = np.where(tested, 2 * np.ceil(K).astype(np.int64) + 1, -1)  # 2x: a binade crossed
+    return errL, radius
+
+
+def _log_softmax_exact_sum(X, fmt: Format, tau: float | None, out2d, rows, cols) -> np.ndarray:
+    """Stage 2 of narrow log_softmax (Theorem LSE10 (e)), vectorised over the rows of the cells
+    ``(rows, cols)``: exact offsets ``x_i - a = th + tl`` (TwoSum; with a temperature the
+    double-double quotient), ``E_i = exp(th)`` with the first-order correction ``E_i tl``, the sum
+    by :func:`nonnegative_row_sums`, float64 ``log1p``; the values ``th_j - L + tl_j`` as
+    double-doubles and :func:`decided_dd`. Writes the decided cells, returns their mask. Batches
+    of at most ``_RETRY_TILE`` elements bound the memory."""
+    n = X.shape[1]
+    urows, inv = np.unique(rows, return_inverse=True)
+    done = np.zeros(rows.size, dtype=bool)
+    step = max(1, _RETRY_TILE // max(1, n))
+    # relative error of s: exp (lambda u), the rounding of h + (l + c) (u + u^2), the grid sum
+    # (2**-58), the second-order term of the correction (2**-85), the subnormal terms, the offsets
+    delta = (_LAMBDA_EXP + 1.0) * _U + 2.0**-57 + n * 2.0**-172 + (2.0**-93 if tau is not None else 0.0)
+    for b0 in range(0, urows.size, step):
+        ids = urows[b0 : b0 + step]
+        m = ids.size
+        R = np.asarray(X[ids], dtype=np.float64)
+        k = R.argmax(axis=1)
+        a = R[np.arange(m), k]
+        th, tl = two_sum(R, -a[:, None])
+        if tau is not None:
+            th, tl = _divided_offsets(R, a[:, None], th, tl, tau)
+        keep = np.isfinite(R) & np.isfinite(th) & (th > -(2.0**20))
+        keep[np.arange(m), k] = False
+        E = np.exp(np.where(keep, th, -np.inf))
+        h, lo = nonnegative_row_sums(E)
+        S = h + (lo + (E * np.where(keep, tl, 0.0)).sum(axis=1))
+        L = np.log1p(S)
+        errL = delta * (1.0 + 2.0**-20) * (S / (1.0 + S)) + 2.0**-51.9 * L
+        ci = np.flatnonzero((inv >= b0) & (inv < b0 + m))
+        ri, cj = inv[ci] - b0, cols[ci]
+        t_h, t_l = th[ri, cj], tl[ri, cj]
+        yh, e1 = two_sum(t_h, -L[ri])
+        yl = e1 + t_l
+        err = errL[ri] + 2.0**-51 * (np.abs(e1) + np.abs(t_l)) + 2.0**-1073
+        if tau is not None:
+            err = err + 2.0**-102 * np.abs(t_h)
+        c, ok = decided_dd(yh, yl, err, fmt)
+        ok &= S[ri] >= _TINY_S
+        out2d[rows[ci[ok]], cj[ok]] = c[ok]
+        done[ci] = ok
+    return done
+
+
+def _log_softmax_retry(X, fmt: Format, tau: float | None, out2d, undecided) -> None:
+    """Stages 2 and 3 of narrow log_softmax (Theorem LSE10 (e)) for the elements that stage 1 left
+    undecided: :func:`_log_softmax_exact_sum`; then the row's ``L`` in double-double with a proven
+    bound (logsumexp's row scalars, Theorem LSE1), the value ``(x_j - a) - L`` as a double-double
+    and :func:`decided_dd`; what is still open goes to :func:`_lse_decimal`."""
+    n = X.shape[1]
+    rows = np.concatenate([np.full(c.size, r, dtype=np.int64) for r, c in undecided])
+    cols = np.concatenate([c for _, c in undecided]).astype(np.int64)
+    done = _log_softmax_exact_sum(X, fmt, tau, out2d, rows, cols)
+    if done.all():
+        return
+    rows, cols = rows[~done], cols[~done]
+    urows, inv = np.unique(rows, return_inverse=True)
+    Xs = np.ascontiguousarray(X[urows])
+    m = urows.size
+    a, Lh, Ll, errL = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m)
+    normal = np.zeros(m, dtype=bool)
+    plan = _Plan(m, n, narrow=True, tau=tau)
+    for g0, g1 in plan.groups():
+        st = _RowState(plan, Xs, g0, g1, *_stats_accurate(plan, Xs, g0, g1), fmt)
+        c = st.sh / (1.0 + st.sh)
+        e = _C1 * _U * c + _DD_REL * np.abs(st.Lh) + 2.0**-1074
+        e = e + np.where(st.recomputed, 0.0, n * 2.0**-1073)
+        if tau is not None:
+            e = e + _TAU_TERMS * c + n * 2.0**-1072
+        a[g0:g1], Lh[g0:g1], Ll[g0:g1], errL[g0:g1] = st.a, st.Lh, st.Ll, e
+        normal[g0:g1] = st.kind == _NORMAL
+    x = Xs[inv, cols].astype(np.float64)
+    ar = a[inv]
+    th, tl = two_sum(x, -ar)
+    if tau is not None:
+        th, tl = _divided_offsets(x, ar, th, tl, tau)
+    yh, e1 = two_sum(th, -Lh[inv])
+    yl = e1 + (tl - Ll[inv])
+    # the two roundings in yl, and (with a temperature) the offsets' relative error (LSE9 (a))
+    err = errL[inv] + 2.0**-51 * (np.abs(e1) + np.abs(tl) + np.abs(Ll[inv])) + 2.0**-1073
+    if tau is not None:
+        err = err + 2.0**-102 * np.abs(th)
+    c, ok = decided_dd(yh, yl, err, fmt)
+    ok &= normal[inv]
+    out2d[rows[ok], cols[ok]] = c[ok]
+    for i in np.flatnonzero(~ok):
+        row = Xs[inv[i]].astype(np.float64)
+        fin = row[np.isfinite(row)].tolist()
+        out2d[rows[i], cols[i]] = _lse_decimal(fin, fmt, tau, entry=float(x[i]))
 
 
 def _split26(h, l):
@@ -1076,12 +1247,16 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> n
     error-free tiled sum of ``s`` and a double-double ``log1p``; no step cancels (both terms are
     ``<= 0``). Memory: a few buffers of ``2**17`` elements besides the output.
 
-    Accuracy: at most 1 ULP (float16, bfloat16, float32) and 2 ULP (float64) from the correctly
-    rounded result (``ULP_BOUNDS["log_softmax"]``), proofs/log_softmax.md, Theorem LSE3 (float64;
-    Theorem LSE5 there for the narrow formats). The float64 bound rests on NumPy's ``exp`` being
-    within 1.25 u relative (measured 1.15 u; hypothesis H_exp, checked by the tests). The same
-    bounds hold with a temperature (Theorem LSE9): the offsets ``(x_j - a)/T`` are formed from the
-    exact split of ``x_j - a`` by a double-double division (float64), or in float64 (narrow).
+    Accuracy: correctly rounded in float16, bfloat16 and float32, and at most 2 ULP in float64
+    (``ULP_BOUNDS["log_softmax"]``), with or without a temperature. float64:
+    proofs/log_softmax.md, Theorem LSE3, resting on NumPy's ``exp`` being within 1.25 u relative (measured 1.15 u;
+    hypothesis H_exp, checked by the tests); with a temperature the offsets ``(x_j - a)/T`` are
+    formed from the exact split of ``x_j - a`` by a double-double division (Theorem LSE9). Narrow
+    formats (proofs/log_softmax.md, Theorem LSE10): the float64 value of every element is tested for correct rounding on
+    its bits, against a proven error bound (the row sum is a blocked sum with a known number of
+    roundings); the rare undecided elements are recomputed from an exact row sum, then from
+    double-double row scalars, then in :mod:`decimal`. Cost: about 1.2x the faithful evaluation for
+    (256, 32000) float32 (``benchmarks/bench_log_softmax.py``).
     """
     return _softmax_common(x, axis, True, temperature)
 

@@ -1,0 +1,73 @@
+"""Deciding a rounding to a narrow format from float64 information (Ziv's test), for the
+production functions that return correctly rounded float16, bfloat16 and float32 results.
+
+* :func:`midpoint_radius_flags`: the cheap per-element test of a float64 tile, on its bits: is a
+  rounding boundary of the narrow format within ``r`` float64 steps of the value?
+* :func:`round_dd`: the correct rounding of an exact double-double ``h + l``;
+* :func:`decided_dd`: Ziv's test for a double-double value with an absolute error bound.
+
+The proofs are in proofs/log_softmax.md, Theorem LSE10.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softlog_numerics._core.eft import two_sum
+from softlog_numerics._core.formats import Format, round_from_float64
+
+__all__ = ["decided_dd", "fraction_bits", "midpoint_radius_flags", "round_dd"]
+
+
+def fraction_bits(fmt: Format) -> int:
+    """Bits of a float64 significand below the last bit of ``fmt``'s: 29 (float32), 42 (float16),
+    45 (bfloat16)."""
+    return 53 - fmt.precision
+
+
+def midpoint_radius_flags(Y: np.ndarray, W: np.ndarray, shift: np.ndarray, radius: np.ndarray, q: int) -> np.ndarray:
+    """Per row of the float64 tile ``Y``, the minimum over the row of
+    ``(bits(Y) + shift) mod 2**q``, with ``shift = radius - 2**(q-1)`` per row (``W``: int64
+    scratch of ``Y``'s shape). A row holds an element whose integer view is within ``radius`` of
+    a rounding boundary of the narrow format (the integers ``= 2**(q-1) mod 2**q``, Theorem LSE10
+    (a)) exactly where the minimum is ``<= 2 radius``. ``radius = -1`` flags nothing."""
+    np.add(Y.view(np.int64), shift[:, None], out=W)
+    np.bitwise_and(W, (1 << q) - 1, out=W)
+    return W.min(axis=1) <= 2 * radius
+
+
+def _is_boundary(h: np.ndarray, fmt: Format) -> np.ndarray:
+    """Where the float64 ``h`` is a rounding boundary of ``fmt``: the midpoint of two adjacent
+    numbers of ``fmt`` (or the overflow threshold ``max + ulp(max)/2``)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = round_from_float64(h, fmt).astype(np.float64)
+        other = 2.0 * h - c  # exact: c is within one spacing of fmt from h (Sterbenz)
+        b = (c != h) & np.isfinite(c) & (round_from_float64(other, fmt).astype(np.float64) == other)
+        top = fmt.max + 2.0 ** (fmt.emax - fmt.precision)
+        return b | (np.abs(h) == top)
+
+
+def round_dd(h: np.ndarray, l: np.ndarray, fmt: Format) -> np.ndarray:
+    """``RN_fmt(h + l)`` (as float64) for an exact double-double, ``|l| <= ulp(h)/2`` (TwoSum's
+    output): ``RN_fmt(h)``, except where ``h`` is itself a boundary and ``l != 0``, where the value
+    lies strictly on the side of ``l``: ``RN_fmt`` of the next float64 that way (Theorem LSE10 (b))."""
+    c = round_from_float64(h, fmt).astype(np.float64)
+    side = (l != 0.0) & _is_boundary(h, fmt)
+    if side.any():
+        step = np.nextafter(h[side], np.where(l[side] > 0.0, np.inf, -np.inf))
+        c[side] = round_from_float64(step, fmt).astype(np.float64)
+    return c
+
+
+def decided_dd(yh: np.ndarray, yl: np.ndarray, err: np.ndarray, fmt: Format):
+    """``(c, ok)``: ``ok`` where every real ``y`` with ``|y - (yh + yl)| <= err`` has the same
+    rounding ``c = RN_fmt(y)`` (the same signed value), for finite ``yh`` and ``|yl| <=
+    ulp(yh)``. The ends ``yh + (yl -+ d)``, with ``d`` covering ``err`` and the rounding of ``yl -+
+    d``, are split exactly by TwoSum and rounded by :func:`round_dd` (Theorem LSE10 (c))."""
+    yh = np.asarray(yh, dtype=np.float64)
+    yl = np.asarray(yl, dtype=np.float64)
+    d = (err + np.abs(yl) * 2.0**-48) * (1.0 + 2.0**-48) + 2.0**-1070
+    lo = round_dd(*two_sum(yh, yl - d), fmt)
+    hi = round_dd(*two_sum(yh, yl + d), fmt)
+    ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi)) & np.isfinite(yh)
+    return lo, ok
