@@ -33,6 +33,8 @@ def midpoint_radius_flags(Y: np.ndarray, W: np.ndarray, shift: np.ndarray, radiu
     (a)) exactly where the minimum is ``<= 2 radius``. ``radius = -1`` flags nothing."""
     np.add(Y.view(np.int64), shift[:, None], out=W)
     np.bitwise_and(W, (1 << q) - 1, out=W)
+    if W.size == 0 or int(W.min()) > 2 * int(radius.max()):  # the common case: nothing flagged
+        return np.zeros(Y.shape[0], dtype=bool)
     return W.min(axis=1) <= 2 * radius
 
 

@@ -806,6 +806,8 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
     q = fraction_bits(fmt)
     half = 1 << (q - 1)
     undecided: list[tuple[int, np.ndarray]] = []  # (row, columns) whose rounding stage 1 left open
+    # log: per row theta (the relative error of s in units of u), s, tested, the argmax
+    rows_state = (np.zeros(R), np.zeros(R), np.zeros(R, dtype=bool), np.zeros(R, dtype=np.int64))
     for g0, g1 in plan.groups():
         for r0, r1 in plan.sub_blocks(g0, g1):
             m = r1 - r0
@@ -852,16 +854,14 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                 val = -L  # the argmax entry: -log1p(s), -0.0 when s underflows
                 val[kind == _SINGLE] = 0.0
                 tested = (kind == _NORMAL) & (s >= _TINY_S)
-                errL, radius = _narrow_radius(s, L, d, n, ab, fmt, tau, tested)
+                theta, radius = _narrow_radius(d, n, ab, fmt, tau, tested)
                 if tau is not None:
                     # s < 2**-900: L is below a float64 step of every other value, but the offsets
                     # are inexact and the nudge of LSE5 (c) may go the wrong way (Theorem LSE10 (f))
                     radius[(kind == _NORMAL) & ~tested] = 13
                 shift = radius - half
-                # the argmax entry -L, rounded from float64 (Theorem LSE10 (d))
-                _, acc = _rounds_once(val, np.zeros(m), errL, fmt)
-                for i in np.flatnonzero(tested & ~acc):
-                    undecided.append((r0 + i, kb[i : i + 1]))
+                rows_state[0][r0:r1], rows_state[1][r0:r1], rows_state[2][r0:r1] = theta, s, tested
+                rows_state[3][r0:r1] = kb
                 Lc = L[:, None]
                 # Rows with a tiny L: T - L rounds to T in float64, and T may be a midpoint of the
                 # narrow format; moving T one float64 ULP away from 0 sends the final rounding the
@@ -908,37 +908,50 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
             rows_live = np.flatnonzero(live)
             out2d[r0 + rows_live, kb[rows_live]] = round_from_float64(val[rows_live], fmt)
             _special_rows(out2d, X, r0, kind, log)
+    if log and rows_state[2].any():
+        # the argmax entries -L, rounded from float64 (Theorem LSE10 (d))
+        theta, s, tested, kb = (v[rows_state[2]] for v in rows_state)
+        L = np.log1p(s)
+        errL = theta * _U * (1.0 + 2.0**-20) * (s / (1.0 + s)) + 2.0**-51.9 * L
+        _, acc = _rounds_once(-L, np.zeros(L.size), errL, fmt)
+        rows = np.flatnonzero(rows_state[2])
+        undecided.extend((int(rows[i]), kb[i : i + 1]) for i in np.flatnonzero(~acc))
     if undecided:
         _log_softmax_retry(X, fmt, tau, out2d, undecided)
 
 
-def _narrow_radius(s, L, d: int, n: int, a, fmt: Format, tau: float | None, tested):
-    """Stage 1 of narrow log_softmax (Theorem LSE10 (d)): ``(errL, radius)`` per row, a bound of
-    ``|L - log1p(S)|`` for the float64 ``L = log1p(s)`` of the float64 sum ``s`` (each term
-    rounded at most ``d`` times), and the radius in float64 steps (of the integer view) around each
-    ``fl(T - L)`` that holds the exact value. ``n``: the columns, ``a``: the row maxima. Rows not
-    ``tested`` get ``radius = -1`` (nothing flagged)."""
-    g = d * _U / (1.0 - d * _U)  # gamma_d
+def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
+    """Stage 1 of narrow log_softmax (Theorem LSE10 (d)): ``(theta, radius)`` per row. ``theta u``
+    bounds the relative error of the float64 sum ``s`` (each term rounded at most ``d`` times; ``n``
+    columns, row maxima ``a``); ``radius`` is the number of float64 steps (of the integer view)
+    around each ``fl(T - L)`` that holds the exact value. Rows not ``tested`` get ``radius = -1``
+    (nothing flagged)."""
+    g = d / (1.0 - d * _U)  # gamma_d / u
+    t_exp: float | np.ndarray
     if tau is not None:
-        t_exp = np.full(s.shape, 1490.5)  # |T_i| <= 745.2, relative error 2u + u^2 (LSE9 (c))
+        t_exp = 1490.5  # |T_i| <= 745.2, relative error 2u + u^2 of the offsets (LSE9 (c))
     elif fmt.name == "float16":
-        t_exp = np.zeros(s.shape)  # float16 offsets are exact (LSE5 (b))
+        t_exp = 0.0  # float16 offsets are exact (LSE5 (b))
     else:
         # an inexact offset T_i has |x_i| < 2**-27 |a| (then |T_i| <= |a| (1 + 2**-27)) or
         # |a| < 2**-27 |x_i| (then |a| < 2**-17.4 for the terms that count, |T_i| <= 745.2); the
         # factor 1.0001 and 745.3 cover exp(T_i eps) - 1 <= |T_i| u (1 + |T_i| u)
         aa = np.abs(a)
         t_exp = np.where(aa >= 2.0**-17, np.minimum(aa * 1.0001, 745.3), 745.3)
-    delta_e = (_LAMBDA_EXP + t_exp) * _U
-    theta = g + delta_e * (1.0 + g) + n * 2.0**-172 + 2.0**-100
-    errL = np.where(tested, theta * (1.0 + 2.0**-20) * (s / (1.0 + s)) + 2.0**-51.9 * L, 0.0)
-    # errL in float64 steps of L (ulp(L) > 2**-53 L), plus the offsets' rounding, the subtraction's
-    # and the nudge of LSE5 (c): 1/2 + 1/2 + 2 steps (with a temperature: 2.0001 + 1/2 + 2)
-    K = errL / np.where(tested, L, 1.0) * 2.0**53 + (5.0 if tau is not None else 3.0)
-    q = fraction_bits(fmt)
-    K = np.minimum(K, 2.0 ** (q - 3))
-    radius = np.where(tested, 2 * np.ceil(K).astype(np.int64) + 1, -1)  # 2x: a binade crossed
-    return errL, radius
+    # theta = theta0 + theta1 t_exp (the operations on short arrays are the cost here)
+    theta0 = g + _LAMBDA_EXP * (1.0 + g * _U) + (n * 2.0**-119 + 2.0**-47)
+    theta1 = 1.0 + g * _U
+    theta = theta0 + theta1 * t_exp
+    # |L - log1p(S)| / L <= theta u (1 + 2**-20) s / ((1 + s) L) + 2**-51.9 and s/((1 + s) L) <= 1
+    # (1 + 2**-51 for the computed L): in float64 steps of L (ulp(L) > 2**-53 L), theta (1 + 2**-19)
+    # + 2.2; plus the offsets' rounding, the subtraction's and the nudge of LSE5 (c): 1/2 + 1/2 + 2
+    # steps (with a temperature 2.0001 + 1/2 + 2)
+    K = theta * (1.0 + 2.0**-19) + (7.2 if tau is not None else 5.2)
+    cap = 2.0 ** (fraction_bits(fmt) - 3)
+    if (theta0 + theta1 * 1490.5) * (1.0 + 2.0**-19) + 7.2 > cap:
+        K = np.minimum(K, cap)
+    radius = np.where(tested, 2 * np.asarray(K).astype(np.int64) + 3, -1)  # 2 ceil(K) + 1; 2x: a binade
+    return np.broadcast_to(theta, tested.shape), radius
 
 
 def _log_softmax_exact_sum(X, fmt: Format, tau: float | None, out2d, rows, cols) -> np.ndarray:
