@@ -908,13 +908,15 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
             rows_live = np.flatnonzero(live)
             out2d[r0 + rows_live, kb[rows_live]] = round_from_float64(val[rows_live], fmt)
             _special_rows(out2d, X, r0, kind, log)
-    if log and rows_state[2].any():
-        # the argmax entries -L, rounded from float64 (Theorem LSE10 (d))
-        theta, s, tested, kb = (v[rows_state[2]] for v in rows_state)
+    # the argmax entries -L whose L is subnormal in fmt (the bit test in the tile covers the others:
+    # there T_k = 0), rounded from float64 (Theorem LSE10 (d))
+    small = rows_state[2] & (rows_state[1] < 2.0 * fmt.tiny)  # log1p(s) <= s
+    if log and small.any():
+        theta, s, tested, kb = (v[small] for v in rows_state)
         L = np.log1p(s)
         errL = theta * _U * (1.0 + 2.0**-20) * (s / (1.0 + s)) + 2.0**-51.9 * L
         _, acc = _rounds_once(-L, np.zeros(L.size), errL, fmt)
-        rows = np.flatnonzero(rows_state[2])
+        rows = np.flatnonzero(small)
         undecided.extend((int(rows[i]), kb[i : i + 1]) for i in np.flatnonzero(~acc))
     if undecided:
         _log_softmax_retry(X, fmt, tau, out2d, undecided)
