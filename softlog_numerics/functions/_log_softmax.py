@@ -1270,8 +1270,8 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> n
     formats (proofs/log_softmax.md, Theorem LSE10): the float64 value of every element is tested for correct rounding on
     its bits, against a proven error bound (the row sum is a blocked sum with a known number of
     roundings); the rare undecided elements are recomputed from an exact row sum, then from
-    double-double row scalars, then in :mod:`decimal`. Cost: about 1.2x the faithful evaluation for
-    (256, 32000) float32 (``benchmarks/bench_log_softmax.py``).
+    double-double row scalars, then in :mod:`decimal`. Cost: about 1.26x the faithful evaluation for
+    (256, 32000) float32 (``benchmarks/README.md``).
     """
     return _softmax_common(x, axis, True, temperature)
 
