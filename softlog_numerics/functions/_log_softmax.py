@@ -929,7 +929,6 @@ def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
     around each ``fl(T - L)`` that holds the exact value. Rows not ``tested`` get ``radius = -1``
     (nothing flagged)."""
     g = d / (1.0 - d * _U)  # gamma_d / u
-    t_exp: float | np.ndarray
     if tau is not None:
         t_exp = 1490.5  # |T_i| <= 745.2, relative error 2u + u^2 of the offsets (LSE9 (c))
     elif fmt.name == "float16":
@@ -938,8 +937,10 @@ def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
         # an inexact offset T_i has |x_i| < 2**-27 |a| (then |T_i| <= |a| (1 + 2**-27)) or
         # |a| < 2**-27 |x_i| (then |a| < 2**-17.4 for the terms that count, |T_i| <= 745.2); the
         # factor 1.0001 and 745.3 cover exp(T_i eps) - 1 <= |T_i| u (1 + |T_i| u)
-        aa = np.abs(a)
-        t_exp = np.where(aa >= 2.0**-17, np.minimum(aa * 1.0001, 745.3), 745.3)
+        # (one value for the tile, from the largest and smallest |a| of its tested rows: fewer
+        # operations on short arrays, a radius at least each row's own)
+        aa = np.abs(a[tested]) if tested.any() else np.ones(1)
+        t_exp = 745.3 if float(aa.min()) < 2.0**-17 else min(float(aa.max()) * 1.0001, 745.3)
     # theta = theta0 + theta1 t_exp (the operations on short arrays are the cost here)
     theta0 = g + _LAMBDA_EXP * (1.0 + g * _U) + (n * 2.0**-119 + 2.0**-47)
     theta1 = 1.0 + g * _U
@@ -948,12 +949,9 @@ def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
     # (1 + 2**-51 for the computed L): in float64 steps of L (ulp(L) > 2**-53 L), theta (1 + 2**-19)
     # + 2.2; plus the offsets' rounding, the subtraction's and the nudge of LSE5 (c): 1/2 + 1/2 + 2
     # steps (with a temperature 2.0001 + 1/2 + 2)
-    K = theta * (1.0 + 2.0**-19) + (7.2 if tau is not None else 5.2)
-    cap = 2.0 ** (fraction_bits(fmt) - 3)
-    if (theta0 + theta1 * 1490.5) * (1.0 + 2.0**-19) + 7.2 > cap:
-        K = np.minimum(K, cap)
-    radius = np.where(tested, 2 * np.asarray(K).astype(np.int64) + 3, -1)  # 2 ceil(K) + 1; 2x: a binade
-    return np.broadcast_to(theta, tested.shape), radius
+    K = min(theta * (1.0 + 2.0**-19) + (7.2 if tau is not None else 5.2), 2.0 ** (fraction_bits(fmt) - 3))
+    radius = np.where(tested, 2 * int(K) + 3, -1)  # 2 ceil(K) + 1; 2x: a binade crossed
+    return np.full(tested.shape, theta), radius
 
 
 def _log_softmax_exact_sum(X, fmt: Format, tau: float | None, out2d, rows, cols) -> np.ndarray:
