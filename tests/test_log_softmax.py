@@ -607,6 +607,27 @@ def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
             assert same.all(), (T, x[~same][:3], got[~same][:3], want[~same][:3])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_narrow_log_softmax_is_correctly_rounded_at_scale(dtype):
+    """About 10 million elements per format (plain and wide-scale logits, log-probabilities,
+    dominant classes; rows of 10 to 32 000), bit for bit the oracle's fast path (Theorem LSE10)."""
+    rng = np.random.default_rng(2026)
+    x = rng.normal(0.0, 3.0, (40000, 8))
+    x[:, 0] += rng.uniform(0.0, 60.0, 40000)
+    cases = [
+        _as(rng.normal(0.0, 5.0, (256, 32000)), dtype),
+        _as(rng.normal(0.0, 1.0, (2000, 128)) * rng.choice([0.01, 1.0, 30.0, 1e3], (2000, 1)), dtype),
+        _log_probability_rows(dtype, 40000, 10, 5),
+        _as(x, dtype),
+    ]
+    for x in cases:
+        got = impl.log_softmax(x).astype(np.float64)
+        want = oracle.log_softmax(x).astype(np.float64)
+        same = (got == want) & (np.signbit(got) == np.signbit(want))
+        assert same.all(), (x[~same.any(axis=1)][:2], got[~same][:3], want[~same][:3])
+
+
 def test_log_softmax_offset_at_a_midpoint_beyond_the_nudge():
     """float32 ``[1024, 1010.54, -2**34]``: the offset ``T = -(2**34 + 2**10)`` is a float32
     midpoint and ``L = 1.43e-6`` is below half a float64 step of ``T`` but above ``_NUDGE_L``, so
