@@ -838,7 +838,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                     np.exp(T, out=E)
                     inside = (kb >= c0) & (kb < c1)
                     E[ar[inside], kb[inside] - c0] = 0.0
-                    sc, dc = blocked_row_sums(E)
+                    sc, dc = blocked_row_sums(E) if log else (E.sum(axis=1), 0)  # softmax: as before
                     s += sc
                     d = max(d, dc) + 1
             kind = np.full(m, _NORMAL, dtype=np.int8)
