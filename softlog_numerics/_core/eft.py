@@ -168,7 +168,7 @@ def blocked_row_sums(E):
 
     The columns are grouped in blocks of 256 and the ``q = c // 256`` blocks added elementwise (any
     order: ``q - 1`` additions per sum, one more for the ``c mod 256`` leftover columns), then the
-    256 partial sums in 16 groups of 16, then the 16: ``d = q + 30`` (154 for ``c = 32000``) instead of
+    256 partial sums in 16 groups of 16, then the 16: ``d = ceil(c/256) + 29`` (154 for ``c = 32000``) instead of
     the ``c - 1`` of a reduction whose order is unknown. Each input reaches its sum through at most
     ``d`` roundings, so the bound holds whatever order NumPy adds in (Higham, Accuracy and Stability
     of Numerical Algorithms, section 4.2). Rows of fewer than 512 columns: ``E.sum(axis=1)``, ``d = c -

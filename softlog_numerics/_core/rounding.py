@@ -64,7 +64,7 @@ def round_dd(h: np.ndarray, l: np.ndarray, fmt: Format) -> np.ndarray:
 def decided_dd(yh: np.ndarray, yl: np.ndarray, err: np.ndarray, fmt: Format):
     """``(c, ok)``: ``ok`` where every real ``y`` with ``|y - (yh + yl)| <= err`` has the same
     rounding ``c = RN_fmt(y)`` (the same signed value), for finite ``yh`` and ``|yl| <=
-    ulp(yh)``. The ends ``yh + (yl -+ d)``, with ``d`` covering ``err`` and the rounding of ``yl -+
+    ulp(yh)``; a result whose interval holds 0 is never decided (the callers' values are not 0). The ends ``yh + (yl -+ d)``, with ``d`` covering ``err`` and the rounding of ``yl -+
     d``, are split exactly by TwoSum and rounded by :func:`round_dd` (Theorem LSE10 (c))."""
     yh = np.asarray(yh, dtype=np.float64)
     yl = np.asarray(yl, dtype=np.float64)

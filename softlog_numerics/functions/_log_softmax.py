@@ -798,8 +798,9 @@ def _store16_softmax(dst, E, qc, Y, W):
 
 
 def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
-    """float16/bfloat16/float32: float64 evaluation, plain sum, one final rounding (Theorem LSE5;
-    with a temperature, LSE9 (c))."""
+    """float16/bfloat16/float32: float64 evaluation and one final rounding (Theorem LSE5; with a
+    temperature, LSE9 (c)); for log_softmax, correctly rounded: a blocked sum, the bit test of each
+    value and the later stages for the undecided ones (Theorem LSE10)."""
     R, n = X.shape
     plan = _Plan(R, n, narrow=True, tau=tau)
     direct = fmt.name != "bfloat16"
@@ -949,8 +950,12 @@ def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
     # (1 + 2**-51 for the computed L): in float64 steps of L (ulp(L) > 2**-53 L), theta (1 + 2**-19)
     # + 2.2; plus the offsets' rounding, the subtraction's and the nudge of LSE5 (c): 1/2 + 1/2 + 2
     # steps (with a temperature 2.0001 + 1/2 + 2)
-    K = min(theta * (1.0 + 2.0**-19) + (7.2 if tau is not None else 5.2), 2.0 ** (fraction_bits(fmt) - 3))
-    radius = np.where(tested, 2 * int(K) + 3, -1)  # 2 ceil(K) + 1; 2x: a binade crossed
+    K = theta * (1.0 + 2.0**-19) + (7.2 if tau is not None else 5.2)
+    q = fraction_bits(fmt)
+    # 2 ceil(K) + 1 (2x: a binade crossed); a radius of 2**(q-1) flags every element (rows beyond
+    # about 2**36 columns), never a radius that would not cover K
+    r = 2 * int(K) + 3 if K < 2.0 ** (q - 3) else 1 << (q - 1)
+    radius = np.where(tested, r, -1)
     return np.full(tested.shape, theta), radius
 
 
