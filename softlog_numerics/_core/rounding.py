@@ -30,10 +30,12 @@ def midpoint_radius_flags(Y: np.ndarray, W: np.ndarray, shift: np.ndarray, radiu
     ``(bits(Y) + shift) mod 2**q``, with ``shift = radius - 2**(q-1)`` per row (``W``: int64
     scratch of ``Y``'s shape). A row holds an element whose integer view is within ``radius`` of
     a rounding boundary of the narrow format (the integers ``= 2**(q-1) mod 2**q``, Theorem LSE10
-    (a)) exactly where the minimum is ``<= 2 radius``. ``radius = -1`` flags nothing."""
-    np.add(Y.view(np.int64), shift[:, None], out=W)
+    (a)) exactly where the minimum is ``<= 2 radius``. ``radius = -1`` flags nothing. ``shift``
+    and ``radius`` are arrays of one entry per row, or one integer each for the whole tile."""
+    scalar = np.ndim(shift) == 0
+    np.add(Y.view(np.int64), shift if scalar else shift[:, None], out=W)
     np.bitwise_and(W, (1 << q) - 1, out=W)
-    if W.size == 0 or int(W.min()) > 2 * int(radius.max()):  # the common case: nothing flagged
+    if W.size == 0 or int(W.min()) > 2 * int(np.max(radius)):  # the common case: nothing flagged
         return np.zeros(Y.shape[0], dtype=bool)
     return W.min(axis=1) <= 2 * radius
 

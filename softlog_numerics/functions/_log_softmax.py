@@ -797,6 +797,47 @@ def _store16_softmax(dst, E, qc, Y, W):
     np.copyto(dst, Y, casting="unsafe")
 
 
+def _narrow_tile_sums(plan: _Plan, X, r0: int, r1: int, bounded: bool):
+    """float16/bfloat16/float32, rows ``r0:r1``: ``(a, k, s, d)``, the row maxima, one argmax column
+    each, ``s = sum_{i != k} exp(T_i)`` in float64 with ``T_i = fl(x_i - a)`` (divided by the
+    temperature in float64 when there is one, Theorem LSE9 (c)), and ``d``, the largest number of
+    roundings a term meets in ``s`` (``bounded``: a sum with a known ``d``, :func:`blocked_row_sums`,
+    for a rounding test, Theorem LSE10 (d); else NumPy's reduction on long rows, ``d`` unused). For
+    rows of one chunk the offsets ``T_i`` are left in the plan's first buffer."""
+    m, n, tau = r1 - r0, plan.n, plan.tau
+    ar = plan.ar(m)
+    if plan.single:
+        T, _, E = plan.bufs(m, n)[:3]
+        xt = plan.tile(X, r0, r1, 0, n)
+        kb = xt.argmax(axis=1)
+        ab = xt[ar, kb]
+        _shift_tile(xt, ab[:, None], T, tau)
+        np.exp(T, out=E)
+        E[ar, kb] = 0.0
+        d = n - 1
+        if n <= SHORT_ROW:
+            s = short_row_sums(E)
+        elif bounded:
+            s, d = blocked_row_sums(E)
+        else:
+            s = E.sum(axis=1)
+        return ab, kb, s, d
+    ab, kb = _argmax_rows(plan, X, r0, r1)
+    s = np.zeros(m)
+    d = 0  # each term reaches s through at most d roundings (Theorem LSE10 (d))
+    for c0, c1 in plan.chunks():
+        T, _, E = plan.bufs(m, c1 - c0)[:3]
+        xt = plan.tile(X, r0, r1, c0, c1)
+        _shift_tile(xt, ab[:, None], T, tau)
+        np.exp(T, out=E)
+        inside = (kb >= c0) & (kb < c1)
+        E[ar[inside], kb[inside] - c0] = 0.0
+        sc, dc = blocked_row_sums(E) if bounded else (E.sum(axis=1), 0)  # softmax: as before
+        s += sc
+        d = max(d, dc) + 1
+    return ab, kb, s, d
+
+
 def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
     """float16/bfloat16/float32: float64 evaluation and one final rounding (Theorem LSE5; with a
     temperature, LSE9 (c)); for log_softmax, correctly rounded: a blocked sum, the bit test of each
@@ -813,53 +854,37 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
         for r0, r1 in plan.sub_blocks(g0, g1):
             m = r1 - r0
             ar = np.arange(m)
-            if plan.single:
-                T, _, E = plan.bufs(m, n)[:3]
-                xt = plan.tile(X, r0, r1, 0, n)
-                kb = xt.argmax(axis=1)
-                ab = xt[ar, kb]
-                _shift_tile(xt, ab[:, None], T, tau)
-                np.exp(T, out=E)
-                E[ar, kb] = 0.0
-                d = n - 1
-                if n <= SHORT_ROW:
-                    s = short_row_sums(E)
-                elif log:  # a sum with a known error bound, for the rounding test
-                    s, d = blocked_row_sums(E)
-                else:
-                    s = E.sum(axis=1)
+            ab, kb, s, d = _narrow_tile_sums(plan, X, r0, r1, log)
+            # a clean sub-tile (every row maximum finite, every s >= 2**-900: the common case) has
+            # every row _NORMAL and tested, and needs none of the per-row special cases below
+            clean = math.isfinite(float(ab.sum())) and float(s.min()) >= _TINY_S
+            if clean:
+                kind = None
             else:
-                ab, kb = _argmax_rows(plan, X, r0, r1)
-                s = np.zeros(m)
-                d = 0  # each term reaches s through at most d roundings (Theorem LSE10 (d))
-                for c0, c1 in plan.chunks():
-                    T, _, E = plan.bufs(m, c1 - c0)[:3]
-                    xt = plan.tile(X, r0, r1, c0, c1)
-                    _shift_tile(xt, ab[:, None], T, tau)
-                    np.exp(T, out=E)
-                    inside = (kb >= c0) & (kb < c1)
-                    E[ar[inside], kb[inside] - c0] = 0.0
-                    sc, dc = blocked_row_sums(E) if log else (E.sum(axis=1), 0)  # softmax: as before
-                    s += sc
-                    d = max(d, dc) + 1
-            kind = np.full(m, _NORMAL, dtype=np.int8)
-            kind[np.isnan(ab)] = _NAN
-            kind[ab == np.inf] = _PINF
-            kind[ab == -np.inf] = _NINF
-            zero = np.flatnonzero((kind == _NORMAL) & (s == 0.0))
-            if zero.size:
-                finite = np.isfinite(X[r0 + zero].astype(np.float64)).sum(axis=1)
-                kind[zero[finite <= 1]] = _SINGLE
+                kind = np.full(m, _NORMAL, dtype=np.int8)
+                kind[np.isnan(ab)] = _NAN
+                kind[ab == np.inf] = _PINF
+                kind[ab == -np.inf] = _NINF
+                zero = np.flatnonzero((kind == _NORMAL) & (s == 0.0))
+                if zero.size:
+                    finite = np.isfinite(X[r0 + zero].astype(np.float64)).sum(axis=1)
+                    kind[zero[finite <= 1]] = _SINGLE
             L = np.log1p(s)
             if log:
                 val = -L  # the argmax entry: -log1p(s), -0.0 when s underflows
-                val[kind == _SINGLE] = 0.0
-                tested = (kind == _NORMAL) & (s >= _TINY_S)
-                theta, radius = _narrow_radius(d, n, ab, fmt, tau, tested)
-                if tau is not None:
-                    # s < 2**-900: L is below a float64 step of every other value, but the offsets
-                    # are inexact and the nudge of LSE5 (c) may go the wrong way (Theorem LSE10 (f))
-                    radius[(kind == _NORMAL) & ~tested] = 13
+                if clean:
+                    tested = True
+                    theta, radius = _narrow_radius(d, n, ab, fmt, tau, None)
+                else:
+                    val[kind == _SINGLE] = 0.0
+                    tested = (kind == _NORMAL) & (s >= _TINY_S)
+                    theta, r = _narrow_radius(d, n, ab, fmt, tau, tested)
+                    radius = np.where(tested, r, -1)
+                    if tau is not None:
+                        # s < 2**-900: L is below a float64 step of every other value, but the
+                        # offsets are inexact and the nudge of LSE5 (c) may go the wrong way
+                        # (Theorem LSE10 (f))
+                        radius[(kind == _NORMAL) & ~tested] = 13
                 shift = radius - half
                 rows_state[0][r0:r1], rows_state[1][r0:r1], rows_state[2][r0:r1] = theta, s, tested
                 rows_state[3][r0:r1] = kb
@@ -867,7 +892,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                 # Rows with a tiny L: T - L rounds to T in float64, and T may be a midpoint of the
                 # narrow format; moving T one float64 ULP away from 0 sends the final rounding the
                 # way the exact T - L goes (Theorem LSE5 (c)).
-                nudge = np.flatnonzero(L < _NUDGE_L)
+                nudge = () if clean and float(L.min()) >= _NUDGE_L else np.flatnonzero(L < _NUDGE_L)
             else:
                 q = 1.0 / (1.0 + s)
                 val = q
@@ -885,13 +910,14 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                     if not log:
                         np.exp(T, out=E)
                 if log:
-                    if nudge.size:
+                    if len(nudge):
                         T[nudge] *= _NUDGE
                     np.subtract(T, Lc, out=T)
                     # Ziv's test on the bits of the float64 values (Theorem LSE10 (a), (d))
                     W = E.view(np.int64)
                     for i in np.flatnonzero(midpoint_radius_flags(T, W, shift, radius, q)):
-                        undecided.append((r0 + i, np.flatnonzero(W[i] <= 2 * radius[i]) + c0))
+                        ri = radius if clean else radius[i]
+                        undecided.append((r0 + i, np.flatnonzero(W[i] <= 2 * ri) + c0))
                     if direct:
                         np.copyto(dst, T, casting="same_kind")
                     else:
@@ -905,10 +931,12 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                     else:
                         np.multiply(E, qc, out=E)
                         _store(dst, E, fmt)
-            live = kind <= _TINY
-            rows_live = np.flatnonzero(live)
-            out2d[r0 + rows_live, kb[rows_live]] = round_from_float64(val[rows_live], fmt)
-            _special_rows(out2d, X, r0, kind, log)
+            if clean:
+                out2d[r0 + ar, kb] = round_from_float64(val, fmt)
+            else:
+                rows_live = np.flatnonzero(kind <= _TINY)
+                out2d[r0 + rows_live, kb[rows_live]] = round_from_float64(val[rows_live], fmt)
+                _special_rows(out2d, X, r0, kind, log)
     # the argmax entries -L whose L is subnormal in fmt (the bit test in the tile covers the others:
     # there T_k = 0), rounded from float64 (Theorem LSE10 (d))
     small = rows_state[2] & (rows_state[1] < 2.0 * fmt.tiny)  # log1p(s) <= s
@@ -924,11 +952,11 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
 
 
 def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
-    """Stage 1 of narrow log_softmax (Theorem LSE10 (d)): ``(theta, radius)`` per row. ``theta u``
-    bounds the relative error of the float64 sum ``s`` (each term rounded at most ``d`` times; ``n``
-    columns, row maxima ``a``); ``radius`` is the number of float64 steps (of the integer view)
-    around each ``fl(T - L)`` that holds the exact value. Rows not ``tested`` get ``radius = -1``
-    (nothing flagged)."""
+    """Stage 1 of narrow log_softmax (Theorem LSE10 (d)): ``(theta, radius)``, one pair for the
+    ``tested`` rows of a tile (None: all of them). ``theta u`` bounds the relative error of the
+    float64 sum ``s`` (each term rounded at most ``d`` times; ``n`` columns, row maxima ``a``);
+    ``radius`` is the number of float64 steps (of the integer view) around each ``fl(T - L)`` that
+    holds the exact value (the caller gives the other rows ``-1``: nothing flagged)."""
     g = d / (1.0 - d * _U)  # gamma_d / u
     if tau is not None:
         t_exp = 1490.5  # |T_i| <= 745.2, relative error 2u + u^2 of the offsets (LSE9 (c))
@@ -940,8 +968,9 @@ def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
         # factor 1.0001 and 745.3 cover exp(T_i eps) - 1 <= |T_i| u (1 + |T_i| u)
         # (one value for the tile, from the largest and smallest |a| of its tested rows: fewer
         # operations on short arrays, a radius at least each row's own)
-        aa = np.abs(a[tested]) if tested.any() else np.ones(1)
-        t_exp = 745.3 if float(aa.min()) < 2.0**-17 else min(float(aa.max()) * 1.0001, 745.3)
+        aa = np.abs(a if tested is None else a[tested])
+        lo, hi = (float(aa.min()), float(aa.max())) if aa.size else (1.0, 1.0)
+        t_exp = 745.3 if lo < 2.0**-17 else min(hi * 1.0001, 745.3)
     # theta = theta0 + theta1 t_exp (the operations on short arrays are the cost here)
     theta0 = g + _LAMBDA_EXP * (1.0 + g * _U) + (n * 2.0**-119 + 2.0**-47)
     theta1 = 1.0 + g * _U
@@ -955,8 +984,7 @@ def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
     # 2 ceil(K) + 1 (2x: a binade crossed); a radius of 2**(q-1) flags every element (rows beyond
     # about 2**36 columns), never a radius that would not cover K
     r = 2 * int(K) + 3 if K < 2.0 ** (q - 3) else 1 << (q - 1)
-    radius = np.where(tested, r, -1)
-    return np.full(tested.shape, theta), radius
+    return theta, r
 
 
 def _log_softmax_exact_sum(X, fmt: Format, tau: float | None, out2d, rows, cols) -> np.ndarray:
