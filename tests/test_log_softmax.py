@@ -535,10 +535,15 @@ def _log_probability_rows(dtype, rows: int, n: int, seed: int):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-@pytest.mark.parametrize("vectorised", [True, False])
-def test_narrow_logsumexp_is_correctly_rounded(dtype, vectorised, monkeypatch):
-    """Bit for bit the oracle on cancelling rows (stages 2 and 3) and on plain ones (stage 1);
-    ``vectorised=False`` sends every undecided row to the row-wise stage 2 instead."""
+@pytest.mark.parametrize("stages", ["all", "no float64 stage", "row-wise"])
+def test_narrow_logsumexp_is_correctly_rounded(dtype, stages, monkeypatch):
+    """Bit for bit the oracle on cancelling rows (stages 2 and 3) and on plain ones (stages 0 and
+    1), with and without a temperature; ``"no float64 stage"`` skips stage 0 (every row to the
+    double-double stage 1), ``"row-wise"`` also sends every row stage 1 leaves to the row-wise
+    stage 2 instead of the vectorised stage 2a (Theorem LSE2 (b), (c))."""
+    vectorised = stages != "row-wise"
+    if stages != "all":
+        monkeypatch.setattr(impl, "_lse_narrow_float64", lambda X, *args: np.zeros(X.shape[0], dtype=bool))
     if not vectorised:
         monkeypatch.setattr(impl, "_lse_retry_narrow", lambda X, g0, rows, *args: np.zeros(rows.size, dtype=bool))
     rng = np.random.default_rng(7)
@@ -546,12 +551,14 @@ def test_narrow_logsumexp_is_correctly_rounded(dtype, vectorised, monkeypatch):
         _log_probability_rows(dtype, 600 if vectorised else 150, 5, 1),
         _log_probability_rows(dtype, 200 if vectorised else 50, 40, 2),
         _as(rng.normal(0.0, 30.0, (400, 9)), dtype),
+        _as(np.vstack([rng.normal(0.0, 5.0, (2, 40000)), np.full((1, 40000), np.nan)]), dtype),  # two chunks
     ]
     for x in cases:
-        got = impl.logsumexp(x).astype(np.float64)
-        want = oracle.logsumexp(x).astype(np.float64)
-        same = (got == want) & (np.signbit(got) == np.signbit(want))
-        assert same.all(), (x[~same][:3], got[~same][:3], want[~same][:3])
+        for T in (1.0, 0.3) if vectorised else (1.0,):
+            got = impl.logsumexp(x, temperature=T).astype(np.float64)
+            want = oracle.logsumexp(x, temperature=T).astype(np.float64)
+            same = (got == want) & (np.signbit(got) == np.signbit(want)) | np.isnan(got) & np.isnan(want)
+            assert same.all(), (T, x[~same][:3], got[~same][:3], want[~same][:3])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ two non-positive terms: log_softmax never cancels. The rest is about rounding er
   ``expm1``), log_softmax rounds ``x_j - A`` with ``A = a + log1p(s)`` a double-double, and
   softmax multiplies ``exp`` by a double-double row factor with exact partial products and one
   final rounding (:func:`scaled_softmax` folds a factor per row into it, for the logsumexp VJP).
+* **logsumexp** in the narrow formats first tries the float64 evaluation of narrow log_softmax,
+  with its proven bound and a rounding test (Theorem LSE2 (c)).
 * **logsumexp** (every format) can cancel (``a < 0`` and ``a + log1p(s) ~ 0``): a row's result is
   returned only when a rigorous error bound proves it within the contract (Ziv's test; in the
   narrow formats the contract is correct rounding: both ends of the error interval must round to
@@ -615,12 +617,62 @@ def _lse_decimal(row, fmt: Format, tau: float | None = None, entry: float | None
             return _round_fraction(Fraction(y), fmt)
 
 
+def _lse_narrow_float64(X, fmt: Format, tau: float | None, out) -> np.ndarray:
+    """Stage 0 of narrow logsumexp (Theorem LSE2 (c)): the float64 sum of :func:`_narrow_tile_sums`
+    with the bound of Theorem LSE10 (d), ``A = a + log1p(s)`` (``a/T`` a double-double with a
+    temperature), and :func:`_rounds_once`. Writes the decided rows into ``out`` and returns their
+    mask; rows of kind other than normal, with ``s < 2**-900`` or undecided are left to the
+    double-double stages."""
+    R, n = X.shape
+    plan = _Plan(R, n, narrow=True, tau=tau)
+    done = np.zeros(R, dtype=bool)
+    for r0, r1 in plan.sub_blocks(0, R):
+        ab, kb, s, d = _narrow_tile_sums(plan, X, r0, r1, True)
+        ok = np.isfinite(ab) & (s >= _TINY_S)  # finite a and s > 0: kind normal
+        if not ok.any():
+            continue
+        theta, _ = _narrow_radius(d, n, ab, fmt, tau, None if ok.all() else ok)
+        L = np.log1p(s)
+        err = theta * _U * (1.0 + 2.0**-20) * (s / (1.0 + s)) + 2.0**-51.9 * L
+        if tau is None:
+            Ah, Al = two_sum(ab, L)  # exact
+        else:
+            # a/T = h + l (relative 2**-102, LSE9 (a)); A = TwoSum(h, L) + l, the last addition
+            # rounded (at most 2**-104 (|A_h| + |h|)); 2**-1070 covers a quotient below the normal range
+            h, l = dd_div_scalar(ab, np.zeros(ab.size), tau)
+            Ah, e = two_sum(h, L)
+            Al = e + l
+            ah = np.abs(h)
+            err = err + _TAU_DIV * ah + 2.0**-104 * (np.abs(Ah) + ah) + 2.0**-1070
+            ok &= np.isfinite(Ah)
+        c, acc = _rounds_once(Ah, Al, err, fmt)
+        acc &= ok
+        out[r0:r1][acc] = c[acc]
+        done[r0:r1] = acc
+    return done
+
+
 def _lse_rows(X, fmt: Format, tau: float | None = None) -> np.ndarray:
     R, n = X.shape
     out = np.empty(R, dtype=np.float64)
     if n == 0:
         out[:] = -np.inf
         return out
+    if fmt.name == "float64":
+        return _lse_rows_accurate(X, fmt, tau, out)
+    with np.errstate(all="ignore"):
+        done = _lse_narrow_float64(X, fmt, tau, out)
+    rest = np.flatnonzero(~done)
+    if rest.size == R:
+        return _lse_rows_accurate(X, fmt, tau, out)
+    if rest.size:
+        out[rest] = _lse_rows_accurate(X[rest], fmt, tau, np.empty(rest.size))
+    return out
+
+
+def _lse_rows_accurate(X, fmt: Format, tau: float | None, out) -> np.ndarray:
+    """The double-double stages of logsumexp (Theorem LSE2 (a), (b)) for every row of ``X``."""
+    R, n = X.shape
     narrow = fmt.name != "float64"
     plan = _Plan(R, n, narrow=narrow, tau=tau)
     slack = 2  # float64's contract; the narrow formats are correctly rounded
@@ -718,8 +770,10 @@ def logsumexp(x: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, temperat
     empty or all ``-inf`` row gives ``-inf``; a row with one finite entry returns it (``+0`` for
     ``-0``). A result beyond the format's range is ``+inf``.
 
-    Algorithm: ``a + log1p(s)`` with ``a`` the row maximum and ``s`` the other ``exp(x_i - a)``
-    summed error-free in their high part (float64 internally for every format; ``exp(x_i)`` times
+    Algorithm: ``a + log1p(s)`` with ``a`` the row maximum and ``s`` the other ``exp(x_i - a)``.
+    In float16, bfloat16 and float32 a float64 evaluation with a proven bound (that of narrow
+    log_softmax) decides almost every row first (Theorem LSE2 (c)); the others, and every float64
+    row, have ``s`` summed error-free in its high part (float64 internally for every format; ``exp(x_i)`` times
     a double-double ``exp(-a)``, or ``exp`` of the exactly split ``x_i - a``), ``log1p`` in
     double-double. The sum ``a + log1p(s)`` cancels when ``a < 0``; a result is returned only when
     a rigorous error bound proves it within the contract (Ziv's test: for float16, bfloat16 and
