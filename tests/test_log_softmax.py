@@ -590,6 +590,13 @@ def _narrow_log_softmax_cases(dtype, small: bool):
     return cases
 
 
+def _flag_every_element(monkeypatch):
+    """Stage 1 of narrow log_softmax and softmax flags every element of the tested rows: a radius
+    of ``2**(q-1)`` float64 steps (and, for softmax, a subnormal-grid margin of 1/2)."""
+    radius = impl._narrow_radius
+    monkeypatch.setattr(impl, "_narrow_radius", lambda *a: (radius(*a)[0], 1 << (impl.fraction_bits(a[3]) - 1)))
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 @pytest.mark.parametrize("stage", [1, 2, 3, 4])
 def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
@@ -599,8 +606,7 @@ def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
     (``_log_softmax_exact_sum``), 3 the double-double row scalars, 4 the decimal fallback (on a
     smaller set of rows)."""
     if stage > 1:
-        radius = impl._narrow_radius
-        monkeypatch.setattr(impl, "_narrow_radius", lambda *a: (radius(*a)[0], 2**26))
+        _flag_every_element(monkeypatch)
     if stage > 2:
         monkeypatch.setattr(impl, "_log_softmax_exact_sum", lambda X, fmt, tau, out, rows, cols: np.zeros(rows.size, dtype=bool))
     if stage > 3:
@@ -614,6 +620,50 @@ def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
             want = oracle.log_softmax(x, temperature=T).astype(np.float64)
             same = (got == want) & (np.signbit(got) == np.signbit(want)) | (np.isnan(got) & np.isnan(want))
             assert same.all(), (T, x[~same][:3], got[~same][:3], want[~same][:3])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_narrow_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
+    """Bit for bit the oracle, with and without a temperature (Theorem LSE11). ``stage`` > 1 flags
+    every element at stage 1 and lets only that stage decide: 2 the double-double exponential of
+    the log-softmax value, 3 the decimal fallback (on a smaller set of rows). The cases include
+    results subnormal in the format (wide rows; most float16 results of long rows)."""
+    if stage > 1:
+        _flag_every_element(monkeypatch)
+    if stage > 2:
+        monkeypatch.setattr(impl, "decided_dd", lambda yh, yl, err, fmt: (yh, np.zeros(np.shape(yh), dtype=bool)))
+    rng = np.random.default_rng(11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the cast of the range's edges
+        cases = _narrow_log_softmax_cases(dtype, small=stage == 3)
+        cases += [
+            _as(rng.normal(0.0, 30.0, (80 if stage < 3 else 6, 16)), dtype),  # results down to the subnormals
+            _as(np.zeros((3, 8)), dtype),  # 1/8 exactly
+        ]
+        if stage < 3:
+            cases.append(_as(rng.normal(-3.0, 1.0, (20, 3000)), dtype))  # float16: mostly subnormal results
+    for x in cases:
+        for T in (1.0, 0.3, 0.001):
+            got = impl.softmax(x, temperature=T).astype(np.float64)
+            want = oracle.softmax(x, temperature=T).astype(np.float64)
+            same = (got == want) & (np.signbit(got) == np.signbit(want)) | (np.isnan(got) & np.isnan(want))
+            assert same.all(), (T, x[~same][:3], got[~same][:3], want[~same][:3])
+
+
+def test_narrow_softmax_stage_1_decides_almost_everything(monkeypatch):
+    """On plain logits, stage 1 of narrow softmax leaves fewer than 1 element in 10**4 to the later
+    stages (Theorem LSE11: the radius is a few thousand float64 steps out of 2**29 or more)."""
+    seen = []
+    retry = impl._softmax_retry
+    monkeypatch.setattr(impl, "_softmax_retry", lambda X, fmt, tau, out, und: (seen.extend(und), retry(X, fmt, tau, out, und)))
+    rng = np.random.default_rng(5)
+    total = 0
+    for dtype in ("float16", "bfloat16", "float32"):
+        x = _as(rng.normal(0.0, 5.0, (400, 500)), dtype)
+        impl.softmax(x)
+        total += x.size
+    assert sum(c.size for _, c in seen) < total * 1e-4
 
 
 @pytest.mark.slow

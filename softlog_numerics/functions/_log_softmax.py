@@ -15,7 +15,8 @@ two non-positive terms: log_softmax never cancels. The rest is about rounding er
 
 * **float16, bfloat16, float32** (log_softmax, softmax): float64 evaluation and one final rounding
   (``round_from_float64`` for bfloat16); every float64 error is below ``2**-36`` relative, so the
-  result is faithful (Theorem LSE5 there).
+  result is faithful (Theorem LSE5 there), and a rounding test on each value with a proven radius
+  makes it correctly rounded: the rare undecided elements are recomputed (Theorems LSE10, LSE11).
 * **float64**: ``s`` comes from ``exp(x_i)`` times a double-double ``exp(-a)`` when the row
   maxima are at most 650 ("direct mode": the argument of ``exp`` is exact), else from
   ``exp(t_i) (1 + t_lo_i)`` with ``x_i - a = t_i + t_lo_i`` split exactly ("shifted mode"). The
@@ -565,11 +566,14 @@ def _lse_retry_narrow(X, g0, rows, a, k, fmt: Format, y) -> np.ndarray:
     return done
 
 
-def _lse_decimal(row, fmt: Format, tau: float | None = None, entry: float | None = None) -> float:
+def _lse_decimal(
+    row, fmt: Format, tau: float | None = None, entry: float | None = None, softmax: bool = False
+) -> float:
     """Correctly rounded logsumexp of a row of finite float64 values (at least two), divided by the
     temperature ``tau`` (None: 1), with :mod:`decimal` at increasing precision until the rounding is
     decided (Ziv). With ``entry`` (an element ``x_j`` of the row): its log-softmax value
-    ``(x_j - a)/T - log1p(s)`` instead (Theorem LSE10 (e))."""
+    ``(x_j - a)/T - log1p(s)`` instead (Theorem LSE10 (e)), or with ``softmax`` its softmax value,
+    the exponential of that (Theorem LSE11 (c))."""
     vals = [Decimal(v) for v in row]
     tq = Decimal(1.0 if tau is None else tau)  # exact
     n = len(vals)
@@ -584,6 +588,11 @@ def _lse_decimal(row, fmt: Format, tau: float | None = None, entry: float | None
             t = ctx.subtract(v, a) if tau is None else ctx.divide(ctx.subtract(v, a), tq)
             if t > -3000:
                 s = ctx.add(s, ctx.exp(t))
+        if softmax and s == 0:
+            # every other term is below e**-3000: the argmax gets 1/(1 + s), within e**-2990 of 1,
+            # and an entry t_j <= -3000 (it is one of the others) less than e**-3000 (LSE11 (c))
+            assert entry is not None
+            return 1.0 if Decimal(entry) == a else 0.0  # (a tie with a would make s >= 1)
         if entry is not None and s == 0:
             # 0 < L < n e**-3000 < 2**-4300, and an offset t_j that is not a rounding boundary is
             # farther than 2**-1344 from every one: the rounding of t_j - L is that of t_j minus any
@@ -608,6 +617,9 @@ def _lse_decimal(row, fmt: Format, tau: float | None = None, entry: float | None
             y = ctx.subtract(tj, L)
             err = rho * (big + n + abs(Fraction(L)) + 2 * abs(Fraction(tj)) + abs(Fraction(y))) * 2
             err += n * Fraction(1, 10**1300)
+            if softmax:  # e**y within e**y (2 err + rho): |e**d - 1| <= 2|d| for |d| <= 1
+                y = ctx.exp(y)
+                err = abs(Fraction(y)) * (2 * err + rho)
             lo = _round_fraction(Fraction(y) - err, fmt)
         hi = _round_fraction(Fraction(y) + err, fmt)
         if lo == hi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
@@ -833,22 +845,6 @@ def _store(dst, src64, fmt: Format):
 
 
 _H_SUB = 2.0**-14  # float16: below it the output is subnormal (or 0), on the grid 2**-24
-_H_SCALE, _H_UNSCALE = 2.0**24, 2.0**-24
-
-
-def _store16_softmax(dst, E, qc, Y, W):
-    """``dst = RN_float16(fl(E * q))`` (float64 scratch ``Y``, ``W`` of ``E``'s shape), the value
-    NumPy's cast gives, bit for bit, without its slow path: NumPy's float64 -> float16 cast takes
-    ~60 ns per result that is inexact in the subnormal range (it raises the underflow flag per
-    element), ~40x its normal cost, and most softmax outputs of a long row are there. Values
-    below ``2**-14`` are rounded first on the grid ``2**-24`` of float16's subnormals: ``rint``
-    of the exactly scaled ``y * 2**24`` (ties to even, as the cast), so the cast of the rounded
-    value is exact (Theorem LSE5 (d))."""
-    np.multiply(E, qc, out=Y)
-    np.multiply(Y, _H_SCALE, out=W)
-    np.rint(W, out=W)
-    np.multiply(W, _H_UNSCALE, out=Y, where=Y < _H_SUB)  # NaN stays (the comparison is False)
-    np.copyto(dst, Y, casting="unsafe")
 
 
 def _narrow_tile_sums(plan: _Plan, X, r0: int, r1: int, bounded: bool):
@@ -901,6 +897,8 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
     direct = fmt.name != "bfloat16"
     q = fraction_bits(fmt)
     half = 1 << (q - 1)
+    sub_exp = fmt.precision - 1 - fmt.emin  # fmt's subnormals are the multiples of 2**-sub_exp
+    sub_top = 2.0 ** (fmt.emin + 1)
     undecided: list[tuple[int, np.ndarray]] = []  # (row, columns) whose rounding stage 1 left open
     # log: per row theta (the relative error of s in units of u), s, tested, the argmax
     rows_state = (np.zeros(R), np.zeros(R), np.zeros(R, dtype=bool), np.zeros(R, dtype=np.int64))
@@ -908,7 +906,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
         for r0, r1 in plan.sub_blocks(g0, g1):
             m = r1 - r0
             ar = np.arange(m)
-            ab, kb, s, d = _narrow_tile_sums(plan, X, r0, r1, log)
+            ab, kb, s, d = _narrow_tile_sums(plan, X, r0, r1, True)  # a known d, for the test
             # a clean sub-tile (every row maximum finite, every s >= 2**-900: the common case) has
             # every row _NORMAL and tested, and needs none of the per-row special cases below
             clean = math.isfinite(float(ab.sum())) and float(s.min()) >= _TINY_S
@@ -923,23 +921,24 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                 if zero.size:
                     finite = np.isfinite(X[r0 + zero].astype(np.float64)).sum(axis=1)
                     kind[zero[finite <= 1]] = _SINGLE
-            L = np.log1p(s)
+            tested: bool | np.ndarray
+            if clean:
+                tested = True
+                theta, radius = _narrow_radius(d, n, ab, fmt, tau, None, log)
+            else:
+                tested = (kind == _NORMAL) & (s >= _TINY_S)
+                theta, r = _narrow_radius(d, n, ab, fmt, tau, tested, log)
+                radius = np.where(tested, r, -1)
             if log:
+                L = np.log1p(s)
                 val = -L  # the argmax entry: -log1p(s), -0.0 when s underflows
-                if clean:
-                    tested = True
-                    theta, radius = _narrow_radius(d, n, ab, fmt, tau, None)
-                else:
+                if not clean:
                     val[kind == _SINGLE] = 0.0
-                    tested = (kind == _NORMAL) & (s >= _TINY_S)
-                    theta, r = _narrow_radius(d, n, ab, fmt, tau, tested)
-                    radius = np.where(tested, r, -1)
                     if tau is not None:
                         # s < 2**-900: L is below a float64 step of every other value, but the
                         # offsets are inexact and the nudge of LSE5 (c) may go the wrong way
                         # (Theorem LSE10 (f))
                         radius[(kind == _NORMAL) & ~tested] = 13
-                shift = radius - half
                 rows_state[0][r0:r1], rows_state[1][r0:r1], rows_state[2][r0:r1] = theta, s, tested
                 rows_state[3][r0:r1] = kb
                 Lc = L[:, None]
@@ -948,17 +947,19 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                 # way the exact T - L goes (Theorem LSE5 (c)).
                 nudge = () if clean and float(L.min()) >= _NUDGE_L else np.flatnonzero(L < _NUDGE_L)
             else:
-                q = 1.0 / (1.0 + s)
-                val = q
-                qc = q[:, None]
+                val = 1.0 / (1.0 + s)
+                qc = val[:, None]
+                # results below 2**(emin + 1) are tested on the grid of fmt's subnormals (LSE11 (b))
+                err_z = (int(np.max(radius)) + 1) * 2.0 ** (fmt.precision - 53) + 2.0 ** (sub_exp - 1070)
+            shift = radius - half
             for c0, c1 in plan.chunks():
                 dst = out2d[r0:r1, c0:c1]
                 if plan.single:
-                    T, _, E = plan.bufs(m, n)[:3]
+                    T, LO, E = plan.bufs(m, n)[:3]
                     if not log:
                         E[ar, kb] = 1.0
                 else:
-                    T, _, E = plan.bufs(m, c1 - c0)[:3]
+                    T, LO, E = plan.bufs(m, c1 - c0)[:3]
                     xt = plan.tile(X, r0, r1, c0, c1)
                     _shift_tile(xt, ab[:, None], T, tau)
                     if not log:
@@ -967,27 +968,31 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
                     if len(nudge):
                         T[nudge] *= _NUDGE
                     np.subtract(T, Lc, out=T)
-                    # Ziv's test on the bits of the float64 values (Theorem LSE10 (a), (d))
-                    W = E.view(np.int64)
-                    for i in np.flatnonzero(midpoint_radius_flags(T, W, shift, radius, q)):
-                        ri = radius if clean else radius[i]
-                        undecided.append((r0 + i, np.flatnonzero(W[i] <= 2 * ri) + c0))
-                    if direct:
-                        np.copyto(dst, T, casting="same_kind")
-                    else:
-                        _store(dst, T, fmt)
                 else:
-                    if fmt.name == "float16":
-                        _, LO = plan.bufs(*E.shape)[:2]
-                        _store16_softmax(dst, E, qc, T, LO)
-                    elif direct:
-                        np.multiply(E, qc, out=dst, casting="same_kind")
-                    else:
-                        np.multiply(E, qc, out=E)
-                        _store(dst, E, fmt)
+                    np.multiply(E, qc, out=T)  # the float64 softmax values
+                    if fmt.name == "float16" or (T < sub_top).any():
+                        # Z = y 2**sub_exp on the grid of fmt's subnormals (exact), R = rint(Z)
+                        np.multiply(T, 2.0**sub_exp, out=E)
+                        np.rint(E, out=LO)
+                        for i in np.flatnonzero(_subnormal_flags(T, E, LO, sub_top, err_z, tested)):
+                            undecided.append((r0 + i, _subnormal_cols(T[i], sub_top, err_z, sub_exp) + c0))
+                # Ziv's test on the bits of the float64 values (Theorem LSE10 (a), (d); LSE11 (a))
+                W = E.view(np.int64)
+                for i in np.flatnonzero(midpoint_radius_flags(T, W, shift, radius, q)):
+                    ri = radius if clean else radius[i]
+                    undecided.append((r0 + i, np.flatnonzero(W[i] <= 2 * ri) + c0))
+                if not log and fmt.name == "float16":
+                    # the values below 2**-14 rounded on float16's subnormal grid first (LO = rint(Z)):
+                    # NumPy's cast of them is slow, and the cast of the rounded value is exact (LSE5 (d))
+                    np.multiply(LO, 2.0**-sub_exp, out=T, where=T < _H_SUB)
+                if direct:
+                    np.copyto(dst, T, casting="same_kind")
+                else:
+                    _store(dst, T, fmt)
             if clean:
                 out2d[r0 + ar, kb] = round_from_float64(val, fmt)
             else:
+                assert kind is not None
                 rows_live = np.flatnonzero(kind <= _TINY)
                 out2d[r0 + rows_live, kb[rows_live]] = round_from_float64(val[rows_live], fmt)
                 _special_rows(out2d, X, r0, kind, log)
@@ -1002,10 +1007,27 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
         rows = np.flatnonzero(small)
         undecided.extend((int(rows[i]), kb[i : i + 1]) for i in np.flatnonzero(~acc))
     if undecided:
-        _log_softmax_retry(X, fmt, tau, out2d, undecided)
+        (_log_softmax_retry if log else _softmax_retry)(X, fmt, tau, out2d, undecided)
 
 
-def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
+def _subnormal_flags(Y, Z, R, top: float, err_z: float, tested) -> np.ndarray:
+    """Rows of the tile ``Y`` (float64 softmax values; ``Z = Y 2**sub_exp`` and ``R = rint(Z)``) with
+    a value below ``top = 2**(emin + 1)`` within ``err_z`` of a rounding boundary of fmt's
+    subnormal grid (a half-integer of ``Z``), among the ``tested`` rows (Theorem LSE11 (b)).
+    Overwrites ``Z`` with ``|Z - R|``; ``R`` is kept."""
+    np.subtract(Z, R, out=Z)  # exact
+    np.abs(Z, out=Z)
+    flag = (Z >= 0.5 - err_z) & (Y < top)
+    return flag.any(axis=1) & tested
+
+
+def _subnormal_cols(y, top: float, err_z: float, sub_exp: int) -> np.ndarray:
+    """The columns of one row that :func:`_subnormal_flags` flags."""
+    z = y * 2.0**sub_exp
+    return np.flatnonzero((np.abs(z - np.rint(z)) >= 0.5 - err_z) & (y < top))
+
+
+def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested, log: bool = True):
     """Stage 1 of narrow log_softmax (Theorem LSE10 (d)): ``(theta, radius)``, one pair for the
     ``tested`` rows of a tile (None: all of them). ``theta u`` bounds the relative error of the
     float64 sum ``s`` (each term rounded at most ``d`` times; ``n`` columns, row maxima ``a``);
@@ -1034,6 +1056,11 @@ def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested):
     # + 2.2; plus the offsets' rounding, the subtraction's and the nudge of LSE5 (c): 1/2 + 1/2 + 2
     # steps (with a temperature 2.0001 + 1/2 + 2)
     K = theta * (1.0 + 2.0**-19) + (7.2 if tau is not None else 5.2)
+    if not log:
+        # softmax: exp(T_j) (at most (lambda + t) u <= theta u), q = 1/(1 + s) (theta u s/(1 + s)
+        # and two roundings), the product (one): relative (2 theta + 3) u, in steps of the
+        # computed value (Theorem LSE11 (a))
+        K = (2.0 * theta + 3.0) * (1.0 + 2.0**-19) + 1.0
     q = fraction_bits(fmt)
     # 2 ceil(K) + 1 (2x: a binade crossed); a radius of 2**(q-1) flags every element (rows beyond
     # about 2**36 columns), never a radius that would not cover K
@@ -1091,20 +1118,37 @@ def _log_softmax_retry(X, fmt: Format, tau: float | None, out2d, undecided) -> N
     undecided: :func:`_log_softmax_exact_sum`; then the row's ``L`` in double-double with a proven
     bound (logsumexp's row scalars, Theorem LSE1), the value ``(x_j - a) - L`` as a double-double
     and :func:`decided_dd`; what is still open goes to :func:`_lse_decimal`."""
-    n = X.shape[1]
     rows = np.concatenate([np.full(c.size, r, dtype=np.int64) for r, c in undecided])
     cols = np.concatenate([c for _, c in undecided]).astype(np.int64)
     done = _log_softmax_exact_sum(X, fmt, tau, out2d, rows, cols)
     if done.all():
         return
     rows, cols = rows[~done], cols[~done]
+    Xs, inv, x, yh, yl, err, normal = _log_softmax_dd(X, fmt, tau, rows, cols)
+    c, ok = decided_dd(yh, yl, err, fmt)
+    ok &= normal[inv]
+    out2d[rows[ok], cols[ok]] = c[ok]
+    for i in np.flatnonzero(~ok):
+        row = Xs[inv[i]].astype(np.float64)
+        fin = row[np.isfinite(row)].tolist()
+        out2d[rows[i], cols[i]] = _lse_decimal(fin, fmt, tau, entry=float(x[i]))
+
+
+def _log_softmax_dd(X, fmt: Format, tau: float | None, rows, cols, exact_rows: bool = False):
+    """The log-softmax values of the cells ``(rows, cols)`` as double-doubles ``yh + yl`` within
+    ``err``: the row's ``L`` from logsumexp's row scalars (Theorem LSE1; with ``exact_rows``, from
+    :func:`_scaled_sum_row` and ``_log1p_dd``, as LSE2's stage 2), the exact offset (Theorem LSE10
+    (e), stage 3). Returns ``(Xs, inv, x, yh, yl, err, normal)``: the distinct rows ``Xs``
+    (``Xs[inv]`` is each cell's row), the entries ``x``, and ``normal`` per distinct row (the bound
+    holds there)."""
+    n = X.shape[1]
     urows, inv = np.unique(rows, return_inverse=True)
     Xs = np.ascontiguousarray(X[urows])
     m = urows.size
     a, Lh, Ll, errL = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m)
     normal = np.zeros(m, dtype=bool)
     plan = _Plan(m, n, narrow=True, tau=tau)
-    for g0, g1 in plan.groups():
+    for g0, g1 in () if exact_rows else plan.groups():
         st = _RowState(plan, Xs, g0, g1, *_stats_accurate(plan, Xs, g0, g1), fmt)
         c = st.sh / (1.0 + st.sh)
         e = _C1 * _U * c + _DD_REL * np.abs(st.Lh) + 2.0**-1074
@@ -1113,6 +1157,21 @@ def _log_softmax_retry(X, fmt: Format, tau: float | None, out2d, undecided) -> N
             e = e + _TAU_TERMS * c + n * 2.0**-1072
         a[g0:g1], Lh[g0:g1], Ll[g0:g1], errL[g0:g1] = st.a, st.Lh, st.Ll, e
         normal[g0:g1] = st.kind == _NORMAL
+    if exact_rows:
+        sh, sl = np.zeros(m), np.zeros(m)
+        for i in range(m):
+            row = Xs[i].astype(np.float64)
+            k = int(np.argmax(row))
+            a[i] = row[k]
+            normal[i] = bool(np.isfinite(row).sum() >= 2) and math.isfinite(a[i])
+            if normal[i]:
+                K, Sh, Sl = _scaled_sum_row(row, float(a[i]), k, tau)
+                sh[i], sl[i] = math.ldexp(Sh, K), math.ldexp(Sl, K)
+        normal &= sh >= _TINY_S
+        Lh, Ll = _log1p_dd(np.where(normal, sh, 0.0), np.where(normal, sl, 0.0))
+        c = sh / (1.0 + sh)
+        # _scaled_sum_row: 2**-100 relative (2**-91 with a temperature, LSE9 (b)); _log1p_dd H_dd
+        errL = _DD_REL * (c + np.abs(Lh)) + 2.0**-1073 + (_TAU_TERMS * c if tau is not None else 0.0)
     x = Xs[inv, cols].astype(np.float64)
     ar = a[inv]
     th, tl = two_sum(x, -ar)
@@ -1124,13 +1183,48 @@ def _log_softmax_retry(X, fmt: Format, tau: float | None, out2d, undecided) -> N
     err = errL[inv] + 2.0**-51 * (np.abs(e1) + np.abs(tl) + np.abs(Ll[inv])) + 2.0**-1073
     if tau is not None:
         err = err + 2.0**-102 * np.abs(th)
-    c, ok = decided_dd(yh, yl, err, fmt)
-    ok &= normal[inv]
-    out2d[rows[ok], cols[ok]] = c[ok]
-    for i in np.flatnonzero(~ok):
+    return Xs, inv, x, yh, yl, err, normal
+
+
+def _softmax_retry(X, fmt: Format, tau: float | None, out2d, undecided) -> None:
+    """Stages 2 and 3 of narrow softmax (Theorem LSE11 (c)) for the elements that stage 1 left
+    undecided: ``exp`` in double-double of the log-softmax value of :func:`_log_softmax_dd`, and
+    :func:`decided_dd`; what is still open goes to :func:`_lse_decimal`."""
+    rows = np.concatenate([np.full(c.size, r, dtype=np.int64) for r, c in undecided])
+    cols = np.concatenate([c for _, c in undecided]).astype(np.int64)
+    # batches of at most _RETRY_TILE elements of distinct rows bound the memory
+    urows = np.unique(rows)
+    step = max(1, _RETRY_TILE // max(1, X.shape[1]))
+    for b0 in range(0, urows.size, step):
+        sel = np.isin(rows, urows[b0 : b0 + step])
+        _softmax_retry_batch(X, fmt, tau, out2d, rows[sel], cols[sel])
+
+
+def _softmax_retry_batch(X, fmt: Format, tau: float | None, out2d, rows, cols) -> None:
+    """:func:`_softmax_retry` for the cells ``(rows, cols)`` of a few rows."""
+    for exact_rows in (False, True):
+        Xs, inv, x, yh, yl, err, normal = _log_softmax_dd(X, fmt, tau, rows, cols, exact_rows)
+        ok = normal[inv] & (err < 2.0**-20)
+        # e**y below half of fmt's smallest subnormal, 2**(emin - p): the result is +0
+        zero = ok & (yh + np.abs(yl) < (fmt.emin - fmt.precision) * math.log(2.0) - 1.0)
+        out2d[rows[zero], cols[zero]] = 0.0
+        ok &= ~zero & (yh > -(2.0**20))  # (_exp_dd's range)
+        yh, yl = np.where(ok, yh, 0.0), np.where(ok, yl, 0.0)
+        kk, mh, ml = _exp_dd(yh, yl)
+        ph, pl = np.ldexp(mh, kk), np.ldexp(ml, kk)
+        # |e**(y + d) - e**y| <= 2 |d| e**y for |d| <= 1; the kernel 2**-97; ldexp's underflow
+        c, dec = decided_dd(ph, pl, ph * (2.0 * err + 2.0**-96) + 2.0**-1072, fmt)
+        ok &= dec
+        out2d[rows[ok], cols[ok]] = c[ok]
+        ok |= zero
+        if ok.all():
+            return
+        rows, cols = rows[~ok], cols[~ok]
+    Xs, inv, x, _, _, _, _ = _log_softmax_dd(X, fmt, tau, rows, cols)
+    for i in range(rows.size):
         row = Xs[inv[i]].astype(np.float64)
         fin = row[np.isfinite(row)].tolist()
-        out2d[rows[i], cols[i]] = _lse_decimal(fin, fmt, tau, entry=float(x[i]))
+        out2d[rows[i], cols[i]] = _lse_decimal(fin, fmt, tau, entry=float(x[i]), softmax=True)
 
 
 def _split26(h, l):
@@ -1397,12 +1491,15 @@ def softmax(x: ArrayLike, axis: Axis = -1, *, temperature: float = 1.0) -> np.nd
     Algorithm: ``exp(x_j - a) / (1 + s)`` (division form, Blanchard-Higham-Mary). float64: the
     argument of ``exp`` is split exactly (``x_j - a = t + t_lo``) and ``exp(t)(1 + t_lo)`` is
     multiplied by the double-double ``1/(1 + s)`` with Dekker's exact partial products, so that
-    one rounding ends the computation. Narrow formats: float64 and one final rounding.
+    one rounding ends the computation. Narrow formats: float64 evaluation with a proven relative
+    error bound, a rounding test on each value (on its bits; on the grid of the format's
+    subnormals below ``2**(emin + 1)``), and the rare undecided elements recomputed in
+    double-double, then exactly (``decimal``).
 
-    Accuracy: at most 1 ULP (float16, bfloat16, float32) and 3 ULP (float64) from the correctly
-    rounded result (``ULP_BOUNDS["softmax"]``), proofs/log_softmax.md, Theorem LSE4 (float64;
-    Theorem LSE5 there for the narrow formats), under the same hypothesis H_exp; the same with a
-    temperature (Theorem LSE9).
+    Accuracy: correctly rounded in float16, bfloat16 and float32, and at most 3 ULP in float64
+    (``ULP_BOUNDS["softmax"]``), proofs/log_softmax.md, Theorem LSE11 (narrow formats) and
+    Theorem LSE4 (float64), under the hypothesis H_exp; the same with a temperature (Theorems
+    LSE9, LSE11).
     """
     return _softmax_common(x, axis, False, temperature)
 
