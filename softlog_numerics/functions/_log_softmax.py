@@ -1192,9 +1192,9 @@ def _softmax_retry(X, fmt: Format, tau: float | None, out2d, undecided) -> None:
     :func:`decided_dd`; what is still open goes to :func:`_lse_decimal`."""
     rows = np.concatenate([np.full(c.size, r, dtype=np.int64) for r, c in undecided])
     cols = np.concatenate([c for _, c in undecided]).astype(np.int64)
-    # batches of at most _RETRY_TILE elements of distinct rows bound the memory
+    # batches of at most 2 _RETRY_TILE elements of distinct rows bound the memory
     urows = np.unique(rows)
-    step = max(1, _RETRY_TILE // max(1, X.shape[1]))
+    step = max(1, (_RETRY_TILE << 1) // max(1, X.shape[1]))
     for b0 in range(0, urows.size, step):
         sel = np.isin(rows, urows[b0 : b0 + step])
         _softmax_retry_batch(X, fmt, tau, out2d, rows[sel], cols[sel])
