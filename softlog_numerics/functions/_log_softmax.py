@@ -639,7 +639,7 @@ def _lse_narrow_float64(X, fmt: Format, tau: float | None, out) -> np.ndarray:
     plan = _Plan(R, n, narrow=True, tau=tau)
     done = np.zeros(R, dtype=bool)
     for r0, r1 in plan.sub_blocks(0, R):
-        ab, kb, s, d = _narrow_tile_sums(plan, X, r0, r1, True)
+        ab, kb, s, d = _narrow_tile_sums(plan, X, r0, r1)
         ok = np.isfinite(ab) & (s >= _TINY_S)  # finite a and s > 0: kind normal
         if not ok.any():
             continue
@@ -847,13 +847,13 @@ def _store(dst, src64, fmt: Format):
 _H_SUB = 2.0**-14  # float16: below it the output is subnormal (or 0), on the grid 2**-24
 
 
-def _narrow_tile_sums(plan: _Plan, X, r0: int, r1: int, bounded: bool):
+def _narrow_tile_sums(plan: _Plan, X, r0: int, r1: int):
     """float16/bfloat16/float32, rows ``r0:r1``: ``(a, k, s, d)``, the row maxima, one argmax column
     each, ``s = sum_{i != k} exp(T_i)`` in float64 with ``T_i = fl(x_i - a)`` (divided by the
     temperature in float64 when there is one, Theorem LSE9 (c)), and ``d``, the largest number of
-    roundings a term meets in ``s`` (``bounded``: a sum with a known ``d``, :func:`blocked_row_sums`,
-    for a rounding test, Theorem LSE10 (d); else NumPy's reduction on long rows, ``d`` unused). For
-    rows of one chunk the offsets ``T_i`` are left in the plan's first buffer."""
+    roundings a term meets in ``s`` (:func:`blocked_row_sums` on long rows, for the rounding tests
+    of Theorems LSE10 (d), LSE11 (a) and LSE2 (c)). For rows of one chunk the offsets ``T_i`` are
+    left in the plan's first buffer."""
     m, n, tau = r1 - r0, plan.n, plan.tau
     ar = plan.ar(m)
     if plan.single:
@@ -867,10 +867,8 @@ def _narrow_tile_sums(plan: _Plan, X, r0: int, r1: int, bounded: bool):
         d = n - 1
         if n <= SHORT_ROW:
             s = short_row_sums(E)
-        elif bounded:
-            s, d = blocked_row_sums(E)
         else:
-            s = E.sum(axis=1)
+            s, d = blocked_row_sums(E)
         return ab, kb, s, d
     ab, kb = _argmax_rows(plan, X, r0, r1)
     s = np.zeros(m)
@@ -882,7 +880,7 @@ def _narrow_tile_sums(plan: _Plan, X, r0: int, r1: int, bounded: bool):
         np.exp(T, out=E)
         inside = (kb >= c0) & (kb < c1)
         E[ar[inside], kb[inside] - c0] = 0.0
-        sc, dc = blocked_row_sums(E) if bounded else (E.sum(axis=1), 0)  # softmax: as before
+        sc, dc = blocked_row_sums(E)
         s += sc
         d = max(d, dc) + 1
     return ab, kb, s, d
@@ -890,8 +888,9 @@ def _narrow_tile_sums(plan: _Plan, X, r0: int, r1: int, bounded: bool):
 
 def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
     """float16/bfloat16/float32: float64 evaluation and one final rounding (Theorem LSE5; with a
-    temperature, LSE9 (c)); for log_softmax, correctly rounded: a blocked sum, the bit test of each
-    value and the later stages for the undecided ones (Theorem LSE10)."""
+    temperature, LSE9 (c)), correctly rounded: a blocked sum, the bit test of each value (softmax:
+    also on the subnormal grid) and the later stages for the undecided ones (Theorems LSE10,
+    LSE11)."""
     R, n = X.shape
     plan = _Plan(R, n, narrow=True, tau=tau)
     direct = fmt.name != "bfloat16"
@@ -906,7 +905,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
         for r0, r1 in plan.sub_blocks(g0, g1):
             m = r1 - r0
             ar = np.arange(m)
-            ab, kb, s, d = _narrow_tile_sums(plan, X, r0, r1, True)  # a known d, for the test
+            ab, kb, s, d = _narrow_tile_sums(plan, X, r0, r1)
             # a clean sub-tile (every row maximum finite, every s >= 2**-900: the common case) has
             # every row _NORMAL and tested, and needs none of the per-row special cases below
             clean = math.isfinite(float(ab.sum())) and float(s.min()) >= _TINY_S
