@@ -1170,7 +1170,9 @@ def _log_softmax_dd(X, fmt: Format, tau: float | None, rows, cols, exact_rows: b
         Lh, Ll = _log1p_dd(np.where(normal, sh, 0.0), np.where(normal, sl, 0.0))
         c = sh / (1.0 + sh)
         # _scaled_sum_row: 2**-100 relative (2**-91 with a temperature, LSE9 (b)); _log1p_dd H_dd
-        errL = _DD_REL * (c + np.abs(Lh)) + 2.0**-1073 + (_TAU_TERMS * c if tau is not None else 0.0)
+        errL = _DD_REL * (c + np.abs(Lh)) + 2.0**-1073
+        if tau is not None:  # as LSE2's stage 2 with a temperature
+            errL = errL + _TAU_TERMS * c + n * 2.0**-1072
     x = Xs[inv, cols].astype(np.float64)
     ar = a[inv]
     th, tl = two_sum(x, -ar)
@@ -1219,11 +1221,10 @@ def _softmax_retry_batch(X, fmt: Format, tau: float | None, out2d, rows, cols) -
         if ok.all():
             return
         rows, cols = rows[~ok], cols[~ok]
-    Xs, inv, x, _, _, _, _ = _log_softmax_dd(X, fmt, tau, rows, cols)
-    for i in range(rows.size):
-        row = Xs[inv[i]].astype(np.float64)
+    for r, j in zip(rows.tolist(), cols.tolist()):
+        row = np.asarray(X[r], dtype=np.float64)
         fin = row[np.isfinite(row)].tolist()
-        out2d[rows[i], cols[i]] = _lse_decimal(fin, fmt, tau, entry=float(x[i]), softmax=True)
+        out2d[r, j] = _lse_decimal(fin, fmt, tau, entry=float(row[j]), softmax=True)
 
 
 def _split26(h, l):
