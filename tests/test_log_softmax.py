@@ -597,6 +597,11 @@ def _flag_every_element(monkeypatch):
     monkeypatch.setattr(impl, "_narrow_radius", lambda *a: (radius(*a)[0], 1 << (impl.fraction_bits(a[3]) - 1)))
 
 
+def _no_exact_sum(X, fmt, tau, out, rows, cols, log=True):
+    """``_log_softmax_exact_sum`` deciding nothing (to test the later stages)."""
+    return np.zeros(rows.size, dtype=bool)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 @pytest.mark.parametrize("stage", [1, 2, 3, 4])
 def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
@@ -608,7 +613,7 @@ def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
     if stage > 1:
         _flag_every_element(monkeypatch)
     if stage > 2:
-        monkeypatch.setattr(impl, "_log_softmax_exact_sum", lambda X, fmt, tau, out, rows, cols: np.zeros(rows.size, dtype=bool))
+        monkeypatch.setattr(impl, "_log_softmax_exact_sum", _no_exact_sum)
     if stage > 3:
         monkeypatch.setattr(impl, "decided_dd", lambda yh, yl, err, fmt: (yh, np.zeros(np.shape(yh), dtype=bool)))
     with warnings.catch_warnings():
@@ -623,25 +628,29 @@ def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-@pytest.mark.parametrize("stage", [1, 2, 3])
+@pytest.mark.parametrize("stage", [1, 2, 3, 4])
 def test_narrow_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
     """Bit for bit the oracle, with and without a temperature (Theorem LSE11). ``stage`` > 1 flags
-    every element at stage 1 and lets only that stage decide: 2 the double-double exponential of
-    the log-softmax value, 3 the decimal fallback (on a smaller set of rows). The cases include
-    results subnormal in the format (wide rows; most float16 results of long rows)."""
+    every element at stage 1 and lets only that stage decide: 2 the exact float64 sum
+    (``_log_softmax_exact_sum``), 3 the double-double exponential of the log-softmax value from
+    the row scalars and from exact rows, 4 the decimal fallback (on a smaller set of rows). The
+    cases include results subnormal in the format (wide rows; most float16 results of long
+    rows)."""
     if stage > 1:
         _flag_every_element(monkeypatch)
     if stage > 2:
+        monkeypatch.setattr(impl, "_log_softmax_exact_sum", _no_exact_sum)
+    if stage > 3:
         monkeypatch.setattr(impl, "decided_dd", lambda yh, yl, err, fmt: (yh, np.zeros(np.shape(yh), dtype=bool)))
     rng = np.random.default_rng(11)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the cast of the range's edges
-        cases = _narrow_log_softmax_cases(dtype, small=stage == 3)
+        cases = _narrow_log_softmax_cases(dtype, small=stage == 4)
         cases += [
-            _as(rng.normal(0.0, 30.0, (80 if stage < 3 else 6, 16)), dtype),  # results down to the subnormals
+            _as(rng.normal(0.0, 30.0, (80 if stage < 4 else 6, 16)), dtype),  # results down to the subnormals
             _as(np.zeros((3, 8)), dtype),  # 1/8 exactly
         ]
-        if stage < 3:
+        if stage < 4:
             cases.append(_as(rng.normal(-3.0, 1.0, (20, 3000)), dtype))  # float16: mostly subnormal results
     for x in cases:
         for T in (1.0, 0.3, 0.001):

@@ -1067,16 +1067,21 @@ def _narrow_radius(d: int, n: int, a, fmt: Format, tau: float | None, tested, lo
     return theta, r
 
 
-def _log_softmax_exact_sum(X, fmt: Format, tau: float | None, out2d, rows, cols) -> np.ndarray:
-    """Stage 2 of narrow log_softmax (Theorem LSE10 (e)), vectorised over the rows of the cells
-    ``(rows, cols)``: exact offsets ``x_i - a = th + tl`` (TwoSum; with a temperature the
-    double-double quotient), ``E_i = exp(th)`` with the first-order correction ``E_i tl``, the sum
-    by :func:`nonnegative_row_sums`, float64 ``log1p``; the values ``th_j - L + tl_j`` as
-    double-doubles and :func:`decided_dd`. Writes the decided cells, returns their mask. Batches
-    of at most ``_RETRY_TILE`` elements bound the memory."""
+def _log_softmax_exact_sum(
+    X, fmt: Format, tau: float | None, out2d, rows, cols, log: bool = True
+) -> np.ndarray:
+    """Stage 2 of narrow log_softmax (Theorem LSE10 (e)) and of narrow softmax (Theorem LSE11
+    (c)), vectorised over the rows of the cells ``(rows, cols)``: exact offsets
+    ``x_i - a = th + tl`` (TwoSum; with a temperature the double-double quotient),
+    ``E_i = exp(th)`` with the first-order correction ``E_i tl``, the sum by
+    :func:`nonnegative_row_sums`, float64 ``log1p``; the values ``th_j - L + tl_j`` as
+    double-doubles and :func:`decided_dd` (softmax: :func:`_exp_decided` of them). Writes the
+    decided cells, returns their mask. Batches of at most ``_RETRY_TILE`` elements bound the
+    memory."""
     n = X.shape[1]
     urows, inv = np.unique(rows, return_inverse=True)
-    done = np.zeros(rows.size, dtype=bool)
+    YH, YL, ERR = np.zeros(rows.size), np.zeros(rows.size), np.zeros(rows.size)
+    valid = np.zeros(rows.size, dtype=bool)
     step = max(1, _RETRY_TILE // max(1, n))
     # relative error of s: exp (lambda u), the rounding of h + (l + c) (u + u^2), the grid sum
     # (2**-58), the second-order term of the correction (2**-85), the subnormal terms, the offsets
@@ -1105,10 +1110,11 @@ def _log_softmax_exact_sum(X, fmt: Format, tau: float | None, out2d, rows, cols)
         err = errL[ri] + 2.0**-51 * (np.abs(e1) + np.abs(t_l)) + 2.0**-1073
         if tau is not None:
             err = err + 2.0**-102 * np.abs(t_h)
-        c, ok = decided_dd(yh, yl, err, fmt)
-        ok &= S[ri] >= _TINY_S
-        out2d[rows[ci[ok]], cj[ok]] = c[ok]
-        done[ci] = ok
+        YH[ci], YL[ci], ERR[ci], valid[ci] = yh, yl, err, S[ri] >= _TINY_S
+    # one decision for all batches (the double-double exponential has a fixed cost per call)
+    c, done = decided_dd(YH, YL, ERR, fmt) if log else _exp_decided(YH, YL, ERR, fmt)
+    done &= valid
+    out2d[rows[done], cols[done]] = c[done]
     return done
 
 
@@ -1187,12 +1193,33 @@ def _log_softmax_dd(X, fmt: Format, tau: float | None, rows, cols, exact_rows: b
     return Xs, inv, x, yh, yl, err, normal
 
 
+def _exp_decided(yh, yl, err, fmt: Format):
+    """``e**y`` rounded to ``fmt`` for log-softmax values ``y`` within ``err`` of ``yh + yl``
+    (Theorem LSE11 (c)): +0 where ``e**y`` lies below half of fmt's smallest subnormal,
+    ``2**(emin - p)``; elsewhere ``_exp_dd`` and :func:`decided_dd`. Returns ``(c, ok)`` as
+    :func:`decided_dd` does; only ``err < 2**-20`` is used."""
+    ok = err < 2.0**-20
+    with np.errstate(invalid="ignore"):
+        zero = ok & (yh + np.abs(yl) < (fmt.emin - fmt.precision) * math.log(2.0) - 1.0)
+        ok &= ~zero & (yh > -(2.0**20))  # (_exp_dd's range)
+    kk, mh, ml = _exp_dd(np.where(ok, yh, 0.0), np.where(ok, yl, 0.0))
+    ph, pl = np.ldexp(mh, kk), np.ldexp(ml, kk)
+    # |e**(y + d) - e**y| <= 2 |d| e**y for |d| <= 1; the kernel 2**-97; ldexp's underflow
+    c, dec = decided_dd(ph, pl, ph * (2.0 * err + 2.0**-96) + 2.0**-1072, fmt)
+    return np.where(zero, 0.0, c), (ok & dec) | zero
+
+
 def _softmax_retry(X, fmt: Format, tau: float | None, out2d, undecided) -> None:
-    """Stages 2 and 3 of narrow softmax (Theorem LSE11 (c)) for the elements that stage 1 left
-    undecided: ``exp`` in double-double of the log-softmax value of :func:`_log_softmax_dd`, and
-    :func:`decided_dd`; what is still open goes to :func:`_lse_decimal`."""
+    """Stages 2 to 4 of narrow softmax (Theorem LSE11 (c)) for the elements that stage 1 left
+    undecided: the exact float64 sum (:func:`_log_softmax_exact_sum`, vectorised over the rows);
+    then :func:`_exp_decided` of the double-double log-softmax value of :func:`_log_softmax_dd`
+    (row scalars, then exact rows); what is still open goes to :func:`_lse_decimal`."""
     rows = np.concatenate([np.full(c.size, r, dtype=np.int64) for r, c in undecided])
     cols = np.concatenate([c for _, c in undecided]).astype(np.int64)
+    done = _log_softmax_exact_sum(X, fmt, tau, out2d, rows, cols, log=False)
+    if done.all():
+        return
+    rows, cols = rows[~done], cols[~done]
     # batches of at most 2 _RETRY_TILE elements of distinct rows bound the memory
     urows = np.unique(rows)
     step = max(1, (_RETRY_TILE << 1) // max(1, X.shape[1]))
@@ -1205,19 +1232,9 @@ def _softmax_retry_batch(X, fmt: Format, tau: float | None, out2d, rows, cols) -
     """:func:`_softmax_retry` for the cells ``(rows, cols)`` of a few rows."""
     for exact_rows in (False, True):
         Xs, inv, x, yh, yl, err, normal = _log_softmax_dd(X, fmt, tau, rows, cols, exact_rows)
-        ok = normal[inv] & (err < 2.0**-20)
-        # e**y below half of fmt's smallest subnormal, 2**(emin - p): the result is +0
-        zero = ok & (yh + np.abs(yl) < (fmt.emin - fmt.precision) * math.log(2.0) - 1.0)
-        out2d[rows[zero], cols[zero]] = 0.0
-        ok &= ~zero & (yh > -(2.0**20))  # (_exp_dd's range)
-        yh, yl = np.where(ok, yh, 0.0), np.where(ok, yl, 0.0)
-        kk, mh, ml = _exp_dd(yh, yl)
-        ph, pl = np.ldexp(mh, kk), np.ldexp(ml, kk)
-        # |e**(y + d) - e**y| <= 2 |d| e**y for |d| <= 1; the kernel 2**-97; ldexp's underflow
-        c, dec = decided_dd(ph, pl, ph * (2.0 * err + 2.0**-96) + 2.0**-1072, fmt)
-        ok &= dec
+        c, ok = _exp_decided(yh, yl, err, fmt)
+        ok &= normal[inv]
         out2d[rows[ok], cols[ok]] = c[ok]
-        ok |= zero
         if ok.all():
             return
         rows, cols = rows[~ok], cols[~ok]
