@@ -52,6 +52,8 @@ from softlog_numerics._core.formats import (
     result_format,
     round_from_float64,
 )
+from softlog_numerics._core.rounding import decided_dd
+from softlog_numerics.functions._divergence_exact import rounded_row
 from softlog_numerics.functions._divergence_fast import (
     COLS64,
     TILE,
@@ -72,6 +74,7 @@ __all__ = ["sld", "sld_sym", "softlog_cross_entropy", "softlog_entropy"]
 
 
 _NO_EXP = -(1 << 20)
+_E63 = 2.0**-63.8  # the double-double sum's error relative to Sigma (Theorems D5, D6)
 
 
 def _dot_rows(mh, ml, gh, gl, shift: int):
@@ -81,9 +84,18 @@ def _dot_rows(mh, ml, gh, gl, shift: int):
     and underflow only in terms ``2**-1020`` times smaller than the largest); the scale is removed
     from the float64 sum by one ``ldexp``.
     """
-    rows = mh.shape[0]
     if mh.shape[1] == 0:
-        return np.zeros(rows)
+        return np.zeros(mh.shape[0])
+    sh, sl, _, sigma = _dot_rows_dd(mh, ml, gh, gl, shift)
+    v = (sh + sl) + 0.0
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(v, (-sigma).astype(np.int32))
+
+
+def _dot_rows_dd(mh, ml, gh, gl, shift: int):
+    """The scaled sums of :func:`_dot_rows` before their rounding: ``(sh, sl, mag, sigma)``, the
+    double-double ``sh + sl`` (unnormalised) of ``2**(sigma + shift) sum_k (mh + ml)(gh + gl)``
+    and ``mag``, the float64 sum of the scaled terms' absolute values (Theorems D5, D6, D12)."""
     em = np.frexp(mh)[1].astype(np.int64)
     eg = np.frexp(gh)[1].astype(np.int64)
     nz = (mh != 0.0) & (gh != 0.0)
@@ -100,9 +112,7 @@ def _dot_rows(mh, ml, gh, gl, shift: int):
         th = np.where(nz, th, 0.0)
         tl = np.where(nz, tl, 0.0)
     sh, sl = dd_row_sums(th, tl)
-    v = (sh + sl) + 0.0
-    with np.errstate(over="ignore", under="ignore"):
-        return np.ldexp(v, (-sigma).astype(np.int32))
+    return sh, sl, np.abs(th).sum(axis=1), sigma
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,15 +165,19 @@ def _exact_sum(values: list) -> float:
         return math.copysign(math.inf, sum(values))
 
 
+def _unevaluated_rows(kind: str, P, Q) -> np.ndarray:
+    """Rows whose result is NaN: a non-finite entry, or a softlog argument below the branch point."""
+    bad = ~(np.isfinite(P).all(axis=1) & np.isfinite(Q).all(axis=1))
+    for a in {"entropy": [P], "cross": [Q], "sld": [P, Q], "sym": [P, Q]}[kind]:
+        bad |= below_branch(np.where(np.isfinite(a), a, 0.0)).any(axis=1)
+    return bad
+
+
 def _reduce_rows64(kind: str, P, Q) -> np.ndarray:
     """The exact algorithm on float64 rows ``P``, ``Q`` (2-D): the float64 value of each row's sum
     (NaN for a row it does not evaluate), before the rounding to a narrower format."""
     out = np.zeros(P.shape[0])
-    finite = np.isfinite(P).all(axis=1) & np.isfinite(Q).all(axis=1)
-    evaluated = {"entropy": [P], "cross": [Q], "sld": [P, Q], "sym": [P, Q]}[kind]
-    bad = ~finite
-    for a in evaluated:
-        bad |= below_branch(np.where(np.isfinite(a), a, 0.0)).any(axis=1)
+    bad = _unevaluated_rows(kind, P, Q)
     out[bad] = np.nan
     good = np.flatnonzero(~bad)
     if good.size and P.shape[1]:
@@ -180,6 +194,50 @@ def _reduce_rows64(kind: str, P, Q) -> np.ndarray:
             out[good[inexact]] = _dot_rows(
                 mh.reshape(shape), ml.reshape(shape), gh.reshape(shape), gl.reshape(shape), shift
             )
+    return out
+
+
+def _reduce_rows_narrow(kind: str, P, Q, fmt) -> np.ndarray:
+    """The correctly rounded results in ``fmt`` (float16, bfloat16, float32) of float64 rows ``P``,
+    ``Q`` (2-D; NaN for a row that is not evaluated), as float64 numbers that hold them (Theorem
+    D12): the double-double sum of Theorems D5-D6 within ``2**-63.8 Sigma`` and
+    :func:`decided_dd`; the rows it leaves (a boundary within that distance, a result that cancels
+    to 0 or lies below ``2**-960``) go to :func:`rounded_row`."""
+    out = np.zeros(P.shape[0])
+    bad = _unevaluated_rows(kind, P, Q)
+    out[bad] = np.nan
+    good = np.flatnonzero(~bad)
+    if not (good.size and P.shape[1]):
+        return out
+    p, q = P[good], Q[good]
+    n = P.shape[1]
+    exact = _exact_terms(kind, p, q)
+    exact_rows = ~np.isnan(exact).any(axis=1)
+    yh, yl, err = np.ones(good.size), np.zeros(good.size), np.zeros(good.size)
+    for idx in (np.flatnonzero(exact_rows), np.flatnonzero(~exact_rows)):
+        if not idx.size:
+            continue
+        if exact_rows[idx[0]]:  # the exact terms, times 1
+            t = exact[idx]
+            parts = (t, np.zeros_like(t), np.ones_like(t), np.zeros_like(t), 0)
+        else:
+            mh, ml, gh, gl, shift = _terms(kind, p[idx].ravel(), q[idx].ravel())
+            parts = (*(v.reshape(idx.size, n) for v in (mh, ml, gh, gl)), shift)
+        sh, sl, mag, sigma = _dot_rows_dd(*parts)
+        h, l = two_sum(sh, sl)
+        # D5-D6: 2**-63.8 Sigma (mag is Sigma's float64 sum: relative error below n 2**-53 <= 2**-33),
+        # scaled terms below 2**-1022 off by 2**-1074 each; ldexp's roundings below 2**-1022
+        e = _E63 * mag * (1.0 + 2.0**-30) + n * 2.0**-1073
+        ns = (-sigma).astype(np.int32)
+        with np.errstate(under="ignore"):
+            yh[idx], yl[idx] = np.ldexp(h, ns), np.ldexp(l, ns)
+            err[idx] = np.ldexp(e, ns) + 2.0**-1070
+    ok = np.abs(yh) >= 2.0**-960
+    c, decided = decided_dd(np.where(ok, yh, 1.0), np.where(ok, yl, 0.0), err, fmt)
+    decided &= ok
+    out[good[decided]] = c[decided]
+    for r in np.flatnonzero(~decided):
+        out[good[r]] = rounded_row(kind, p[r].tolist(), q[r].tolist(), fmt)
     return out
 
 
@@ -246,8 +304,11 @@ def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.
     step = max(1, _SLOW_TILE // max(P.shape[1], 1))
     for i in range(0, todo.size, step):
         idx = todo[i : i + step]
-        out = _reduce_rows64(kind, P[idx].astype(np.float64), Q[idx].astype(np.float64))
-        result[idx] = out if fmt.name == "float64" else round_from_float64(out, fmt)
+        P64, Q64 = P[idx].astype(np.float64), Q[idx].astype(np.float64)
+        if fmt.name == "float64":
+            result[idx] = _reduce_rows64(kind, P64, Q64)
+        else:  # exactly representable in fmt
+            result[idx] = round_from_float64(_reduce_rows_narrow(kind, P64, Q64, fmt), fmt)
     return np.asarray(rows[0].reduced(result, keepdims))
 
 
