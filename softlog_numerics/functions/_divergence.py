@@ -10,8 +10,10 @@ With ``L(x) = ln((e - 1/e) x + 1/e)`` (the softlog), along ``axis``:
 One algorithm serves every format (proofs/divergence.md): each term is computed in float64 as a
 double-double (an unevaluated sum ``hi + lo``) with a relative error below ``2**-63.9``, the terms of a
 row are scaled by a power of two and added with error-free transformations (a pairwise tree of
-TwoSum whose rounding errors are kept and added), and the row's sum is rounded once to float64 and,
-for float16/bfloat16/float32, once more to the format with :func:`round_from_float64`.
+TwoSum whose rounding errors are kept and added), and the row's sum is rounded once to float64.
+For float16/bfloat16/float32 the double-double sum, within ``2**-63.8 sum_k |term_k|``, is
+rounded to the format where that interval decides it, and the rare rows it does not decide are
+evaluated exactly (:mod:`._divergence_exact`): correctly rounded (Theorem D12).
 
 The double-double softlog ``L(x)`` and the difference ``L(p) - L(q)`` (free of cancellation) are the
 kernels of :mod:`softlog_numerics.functions._softlog_dd`, shared with the softlog-softmax layer.
@@ -19,8 +21,8 @@ kernels of :mod:`softlog_numerics.functions._softlog_dd`, shared with the softlo
 A first stage (:mod:`softlog_numerics.functions._divergence_fast`, proofs/divergence.md, Theorems
 D10 and D11) evaluates rows whose entries lie in ``[0, 1]`` in float64 with a proven radius that
 also covers the error of this algorithm, and returns a row's result only when both ends of the
-interval round to the same bits: then that *is* this algorithm's result, so every output is the
-same, bit for bit, as without it; the other rows are computed as above, in tiles of rows.
+interval round to the same bits: then that *is* this algorithm's result and the correctly rounded
+one; the other rows are computed as above, in tiles of rows.
 With ``validate=True`` the row sums of the check come from the first stage when the layout allows
 (:func:`_sums_from_first_stage`; the same float64 numbers, the same errors).
 """
@@ -345,11 +347,13 @@ def softlog_entropy(p: ArrayLike, axis: Axis = -1, keepdims: bool = False, *, va
     Notes
     -----
     Domain: finite ``p`` above ``-1/(e**2 - 1)``. Algorithm: double-double terms ``-p_k L(p_k)``
-    (relative error below ``2**-63.9``), a scaled error-free row sum, one rounding to float64 and
-    one to the format. Accuracy: at most ``ULP_BOUNDS["softlog_entropy"]`` = 1, 1, 1, 4 ULP
-    (float16, bfloat16, float32, float64), or, where the terms cancel, an absolute error at most
-    ``4 * 2**-53 * sum_k |p_k L(p_k)|``, whichever is larger; proven in proofs/divergence.md,
-    Theorem D6 (the proof gives 1 ULP in every format outside cancellation).
+    (relative error below ``2**-63.9``), a scaled error-free row sum; float64: one rounding;
+    float16, bfloat16, float32: a rounding test on the double-double sum and, for the rare rows
+    it leaves, an exact decimal evaluation. Accuracy: ``ULP_BOUNDS["softlog_entropy"]`` = 0, 0,
+    0 ULP in float16, bfloat16, float32 (correctly rounded, proofs/divergence.md, Theorem D12);
+    float64 at most 4 ULP or, where the terms cancel, an absolute error at most
+    ``4 * 2**-53 * sum_k |p_k L(p_k)|``, whichever is larger (Theorem D6; 1 ULP outside
+    cancellation).
     """
     return _reduce("entropy", (p,), ("p",), axis, keepdims, validate)
 
@@ -375,9 +379,10 @@ def softlog_cross_entropy(
     Notes
     -----
     Domain: finite ``p``; finite ``q`` above ``-1/(e**2 - 1)``. Algorithm as for
-    :func:`softlog_entropy`. Accuracy: at most ``ULP_BOUNDS["softlog_cross_entropy"]`` = 1, 1, 1, 4
-    ULP, or an absolute error at most ``4 * 2**-53 * sum_k |p_k L(q_k)|``, whichever is larger;
-    proven in proofs/divergence.md, Theorem D6.
+    :func:`softlog_entropy`. Accuracy: ``ULP_BOUNDS["softlog_cross_entropy"]``: correctly
+    rounded in float16, bfloat16, float32 (proofs/divergence.md, Theorem D12); float64 at most 4
+    ULP or an absolute error at most ``4 * 2**-53 * sum_k |p_k L(q_k)|``, whichever is larger
+    (Theorem D6).
     """
     return _reduce("cross", (p, q), ("p", "q"), axis, keepdims, validate)
 
@@ -407,9 +412,9 @@ def sld(
     Domain: finite ``p`` and ``q`` above ``-1/(e**2 - 1)``. Algorithm: the difference
     ``L(p) - L(q) = log1p((e - 1/e)(p - q) / ((e - 1/e) q + 1/e))`` in double-double with ``p - q``
     exact, so nearly equal ``p`` and ``q`` lose nothing; then as :func:`softlog_entropy`.
-    Accuracy: at most ``ULP_BOUNDS["sld"]`` = 1, 1, 1, 4 ULP, or an absolute error at most
-    ``4 * 2**-53 * sum_k |p_k (L(p_k) - L(q_k))| / 2``, whichever is larger; proven in
-    proofs/divergence.md, Theorem D6.
+    Accuracy: ``ULP_BOUNDS["sld"]``: correctly rounded in float16, bfloat16, float32
+    (proofs/divergence.md, Theorem D12); float64 at most 4 ULP or an absolute error at most
+    ``4 * 2**-53 * sum_k |p_k (L(p_k) - L(q_k))| / 2``, whichever is larger (Theorem D6).
     """
     return _reduce("sld", (p, q), ("p", "q"), axis, keepdims, validate)
 
@@ -439,9 +444,9 @@ def sld_sym(
     Notes
     -----
     Domain: finite ``p`` and ``q`` above ``-1/(e**2 - 1)``. Algorithm as for :func:`sld`, with
-    ``p - q`` kept exactly as a double-double factor. Accuracy: at most ``ULP_BOUNDS["sld_sym"]``
-    = 1 ULP in every format (no cancellation is possible: a pure ULP bound); proven in
-    proofs/divergence.md, Theorem D5.
+    ``p - q`` kept exactly as a double-double factor. Accuracy: ``ULP_BOUNDS["sld_sym"]``:
+    correctly rounded in float16, bfloat16, float32 (proofs/divergence.md, Theorem D12); at most
+    1 ULP in float64 (no cancellation is possible: a pure ULP bound; Theorem D5).
     """
     return _reduce("sym", (p, q), ("p", "q"), axis, keepdims, validate)
 

@@ -4,11 +4,12 @@
 For a row whose entries all lie in ``[0, 1]`` the sum ``S`` is evaluated in plain float64 together
 with a proven radius ``R``: ``|S' - S| + 2**-63.8 Sigma <= R``, where ``2**-63.8 Sigma`` bounds the
 error of the double-double value ``S^`` that the exact algorithm of :mod:`._divergence` rounds
-(Theorems D5, D6). The library's result is ``phi(S^)`` for a monotone ``phi`` (rounding to float64,
-the scale, rounding to the format) that fixes the float64 numbers, so if the two ends of
-``[S' - R, S' + R]`` (rounded outwards to float64) round to the same format value, bit for bit, that
-value *is* the library's result; other rows are left to the exact algorithm. The result is therefore
-the same, bit for bit, as without this stage.
+(Theorems D5, D6). If the two ends of ``[S' - R, S' + R]`` (rounded outwards to float64) round
+to the same format value, bit for bit, that value is ``RN(S)``, the correctly rounded result the
+library returns in float16, bfloat16 and float32 (Theorem D12 (a)), and also ``phi(S^)`` for the
+monotone ``phi`` of the float64 algorithm (rounding to float64, the scale, rounding to the format;
+Theorem D10); other rows are left to the later stages. The result is therefore the same, bit for
+bit, as without this stage.
 
 The softlog in float64 (absolute error ``c_L``):
 
