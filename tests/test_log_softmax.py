@@ -728,3 +728,27 @@ def test_rounds_once_refuses_a_straddled_midpoint():
     c, ok = impl._rounds_once(np.array([mid, mid + 2.0**-40]), np.zeros(2), np.array([2.0**-45, 2.0**-45]), FORMATS["float32"])
     assert ok.tolist() == [False, True]
     assert c[1] == 1.0 + 2.0**-23
+
+
+def test_decimal_stage_decides_tiny_sums_beside_exact_offsets(monkeypatch):
+    """float32 logits ~ N(0, 1e4**2) at T = 7: the offsets (x_j - a)/T are often float32 numbers or
+    midpoints while L is about e**-1000, so the two-sided decimal test needed about 480 digits
+    (25 s for 300 rows of 128, 400 s for two rows of 40,000); the one-sided test of LSE10 (e)
+    decides them at the first precision, 60 digits, bit for bit the oracle's result."""
+    seen = []
+    real = impl.Context
+
+    def context(*a, **k):
+        seen.append(k.get("prec"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(impl, "Context", context)
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.0, 1e4, (40, 128)).astype(np.float32)
+    for f in ("log_softmax", "logsumexp"):
+        seen.clear()
+        got = getattr(impl, f)(x, temperature=7.0)
+        assert got.tobytes() == getattr(oracle, f)(x, temperature=7.0).tobytes()
+        if f == "log_softmax":
+            assert seen, "no entry reached the decimal stage: the case no longer tests it"
+        assert max(seen, default=60) <= 60, sorted(set(seen))

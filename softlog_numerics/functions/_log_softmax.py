@@ -573,60 +573,102 @@ def _lse_decimal(
     temperature ``tau`` (None: 1), with :mod:`decimal` at increasing precision until the rounding is
     decided (Ziv). With ``entry`` (an element ``x_j`` of the row): its log-softmax value
     ``(x_j - a)/T - log1p(s)`` instead (Theorem LSE10 (e)), or with ``softmax`` its softmax value,
-    the exponential of that (Theorem LSE11 (c))."""
+    the exponential of that (Theorem LSE11 (c)). :func:`_lse_decimal_entries` does this for
+    several entries of one row at once."""
+    return _lse_decimal_entries(row, fmt, tau, None if entry is None else [entry], softmax)[0]
+
+
+def _lse_decimal_entries(row, fmt: Format, tau: float | None, entries, softmax: bool = False) -> list:
+    """:func:`_lse_decimal` for the ``entries`` of one row (``None``: the row's logsumexp, one
+    result), the row's sum ``s`` evaluated once per precision for all of them."""
     vals = [Decimal(v) for v in row]
     tq = Decimal(1.0 if tau is None else tau)  # exact
     n = len(vals)
     a = max(vals)
     k = vals.index(a)
     others = vals[:k] + vals[k + 1 :]
+    todo = [None] if entries is None else list(entries)
+    out: list = [None] * len(todo)
+    open_ = list(range(len(todo)))
     prec = 60
-    while True:
+    while open_:
         ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
         s = Decimal(0)
         for v in others:
             t = ctx.subtract(v, a) if tau is None else ctx.divide(ctx.subtract(v, a), tq)
             if t > -3000:
                 s = ctx.add(s, ctx.exp(t))
-        if softmax and s == 0:
-            # every other term is below e**-3000: the argmax gets 1/(1 + s), within e**-2990 of 1,
-            # and an entry t_j <= -3000 (it is one of the others) less than e**-3000 (LSE11 (c))
-            assert entry is not None
-            return 1.0 if Decimal(entry) == a else 0.0  # (a tie with a would make s >= 1)
-        if entry is not None and s == 0:
-            # 0 < L < n e**-3000 < 2**-4300, and an offset t_j that is not a rounding boundary is
-            # farther than 2**-1344 from every one: the rounding of t_j - L is that of t_j minus any
-            # smaller positive amount (Theorem LSE10 (e))
-            t_exact = (Fraction(entry) - Fraction(a)) / Fraction(1.0 if tau is None else tau)
-            return _round_fraction(t_exact - Fraction(1, 2**1400), fmt)
-        L = ctx.ln(ctx.add(1, s))
         # each operation errs by at most 10**(1 - prec) relative (half of that, to nearest); the
         # division by the temperature doubles the error of each exponent t (|t| <= 3000)
         rho = Fraction(1, 10 ** (prec - 1))
         big = 3010 if tau is None else 6010
-        if entry is None:
-            y = ctx.add(a if tau is None else ctx.divide(a, tq), L)
-            err = rho * (big + n + abs(Fraction(L)) + abs(Fraction(y))) * 2 + n * Fraction(1, 10**1300)
-            # y >= a/T exactly (s >= 0): the lower end never goes below a/T (this also settles the
-            # sign of a zero result when a = 0 and every other term is far below the precision)
-            floor = Fraction(a) if tau is None else Fraction(a) / Fraction(tau)
-            lo = _round_fraction(max(Fraction(y) - err, floor), fmt)
-        else:  # t_j - L, t_j = (x_j - a)/T with one or two roundings (relative error 2 rho)
-            xj = Decimal(entry)
-            tj = ctx.subtract(xj, a) if tau is None else ctx.divide(ctx.subtract(xj, a), tq)
-            y = ctx.subtract(tj, L)
-            err = rho * (big + n + abs(Fraction(L)) + 2 * abs(Fraction(tj)) + abs(Fraction(y))) * 2
-            err += n * Fraction(1, 10**1300)
-            if softmax:  # e**y within e**y (2 err + rho): |e**d - 1| <= 2|d| for |d| <= 1
-                y = ctx.exp(y)
-                err = abs(Fraction(y)) * (2 * err + rho)
-            lo = _round_fraction(Fraction(y) - err, fmt)
-        hi = _round_fraction(Fraction(y) + err, fmt)
-        if lo == hi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
-            return lo
+        logs: list = []  # log1p(s) at this precision, computed once if an entry needs it
+
+        def log1p_s(ctx=ctx, s=s, logs=logs):
+            if not logs:
+                logs.append(ctx.ln(ctx.add(1, s)))
+            return logs[0]
+
+        for i in list(open_):
+            r = _lse_decimal_decide(ctx, s, log1p_s, a, tq, tau, n, rho, big, todo[i], fmt, softmax, prec)
+            if r is not None:
+                out[i] = r
+                open_.remove(i)
         prec *= 2
-        if prec > 20000:  # never reached: the exact value is transcendental (proof, Theorem LSE2)
-            return _round_fraction(Fraction(y), fmt)
+    return out
+
+
+def _lse_decimal_decide(ctx, s, log1p_s, a, tq, tau, n, rho, big, entry, fmt: Format, softmax: bool, prec: int):
+    """One entry (``None``: the logsumexp) at one precision of :func:`_lse_decimal_entries`: the
+    rounded result, or ``None`` if it is not decided at this precision."""
+    if softmax and s == 0:
+        # every other term is below e**-3000: the argmax gets 1/(1 + s), within e**-2990 of 1,
+        # and an entry t_j <= -3000 (it is one of the others) less than e**-3000 (LSE11 (c))
+        assert entry is not None
+        return 1.0 if Decimal(entry) == a else 0.0  # (a tie with a would make s >= 1)
+    if entry is not None and s == 0:
+        # 0 < L < n e**-3000 < 2**-4300, and an offset t_j that is not a rounding boundary is
+        # farther than 2**-1344 from every one: the rounding of t_j - L is that of t_j minus any
+        # smaller positive amount (Theorem LSE10 (e))
+        t_exact = (Fraction(entry) - Fraction(a)) / Fraction(1.0 if tau is None else tau)
+        return _round_fraction(t_exact - Fraction(1, 2**1400), fmt)
+    if not softmax:
+        # one-sided: 0 < L = log1p(S) <= S <= s_hi, and the offset (or a/T) is exact, so the
+        # result lies between base -+ s_hi and base -+ 2**-1400 (LSE10 (e)); this decides at
+        # once the entries whose s is far below the offset's distance to a boundary, even when the
+        # offset is a boundary itself (the exact value is then just inside it)
+        s_hi = Fraction(s) * (1 + 4 * (big + n) * rho) + n * Fraction(1, 10**1300)
+        sign = 1 if entry is None else -1
+        top = Fraction(a) if entry is None else Fraction(entry) - Fraction(a)
+        base = top / Fraction(1.0 if tau is None else tau)
+        near = _round_fraction(base + sign * Fraction(1, 2**1400), fmt)
+        far = _round_fraction(base + sign * s_hi, fmt)
+        if near == far and math.copysign(1.0, near) == math.copysign(1.0, far):
+            return near
+    L = log1p_s()
+    if entry is None:
+        y = ctx.add(a if tau is None else ctx.divide(a, tq), L)
+        err = rho * (big + n + abs(Fraction(L)) + abs(Fraction(y))) * 2 + n * Fraction(1, 10**1300)
+        # y >= a/T exactly (s >= 0): the lower end never goes below a/T (this also settles the
+        # sign of a zero result when a = 0 and every other term is far below the precision)
+        floor = Fraction(a) if tau is None else Fraction(a) / Fraction(tau)
+        lo = _round_fraction(max(Fraction(y) - err, floor), fmt)
+    else:  # t_j - L, t_j = (x_j - a)/T with one or two roundings (relative error 2 rho)
+        xj = Decimal(entry)
+        tj = ctx.subtract(xj, a) if tau is None else ctx.divide(ctx.subtract(xj, a), tq)
+        y = ctx.subtract(tj, L)
+        err = rho * (big + n + abs(Fraction(L)) + 2 * abs(Fraction(tj)) + abs(Fraction(y))) * 2
+        err += n * Fraction(1, 10**1300)
+        if softmax:  # e**y within e**y (2 err + rho): |e**d - 1| <= 2|d| for |d| <= 1
+            y = ctx.exp(y)
+            err = abs(Fraction(y)) * (2 * err + rho)
+        lo = _round_fraction(Fraction(y) - err, fmt)
+    hi = _round_fraction(Fraction(y) + err, fmt)
+    if lo == hi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
+        return lo
+    if prec > 20000:  # never reached: the exact value is transcendental (proof, Theorem LSE2)
+        return _round_fraction(Fraction(y), fmt)
+    return None
 
 
 def _lse_narrow_float64(X, fmt: Format, tau: float | None, out) -> np.ndarray:
@@ -1133,10 +1175,12 @@ def _log_softmax_retry(X, fmt: Format, tau: float | None, out2d, undecided) -> N
     c, ok = decided_dd(yh, yl, err, fmt)
     ok &= normal[inv]
     out2d[rows[ok], cols[ok]] = c[ok]
-    for i in np.flatnonzero(~ok):
-        row = Xs[inv[i]].astype(np.float64)
-        fin = row[np.isfinite(row)].tolist()
-        out2d[rows[i], cols[i]] = _lse_decimal(fin, fmt, tau, entry=float(x[i]))
+    left = np.flatnonzero(~ok)
+    for u in np.unique(inv[left]):  # the decimal row sum once per row
+        ids = left[inv[left] == u]
+        row = Xs[u].astype(np.float64)
+        vals = _lse_decimal_entries(row[np.isfinite(row)].tolist(), fmt, tau, x[ids].tolist())
+        out2d[rows[ids], cols[ids]] = vals
 
 
 def _log_softmax_dd(X, fmt: Format, tau: float | None, rows, cols, exact_rows: bool = False):
@@ -1238,10 +1282,11 @@ def _softmax_retry_batch(X, fmt: Format, tau: float | None, out2d, rows, cols) -
         if ok.all():
             return
         rows, cols = rows[~ok], cols[~ok]
-    for r, j in zip(rows.tolist(), cols.tolist()):
+    for r in np.unique(rows):  # the decimal row sum once per row
+        js = cols[rows == r]
         row = np.asarray(X[r], dtype=np.float64)
-        fin = row[np.isfinite(row)].tolist()
-        out2d[r, j] = _lse_decimal(fin, fmt, tau, entry=float(row[j]), softmax=True)
+        vals = _lse_decimal_entries(row[np.isfinite(row)].tolist(), fmt, tau, row[js].tolist(), softmax=True)
+        out2d[r, js] = vals
 
 
 def _split26(h, l):
