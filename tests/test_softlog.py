@@ -40,7 +40,7 @@ from softlog_numerics.ulp import from_ordinal, ordinal, ulp_distance
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 BOUND = ULP_BOUNDS["softlog"]
-INVERSE_BOUND = {"float16": 0, "bfloat16": 0, "float32": 1, "float64": 2}  # softlog_inverse docstring
+INVERSE_BOUND = {"float16": 0, "bfloat16": 0, "float32": 0, "float64": 2}  # softlog_inverse docstring
 X0 = 1.0 / (math.e + 1.0)
 XB = -1.0 / (math.e**2 - 1.0)
 XB_HI = _constants.XB[0]  # smallest float64 in the domain
@@ -169,7 +169,7 @@ def _libm_ulps(f, mpf, x) -> np.ndarray:
     "name, f, mpf, lo, hi",
     [
         ("log1p", np.log1p, mpmath.log1p, -0.99, 8.0),
-        ("log1p", np.log1p, mpmath.log1p, 0.25, 0.65),  # where Theorem S4 needs lambda <= 0.7
+        ("log1p", np.log1p, mpmath.log1p, 0.5, 0.545),  # where Theorem S4 needs lambda <= 0.75
         ("log1p", np.log1p, mpmath.log1p, 8.0, 2.0**90),
         ("log", np.log, mpmath.log, 1e-17, 0.14),
         ("log", np.log, mpmath.log, 2.0**90, 2.0**1023),
@@ -179,7 +179,10 @@ def _libm_ulps(f, mpf, x) -> np.ndarray:
 )
 def test_libm_hypothesis(name, f, mpf, lo, hi):
     """Hypothesis H of proofs/softlog.md (Theorems S2, S4, S5): NumPy's float64 primitives are
-    within lambda = 1 ULP of the exact value (0.7 for log1p on [0.25, 0.65]), and monotone.
+    within lambda = 1 ULP of the exact value (0.75 for log1p on [0.5, 0.545], the range and the
+    value Theorem S4 uses; this check used to ask for 0.7 on [0.25, 0.65], more than the proof
+    needs, and failed on an AVX2-only machine: 0.78 ULP at t = 0.39996, 0.62 at most on [0.5,
+    0.545]), and monotone.
 
     A sample cannot prove a maximum; this measures it (3000 log-uniform and 1000 dense points
     per range) so that a platform where the hypothesis fails is noticed.
@@ -192,7 +195,7 @@ def test_libm_hypothesis(name, f, mpf, lo, hi):
     dense = _neighbours(rng.uniform(lo, min(hi, lo + 1.0)), 500, "float64")
     x = np.concatenate([x, dense])
     err = _libm_ulps(f, mpf, x)
-    limit = 0.7 if (name, lo) == ("log1p", 0.25) else 1.0
+    limit = 0.75 if (name, lo) == ("log1p", 0.5) else 1.0
     i = int(np.argmax(err))
     assert err[i] <= limit, f"{name}({x[i]!r}) is {err[i]:.3f} ULP off (> {limit})"
     run = _neighbours(rng.uniform(lo, min(hi, lo + 1.0)), 100_000, "float64")  # increasing
@@ -490,7 +493,7 @@ def _inverse_sample(dtype, seed=5):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_inverse_accuracy(dtype):
-    """softlog_inverse on 11014 sampled points within its stated bound (2 ULP float64, 1 float32)."""
+    """softlog_inverse on 11014 sampled points within its stated bound (2 ULP float64, 0 float32)."""
     y = _inverse_sample(dtype)
     worst, msg = _ulp_report(y, softlog_inverse(y), _inverse_reference(y), INVERSE_BOUND[dtype])
     assert worst <= INVERSE_BOUND[dtype], msg
@@ -771,3 +774,29 @@ def test_inverse_oracle_special_values():
     want = oracle.softlog_inverse(y)
     assert want[0] == 0.0 and not np.signbit(want[0]) and want[1] == 1.0 and want[2] == np.inf
     assert want[3] == -0.15651764274966565 and np.isnan(want[4]) and want[5] == 0.2689414213699951
+
+
+@pytest.mark.parametrize("forced", [False, True])
+def test_inverse_float32_is_correctly_rounded(forced, monkeypatch):
+    """float32 softlog_inverse bit for bit the oracle (Theorem S7) on the flagged hard cases (at
+    17.550888061523438 the float64 value rounded once is 1 ULP off), the regime boundaries, the
+    neighbours of -1 and 1, the overflow threshold and random inputs; ``forced`` widens the bit
+    test's radius to 2**27 float64 steps, so that about half the inputs take the exact stage."""
+    from softlog_numerics.functions import _softlog as impl
+    from softlog_numerics.testing.accuracy import hard_cases
+
+    if forced:
+        monkeypatch.setattr(impl, "_INVERSE_RADIUS", 1 << 27)
+    rng = np.random.default_rng(7)
+    hard = np.concatenate([np.asarray(args[0], dtype=np.float64).ravel() for args in hard_cases("softlog_inverse", "float32")])
+    y = np.concatenate([
+        hard,
+        rng.uniform(-3.0, 3.0, 3000), rng.uniform(-100.0, 90.0, 1000),
+        -1.0 + rng.normal(0.0, 1e-4, 500), 1.0 + rng.normal(0.0, 1e-4, 500),
+        np.linspace(88.5, 89.8, 200), [-1e30, 1e30, np.inf, -np.inf, np.nan],
+    ]).astype(np.float32)
+    got = softlog_inverse(y)
+    want = oracle.softlog_inverse(y)
+    same = got.view(np.uint32) == want.view(np.uint32)
+    assert same.all(), (y[~same][:4], got[~same][:4], want[~same][:4])
+    assert 17828370.0 in got[y == np.float32(17.550888061523438)]

@@ -23,6 +23,7 @@ from softlog_numerics._core import constants as _c
 from softlog_numerics._core.eft import mul_split_constant, split_constant
 from softlog_numerics._core.formats import BFLOAT16 as _BF16
 from softlog_numerics._core.formats import as_float_array, format_of, round_from_float64
+from softlog_numerics.functions._inverse_exact import rounded_inverse
 
 __all__ = ["softlog", "softlog_inverse"]
 
@@ -546,14 +547,15 @@ def softlog_inverse(y: ArrayLike) -> np.ndarray:
     Algorithm: five regimes in float64, each ``exp`` or ``expm1`` taken at an exactly computed
     argument (``y``, ``y + 1`` or ``y - 1``) and combined with the centre ``x_C`` of ``L`` nearest
     to the result, so that no subtraction cancels more than a factor 1.6 (proofs/softlog.md,
-    Theorem S5). float16, bfloat16, float32: one float64 evaluation rounded once (a table of the
-    65536 values for the 16-bit formats).
+    Theorem S5). float16, bfloat16: one float64 evaluation rounded once (a table of the 65536
+    values). float32: the float64 evaluation, a bit test of its distance to float32's rounding
+    boundaries, and an exact decimal evaluation for the rare inputs it flags (Theorem S7).
 
     Accuracy (``ULP_BOUNDS["softlog_inverse"]``, against ``oracle.softlog_inverse``): 0 ULP
     (correctly rounded) on every float16 and bfloat16 input, checked exhaustively
-    (proofs/softlog.md, Theorem S6); at most 1 ULP in float32 and 4 ULP in float64 if
-    ``exp``/``expm1`` are within 1 ULP, 3 ULP with their measured 0.67 (proofs/softlog.md,
-    Theorem S5); measured at most 2 ULP in float64.
+    (proofs/softlog.md, Theorem S6), and on every float32 input if ``exp``/``expm1`` are within 1
+    ULP (proofs/softlog.md, Theorem S7); at most 4 ULP in float64 under the same hypothesis, 3 ULP
+    with their measured 0.67 (Theorem S5); measured at most 2 ULP in float64.
     """
     y = as_float_array(y, "y")
     fmt = format_of(y.dtype)
@@ -563,4 +565,35 @@ def softlog_inverse(y: ArrayLike) -> np.ndarray:
     if fmt.bits == 16:
         return _lookup(y, fmt, _inverse_block)
     flat = np.ascontiguousarray(y).reshape(-1)
-    return _narrow(flat, fmt, _inverse_block).reshape(y.shape)
+    return _inverse_float32(flat, fmt).reshape(y.shape)
+
+
+# |v - L^-1(y)| <= K ulp(v) for the float64 value v, K = 4 (Theorem S5, lambda <= 1): the bit
+# test's radius 2K + 3 in steps of v (Theorem S7 (a))
+_INVERSE_RADIUS = 11
+
+
+def _inverse_float32(y: np.ndarray, fmt) -> np.ndarray:
+    """float32 ``softlog_inverse`` of the 1-D ``y``, correctly rounded (Theorem S7): the float64
+    value of :func:`_inverse_block`, a bit test of its distance to the rounding boundaries of
+    float32, and :func:`rounded_inverse` for the inputs it flags."""
+    n = y.size
+    out = np.empty(n, dtype=fmt.dtype)
+    m = min(n, _BLOCK)
+    b, z = np.empty((2, m), dtype=np.float64)
+    w = np.empty(m, dtype=np.int64)
+    q = 53 - fmt.precision
+    shift = _INVERSE_RADIUS - (1 << (q - 1))
+    with np.errstate(all="ignore"):
+        for i in range(0, n, _BLOCK):
+            j = min(i + _BLOCK, n)
+            k = j - i
+            np.copyto(b[:k], y[i:j], casting="safe")
+            r = _inverse_block(b[:k], z[:k])
+            np.copyto(out[i:j], r, casting="same_kind")
+            # (bits + shift) mod 2**q <= 2 radius: within radius steps of a midpoint's pattern
+            np.add(r.view(np.int64), shift, out=w[:k])
+            np.bitwise_and(w[:k], (1 << q) - 1, out=w[:k])
+            for t in np.flatnonzero((w[:k] <= 2 * _INVERSE_RADIUS) & np.isfinite(r) & (np.abs(b[:k]) <= 1e4)):
+                out[i + t] = rounded_inverse(float(b[t]), fmt)
+    return out
