@@ -79,10 +79,9 @@ def _enclosure(c: Fraction, items, digits: int) -> tuple[Fraction, Fraction]:
     significant digits (each operation correctly rounded to nearest, relative error at most
     ``rho / 2``, ``rho = 10**(1 - digits)``); the bound is Theorem D12 (c)'s, term by term, and is
     itself evaluated with upward rounding (every quantity in it is nonnegative)."""
-    big = {"Emin": -(10**9), "Emax": 10**9}
-    ctx = Context(prec=digits, rounding=ROUND_HALF_EVEN, **big)
-    up = Context(prec=30, rounding=ROUND_CEILING, **big)
-    down = Context(prec=digits + 10, rounding=ROUND_FLOOR, **big)
+    ctx = _context(digits, ROUND_HALF_EVEN)
+    up = _context(30, ROUND_CEILING)
+    down = _context(digits + 10, ROUND_FLOOR)
     rho = Decimal(10) ** (1 - digits)  # exact
     e = ctx.exp(Decimal(1))
     b = ctx.divide(1, e)  # 1/e within 1.01 rho / e
@@ -111,7 +110,13 @@ def _enclosure(c: Fraction, items, digits: int) -> tuple[Fraction, Fraction]:
     # each of the len(items) additions errs by at most rho/2 of a partial sum, itself at most
     # mag (1 + err); the factor 2 covers the rest
     err = up.multiply(2, up.add(err, up.multiply(up.multiply(len(items) + 1, rho), mag)))
-    return Fraction(down.subtract(total, err)), Fraction(Context(prec=digits + 10, rounding=ROUND_CEILING, **big).add(total, err))
+    return Fraction(down.subtract(total, err)), Fraction(_context(digits + 10, ROUND_CEILING).add(total, err))
 
 
 _C038 = Decimal("0.38")
+
+
+def _context(digits: int, rounding: str) -> Context:
+    """A decimal context of ``digits`` digits, ``rounding``, and an exponent range no value here
+    leaves."""
+    return Context(prec=digits, rounding=rounding, Emin=-(10**9), Emax=10**9)

@@ -19,7 +19,6 @@ __all__ = ["rounded_inverse"]
 
 _FIRST_DIGITS = 40
 _MAX_DIGITS = 1 << 14  # never reached (Theorem S7 (b)); a guard only
-_BIG = {"Emin": -(10**9), "Emax": 10**9}
 
 
 def rounded_inverse(y: float, fmt: Format) -> float:
@@ -31,11 +30,11 @@ def rounded_inverse(y: float, fmt: Format) -> float:
         return 1.0
     yp1 = Fraction(y) + 1  # exact
     # y + 1 in decimal, exactly (a float's expansion has at most 1100 significant digits)
-    arg = Context(prec=1200, **_BIG).add(Decimal(y), 1)
+    arg = Context(prec=1200, Emin=-(10**9), Emax=10**9).add(Decimal(y), 1)
     assert Fraction(arg) == yp1
     digits = _FIRST_DIGITS
     while True:
-        ctx = Context(prec=digits, rounding=ROUND_HALF_EVEN, **_BIG)
+        ctx = Context(prec=digits, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
         rho = Fraction(1, 10 ** (digits - 1))
         big = ctx.exp(arg)  # e**(y + 1), within rho/2 relative
         num = ctx.subtract(big, 1)
