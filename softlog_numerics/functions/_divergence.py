@@ -199,33 +199,35 @@ def _reduce_rows64(kind: str, P, Q) -> np.ndarray:
     return out
 
 
-def _reduce_rows_narrow(kind: str, P, Q, fmt) -> np.ndarray:
-    """The correctly rounded results in ``fmt`` (float16, bfloat16, float32) of float64 rows ``P``,
-    ``Q`` (2-D; NaN for a row that is not evaluated), as float64 numbers that hold them (Theorem
-    D12): the double-double sum of Theorems D5-D6 within ``2**-63.8 Sigma`` and
-    :func:`decided_dd`; the rows it leaves (a boundary within that distance, a result that cancels
-    to 0 or lies below ``2**-960``) go to :func:`rounded_row`."""
-    out = np.zeros(P.shape[0])
-    bad = _unevaluated_rows(kind, P, Q)
-    out[bad] = np.nan
-    good = np.flatnonzero(~bad)
-    if not (good.size and P.shape[1]):
-        return out
+def _narrow_row_sums(kind: str, P, Q):
+    """For float64 rows ``P``, ``Q`` (2-D) of a narrow format: ``(nan, zero, yh, yl, err)``, the
+    rows that are NaN, the rows whose terms are all exactly 0 (``S = 0``, result ``+0``), and for
+    the others the double-double sum ``yh + yl`` of Theorems D5-D6 within ``err`` of ``S``
+    (Theorem D12 (b))."""
+    m, n = P.shape
+    nan = _unevaluated_rows(kind, P, Q)
+    zero = np.zeros(m, dtype=bool)
+    yh, yl, err = np.ones(m), np.zeros(m), np.zeros(m)
+    good = np.flatnonzero(~nan)
+    if not (good.size and n):
+        zero[good] = True
+        return nan, zero, yh, yl, err
     p, q = P[good], Q[good]
-    n = P.shape[1]
     exact = _exact_terms(kind, p, q)
     exact_rows = ~np.isnan(exact).any(axis=1)
-    yh, yl, err = np.ones(good.size), np.zeros(good.size), np.zeros(good.size)
-    for idx in (np.flatnonzero(exact_rows), np.flatnonzero(~exact_rows)):
-        if not idx.size:
+    zero[good[exact_rows]] = (exact[exact_rows] == 0.0).all(axis=1)
+    for rows in (np.flatnonzero(exact_rows & ~zero[good]), np.flatnonzero(~exact_rows)):
+        if not rows.size:
             continue
-        if exact_rows[idx[0]]:  # the exact terms, times 1
-            t = exact[idx]
+        if exact_rows[rows[0]]:  # the exact terms, times 1
+            t = exact[rows]
             parts = (t, np.zeros_like(t), np.ones_like(t), np.zeros_like(t), 0)
         else:
-            mh, ml, gh, gl, shift = _terms(kind, p[idx].ravel(), q[idx].ravel())
-            parts = (*(v.reshape(idx.size, n) for v in (mh, ml, gh, gl)), shift)
+            mh, ml, gh, gl, shift = _terms(kind, p[rows].ravel(), q[rows].ravel())
+            parts = (*(v.reshape(rows.size, n) for v in (mh, ml, gh, gl)), shift)
         sh, sl, mag, sigma = _dot_rows_dd(*parts)
+        idx = good[rows]
+        zero[idx] = mag == 0.0  # every term exactly 0 (e.g. p = q)
         h, l = two_sum(sh, sl)
         # D5-D6: 2**-63.8 Sigma (mag is Sigma's float64 sum: relative error below n 2**-53 <= 2**-33),
         # scaled terms below 2**-1022 off by 2**-1074 each; ldexp's roundings below 2**-1022
@@ -234,12 +236,29 @@ def _reduce_rows_narrow(kind: str, P, Q, fmt) -> np.ndarray:
         with np.errstate(under="ignore"):
             yh[idx], yl[idx] = np.ldexp(h, ns), np.ldexp(l, ns)
             err[idx] = np.ldexp(e, ns) + 2.0**-1070
-    ok = np.abs(yh) >= 2.0**-960
+    return nan, zero, yh, yl, err
+
+
+def _reduce_rows_narrow(kind: str, P, Q, rows, fmt, tile: int) -> np.ndarray:
+    """The correctly rounded results in ``fmt`` (float16, bfloat16, float32) of the rows ``rows``
+    of ``P``, ``Q`` (2-D, the format's dtype), as float64 numbers that hold them (NaN for a row
+    that is not evaluated; Theorem D12): :func:`_narrow_row_sums` in tiles of ``tile`` rows, one
+    :func:`decided_dd` for all of them; the rows it leaves (a boundary within the radius, a sum
+    that cancels to 0 or lies below ``2**-960``) go to :func:`rounded_row`."""
+    m = rows.size
+    nan, zero = np.zeros(m, dtype=bool), np.zeros(m, dtype=bool)
+    yh, yl, err = np.ones(m), np.zeros(m), np.zeros(m)
+    for i in range(0, m, tile):
+        j = min(i + tile, m)
+        nan[i:j], zero[i:j], yh[i:j], yl[i:j], err[i:j] = _narrow_row_sums(
+            kind, P[rows[i:j]].astype(np.float64), Q[rows[i:j]].astype(np.float64)
+        )
+    ok = ~(nan | zero) & (np.abs(yh) >= 2.0**-960)
     c, decided = decided_dd(np.where(ok, yh, 1.0), np.where(ok, yl, 0.0), err, fmt)
-    decided &= ok
-    out[good[decided]] = c[decided]
-    for r in np.flatnonzero(~decided):
-        out[good[r]] = rounded_row(kind, p[r].tolist(), q[r].tolist(), fmt)
+    out = np.where(nan, np.nan, np.where(zero, 0.0, c))
+    for r in np.flatnonzero(~(decided & ok) & ~nan & ~zero):
+        p, q = P[rows[r]].astype(np.float64).tolist(), Q[rows[r]].astype(np.float64).tolist()
+        out[r] = rounded_row(kind, p, q, fmt)
     return out
 
 
@@ -270,6 +289,7 @@ def _sums_from_first_stage(kind: str, args, axis) -> bool:
 
 _FLOATS = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
 _SLOW_TILE = 1 << 12  # entries per tile of the exact algorithm (every step is row by row)
+_DECIDE_ROWS = 1 << 15  # rows per rounding decision of the narrow formats (0.8 MiB of row data)
 
 
 def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
@@ -304,13 +324,14 @@ def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.
     result[decided] = values[decided]
     todo = np.flatnonzero(~decided)
     step = max(1, _SLOW_TILE // max(P.shape[1], 1))
+    if fmt.name != "float64":  # chunks of rows share one decision; the values are in fmt
+        for i in range(0, todo.size, _DECIDE_ROWS):
+            idx = todo[i : i + _DECIDE_ROWS]
+            result[idx] = round_from_float64(_reduce_rows_narrow(kind, P, Q, idx, fmt, step), fmt)
+        todo = todo[:0]
     for i in range(0, todo.size, step):
         idx = todo[i : i + step]
-        P64, Q64 = P[idx].astype(np.float64), Q[idx].astype(np.float64)
-        if fmt.name == "float64":
-            result[idx] = _reduce_rows64(kind, P64, Q64)
-        else:  # exactly representable in fmt
-            result[idx] = round_from_float64(_reduce_rows_narrow(kind, P64, Q64, fmt), fmt)
+        result[idx] = _reduce_rows64(kind, P[idx].astype(np.float64), Q[idx].astype(np.float64))
     return np.asarray(rows[0].reduced(result, keepdims))
 
 
