@@ -392,11 +392,14 @@ def _scaled_sum_row(row, a: float, k: int, tau: float | None = None):
     return K, Sh, Sl
 
 
-def _kept_offsets(rows, a, k):
-    """``x_i - a = th + tl`` exactly (TwoSum, per row of ``rows``) and the mask of the terms that
-    count: finite, not the argmax ``k``, and ``th > -2**20`` (below, ``exp`` is under
-    ``2**-1.5e6``, far below every bound; as :func:`_scaled_sum_row`)."""
+def _kept_offsets(rows, a, k, tau: float | None = None):
+    """``x_i - a = th + tl`` exactly (TwoSum, per row of ``rows``; with a temperature ``tau``, the
+    double-double quotient of :func:`_divided_offsets`) and the mask of the terms that count:
+    finite, not the argmax ``k``, and ``th > -2**20`` (below, ``exp`` is under ``2**-1.5e6``, far
+    below every bound; as :func:`_scaled_sum_row`)."""
     th, tl = two_sum(rows, -a[:, None])
+    if tau is not None:
+        th, tl = _divided_offsets(rows, a[:, None], th, tl, tau)
     keep = np.isfinite(rows) & np.isfinite(th) & (th > -(2.0**20))
     keep[np.arange(rows.shape[0]), k] = False
     return th, tl, keep
@@ -1134,11 +1137,7 @@ def _log_softmax_exact_sum(
         R = np.asarray(X[ids], dtype=np.float64)
         k = R.argmax(axis=1)
         a = R[np.arange(m), k]
-        th, tl = two_sum(R, -a[:, None])
-        if tau is not None:
-            th, tl = _divided_offsets(R, a[:, None], th, tl, tau)
-        keep = np.isfinite(R) & np.isfinite(th) & (th > -(2.0**20))
-        keep[np.arange(m), k] = False
+        th, tl, keep = _kept_offsets(R, a, k, tau)
         E = np.exp(np.where(keep, th, -np.inf))
         h, lo = nonnegative_row_sums(E)
         S = h + (lo + (E * np.where(keep, tl, 0.0)).sum(axis=1))
