@@ -614,6 +614,18 @@ def _no_exact_sum(X, fmt, tau, out, rows, cols, log=True):
     return np.zeros(rows.size, dtype=bool)
 
 
+def _only_stage(monkeypatch, stage: int) -> None:
+    """Let only ``stage`` of narrow log_softmax / softmax decide the elements that reach it: 1 all
+    stages; 2 flag every element at stage 1; 3 also switch off the exact float64 sum; 4 also every
+    double-double decision (the decimal fallback decides)."""
+    if stage > 1:
+        _flag_every_element(monkeypatch)
+    if stage > 2:
+        monkeypatch.setattr(impl, "_log_softmax_exact_sum", _no_exact_sum)
+    if stage > 3:
+        monkeypatch.setattr(impl, "decided_dd", lambda yh, yl, err, fmt: (yh, np.zeros(np.shape(yh), dtype=bool)))
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 @pytest.mark.parametrize("stage", [1, 2, 3, 4])
 def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
@@ -622,12 +634,7 @@ def test_narrow_log_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
     at stage 1 and lets only that stage decide: 2 the exact float64 sum
     (``_log_softmax_exact_sum``), 3 the double-double row scalars, 4 the decimal fallback (on a
     smaller set of rows)."""
-    if stage > 1:
-        _flag_every_element(monkeypatch)
-    if stage > 2:
-        monkeypatch.setattr(impl, "_log_softmax_exact_sum", _no_exact_sum)
-    if stage > 3:
-        monkeypatch.setattr(impl, "decided_dd", lambda yh, yl, err, fmt: (yh, np.zeros(np.shape(yh), dtype=bool)))
+    _only_stage(monkeypatch, stage)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the cast of the range's edges
         cases = _narrow_log_softmax_cases(dtype, small=stage == 4)
@@ -648,12 +655,7 @@ def test_narrow_softmax_is_correctly_rounded(dtype, stage, monkeypatch):
     the row scalars and from exact rows, 4 the decimal fallback (on a smaller set of rows). The
     cases include results subnormal in the format (wide rows; most float16 results of long
     rows)."""
-    if stage > 1:
-        _flag_every_element(monkeypatch)
-    if stage > 2:
-        monkeypatch.setattr(impl, "_log_softmax_exact_sum", _no_exact_sum)
-    if stage > 3:
-        monkeypatch.setattr(impl, "decided_dd", lambda yh, yl, err, fmt: (yh, np.zeros(np.shape(yh), dtype=bool)))
+    _only_stage(monkeypatch, stage)
     rng = np.random.default_rng(11)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the cast of the range's edges
