@@ -161,18 +161,16 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
     cols = min(k, TILE)
     tile_rows = max(1, TILE // cols)
     buf = _Scratch((tile_rows, cols))
-    S_all = np.zeros(rows)
-    M_all = np.zeros(rows) if mass is None else mass
-    ok_all = np.ones(rows, dtype=bool)
     want = sums and k <= TILE
     SP: Any = np.zeros(rows) if want else None  # row sums of p and q, when wanted
     SQ: Any = np.zeros(rows) if want and kind != "entropy" else None
     for r0 in range(0, rows, tile_rows):
         r1 = min(rows, r0 + tile_rows)
         nr = r1 - r0
-        S = S_all[r0:r1]
-        M = M_all[r0:r1]
-        ok = ok_all[r0:r1]
+        # the row scalars of one tile only (no array of the rows' count but the results)
+        S = np.zeros(nr)
+        M = np.zeros(nr) if mass is None else mass[r0:r1]
+        ok = np.ones(nr, dtype=bool)
         for c0 in range(0, k, cols):
             c1 = min(k, c0 + cols)
             nc = c1 - c0
@@ -229,13 +227,22 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
                 M += np.add.reduce(qv, axis=1, dtype=np.float64)
             else:
                 M += np.add.reduce(pv, axis=1, dtype=np.float64)
-    if not bits:  # the N of N x (a power of two: exact)
-        S_all /= _N
-        if mass is None and not want:
-            M_all /= _N
-    if want:
-        M_all = SP + SQ if kind == "sym" else SP
-    S, M, ok = S_all, M_all, ok_all
+        if not bits:  # the N of N x (a power of two: exact)
+            S /= _N
+            if mass is None and not want:
+                M /= _N
+        if want:
+            M = SP[r0:r1] + SQ[r0:r1] if kind == "sym" else SP[r0:r1]
+        decided[r0:r1], values[r0:r1] = _decide(S, M, ok, rho, scale, fmt)
+    if sums:
+        return decided, values, SP, SQ
+    return decided, values
+
+
+def _decide(S, M, ok, rho: float, scale: float, fmt):
+    """``(decided, values)`` for a tile's raw sums ``S`` and masses ``M`` (Theorem D10 (c)): the
+    ends of ``[S - R, S + R]``, ``R = M rho + 2**-51 |S| + 2**-1074``, scaled, rounded to ``fmt``;
+    decided where both give the same bits (and neither is below ``_TINY``)."""
     with np.errstate(invalid="ignore", over="ignore"):
         R = M * rho + np.abs(S) * 2.0**-51 + 2.0**-1074
         lo = (S - R) * scale
@@ -246,10 +253,7 @@ def fast_rows(kind: str, P, Q, fmt, in_unit: bool, mass=None, sums: bool = False
         fhi = round_from_float64(np.where(good, hi, 0.0), fmt)
     ui = fmt.uint
     decided = good & (flo.view(ui) == fhi.view(ui))
-    values = np.where(decided, flo, values)
-    if sums:
-        return decided, values, SP, SQ
-    return decided, values
+    return decided, np.where(decided, flo, np.zeros_like(flo))
 
 
 # ---------------------------------------------------------------------------------------------
