@@ -289,7 +289,7 @@ def _sums_from_first_stage(kind: str, args, axis) -> bool:
 
 _FLOATS = (np.dtype(np.float16), BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
 _SLOW_TILE = 1 << 12  # entries per tile of the exact algorithm (every step is row by row)
-_DECIDE_ROWS = 1 << 15  # rows per rounding decision of the narrow formats (0.8 MiB of row data)
+_DECIDE_ROWS = 1 << 15  # rows per chunk (and per rounding decision of the narrow formats)
 
 
 def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.ndarray:
@@ -306,32 +306,36 @@ def _reduce(kind: str, args, names, axis, keepdims: bool, validate: bool) -> np.
     P = rows[0].rows
     Q = rows[-1].rows
     result = np.zeros(P.shape[0], dtype=fmt.dtype)
-    if deferred:
-        stage = fast_rows64 if fmt.name == "float64" else functools.partial(fast_rows, fmt=fmt)
-        decided, values, sp, sq = stage(kind, P, Q, in_unit=True, sums=True)
-        for a, s in zip(args, (sp, sq)):
-            if (np.abs(s - 1.0) > sum_tolerance(a.dtype)).any():
-                for a2, n in zip(args, names):  # the first failing check raises, as it always did
-                    check_probabilities(a2, axis, n)
-    else:
-        mass = None  # float64 row sums of p (of p and q for sld_sym), from the validation
-        if all(s is not None for s in sums):
-            mass = sums[0] + sums[-1] if kind == "sym" else sums[0]
-        if fmt.name == "float64":
-            decided, values = fast_rows64(kind, P, Q, in_unit=validate, mass=mass)
-        else:
-            decided, values = fast_rows(kind, P, Q, fmt, in_unit=validate, mass=mass)
-    result[decided] = values[decided]
-    todo = np.flatnonzero(~decided)
+    mass = None  # float64 row sums of p (of p and q for sld_sym), from the validation
+    if not deferred and all(s is not None for s in sums):
+        mass = sums[0] + sums[-1] if kind == "sym" else sums[0]
     step = max(1, _SLOW_TILE // max(P.shape[1], 1))
-    if fmt.name != "float64":  # chunks of rows share one decision; the values are in fmt
-        for i in range(0, todo.size, _DECIDE_ROWS):
-            idx = todo[i : i + _DECIDE_ROWS]
-            result[idx] = round_from_float64(_reduce_rows_narrow(kind, P, Q, idx, fmt, step), fmt)
-        todo = todo[:0]
-    for i in range(0, todo.size, step):
-        idx = todo[i : i + step]
-        result[idx] = _reduce_rows64(kind, P[idx].astype(np.float64), Q[idx].astype(np.float64))
+    # chunks of rows: every per-row scratch array (masks, values, indices) has a chunk's length
+    for c0 in range(0, P.shape[0], _DECIDE_ROWS):
+        c1 = min(P.shape[0], c0 + _DECIDE_ROWS)
+        Pc, Qc = P[c0:c1], Q[c0:c1]
+        if deferred:
+            stage = fast_rows64 if fmt.name == "float64" else functools.partial(fast_rows, fmt=fmt)
+            decided, values, sp, sq = stage(kind, Pc, Qc, in_unit=True, sums=True)
+            for a, s in zip(args, (sp, sq)):
+                if (np.abs(s - 1.0) > sum_tolerance(a.dtype)).any():
+                    for a2, n in zip(args, names):  # the first failing check raises, as it always did
+                        check_probabilities(a2, axis, n)
+        else:
+            mc = None if mass is None else mass[c0:c1]
+            if fmt.name == "float64":
+                decided, values = fast_rows64(kind, Pc, Qc, in_unit=validate, mass=mc)
+            else:
+                decided, values = fast_rows(kind, Pc, Qc, fmt, in_unit=validate, mass=mc)
+        out = result[c0:c1]
+        out[decided] = values[decided]
+        todo = np.flatnonzero(~decided)
+        if fmt.name != "float64" and todo.size:  # one decision for the chunk; the values are in fmt
+            out[todo] = round_from_float64(_reduce_rows_narrow(kind, Pc, Qc, todo, fmt, step), fmt)
+            continue
+        for i in range(0, todo.size, step):
+            idx = todo[i : i + step]
+            out[idx] = _reduce_rows64(kind, Pc[idx].astype(np.float64), Qc[idx].astype(np.float64))
     return np.asarray(rows[0].reduced(result, keepdims))
 
 
