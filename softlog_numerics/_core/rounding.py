@@ -4,19 +4,24 @@ production functions that return correctly rounded float16, bfloat16 and float32
 * :func:`midpoint_radius_flags`: the cheap per-element test of a float64 tile, on its bits: is a
   rounding boundary of the narrow format within ``r`` float64 steps of the value?
 * :func:`round_dd`: the correct rounding of an exact double-double ``h + l``;
-* :func:`decided_dd`: Ziv's test for a double-double value with an absolute error bound.
+* :func:`decided_dd`: Ziv's test for a double-double value with an absolute error bound;
+* :func:`rounded_if_decided`: the same test for the exact rational ends of an enclosure (the
+  decimal stages).
 
 The proofs are in proofs/log_softmax.md, Theorem LSE10.
 """
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 from softlog_numerics._core.eft import two_sum
-from softlog_numerics._core.formats import Format, round_from_float64
+from softlog_numerics._core.formats import Format, round_from_float64, round_rational
 
-__all__ = ["decided_dd", "fraction_bits", "midpoint_radius_flags", "round_dd"]
+__all__ = ["decided_dd", "fraction_bits", "midpoint_radius_flags", "round_dd", "rounded_if_decided"]
 
 
 def fraction_bits(fmt: Format) -> int:
@@ -75,3 +80,14 @@ def decided_dd(yh: np.ndarray, yl: np.ndarray, err: np.ndarray, fmt: Format):
     hi = round_dd(*two_sum(yh, yl + d), fmt)
     ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi)) & np.isfinite(yh)
     return lo, ok
+
+
+def rounded_if_decided(lo: Fraction, hi: Fraction, fmt: Format) -> float | None:
+    """``RN_fmt`` of every real number in ``[lo, hi]`` (rationals), as the float64 that holds it,
+    if both ends round to the same value with the same sign (then the whole interval does: the
+    rounding is monotone); else None. Each end is rounded once and exactly (``round_rational``,
+    proofs/oracle.md, Theorem O1)."""
+    a = round_rational(lo.numerator, lo.denominator, fmt)
+    b = round_rational(hi.numerator, hi.denominator, fmt)
+    return a if a == b and math.copysign(1.0, a) == math.copysign(1.0, b) else None
+

@@ -12,11 +12,11 @@ decides its rounding at some finite precision ``P``.
 
 from __future__ import annotations
 
-import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
 from softlog_numerics._core.formats import Format, round_rational
+from softlog_numerics._core.rounding import rounded_if_decided
 
 __all__ = ["folded_row", "rounded_row"]
 
@@ -64,11 +64,9 @@ def rounded_row(kind: str, p, q, fmt: Format) -> float:
     items = sorted(W.items())
     digits = _FIRST_DIGITS
     while True:
-        lo, hi = _enclosure(c, items, digits)
-        a = round_rational(lo.numerator, lo.denominator, fmt)
-        b = round_rational(hi.numerator, hi.denominator, fmt)
-        if a == b and math.copysign(1.0, a) == math.copysign(1.0, b):
-            return a
+        r = rounded_if_decided(*_enclosure(c, items, digits), fmt)
+        if r is not None:
+            return r
         if digits >= _MAX_DIGITS:
             raise ArithmeticError("the rounding of a divergence row was not decided (Theorem D12)")
         digits *= 2

@@ -9,11 +9,11 @@ whose width is proportional to ``10**-P``, decides its rounding at some finite p
 
 from __future__ import annotations
 
-import math
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
-from softlog_numerics._core.formats import Format, round_rational
+from softlog_numerics._core.formats import Format
+from softlog_numerics._core.rounding import rounded_if_decided
 
 __all__ = ["rounded_inverse"]
 
@@ -47,10 +47,9 @@ def rounded_inverse(y: float, fmt: Format) -> float:
         # |N'/D' - N/D| <= err_n / D + |N| err_d / (D (D - err_d)), D >= 6.3; the division rho |X|
         lo_d = D - err_d
         err = err_n / lo_d + (abs(N) + err_n) * err_d / (lo_d * lo_d) + rho * abs(X)
-        a = round_rational(*(X - err).as_integer_ratio(), fmt)
-        b = round_rational(*(X + err).as_integer_ratio(), fmt)
-        if a == b and math.copysign(1.0, a) == math.copysign(1.0, b):
-            return a
+        r = rounded_if_decided(X - err, X + err, fmt)
+        if r is not None:
+            return r
         if digits >= _MAX_DIGITS:
             raise ArithmeticError(f"the rounding of softlog_inverse({y!r}) was not decided (Theorem S7)")
         digits *= 2

@@ -85,6 +85,7 @@ from softlog_numerics._core.rounding import (
     decided_dd,
     fraction_bits,
     midpoint_radius_flags,
+    rounded_if_decided,
 )
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
@@ -644,10 +645,9 @@ def _lse_decimal_decide(ctx, s, log1p_s, a, tq, tau, n, rho, big, entry, fmt: Fo
         sign = 1 if entry is None else -1
         top = Fraction(a) if entry is None else Fraction(entry) - Fraction(a)
         base = top / Fraction(1.0 if tau is None else tau)
-        near = _round_fraction(base + sign * Fraction(1, 2**1400), fmt)
-        far = _round_fraction(base + sign * s_hi, fmt)
-        if near == far and math.copysign(1.0, near) == math.copysign(1.0, far):
-            return near
+        r = rounded_if_decided(base + sign * Fraction(1, 2**1400), base + sign * s_hi, fmt)
+        if r is not None:
+            return r
     L = log1p_s()
     if entry is None:
         y = ctx.add(a if tau is None else ctx.divide(a, tq), L)
@@ -655,7 +655,7 @@ def _lse_decimal_decide(ctx, s, log1p_s, a, tq, tau, n, rho, big, entry, fmt: Fo
         # y >= a/T exactly (s >= 0): the lower end never goes below a/T (this also settles the
         # sign of a zero result when a = 0 and every other term is far below the precision)
         floor = Fraction(a) if tau is None else Fraction(a) / Fraction(tau)
-        lo = _round_fraction(max(Fraction(y) - err, floor), fmt)
+        lo = max(Fraction(y) - err, floor)
     else:  # t_j - L, t_j = (x_j - a)/T with one or two roundings (relative error 2 rho)
         xj = Decimal(entry)
         tj = ctx.subtract(xj, a) if tau is None else ctx.divide(ctx.subtract(xj, a), tq)
@@ -665,10 +665,10 @@ def _lse_decimal_decide(ctx, s, log1p_s, a, tq, tau, n, rho, big, entry, fmt: Fo
         if softmax:  # e**y within e**y (2 err + rho): |e**d - 1| <= 2|d| for |d| <= 1
             y = ctx.exp(y)
             err = abs(Fraction(y)) * (2 * err + rho)
-        lo = _round_fraction(Fraction(y) - err, fmt)
-    hi = _round_fraction(Fraction(y) + err, fmt)
-    if lo == hi and math.copysign(1.0, lo) == math.copysign(1.0, hi):
-        return lo
+        lo = Fraction(y) - err
+    r = rounded_if_decided(lo, Fraction(y) + err, fmt)
+    if r is not None:
+        return r
     if prec > 20000:  # never reached: the exact value is transcendental (proof, Theorem LSE2)
         return _round_fraction(Fraction(y), fmt)
     return None
