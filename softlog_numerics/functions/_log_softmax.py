@@ -103,6 +103,7 @@ _DD_REL = 2.0**-97  # relative error bound of the double-double exp/log1p (measu
 _TINY_S = 2.0**-900  # below: s is recomputed without float64 underflow (Theorem LSE1 (c))
 _DIRECT_MAX = 650.0  # direct mode (exp(x_i), then times exp(-a)) for row maxima up to this
 _DIRECT_MIN = 2.0**-1010  # ... and only if sum_{i != k} exp(x_i) >= n * _DIRECT_MIN
+_DIRECT_MIN_COLS = 24  # ... and only for rows of at least this many entries (shorter: shifted)
 _NUDGE_L = 2.0**-20  # narrow log_softmax: rows with log1p(s) below this get T (1 + 2**-52)
 _NUDGE = 1.0 + 2.0**-52
 _C_MAX = 1 << 15  # columns per chunk: the error-free sum's bound needs c <= 2**15
@@ -146,6 +147,7 @@ class _Plan:
     def __init__(self, R: int, n: int, narrow: bool, extra: int = 0, tau: float | None = None):
         self.R, self.n = R, n
         self.tau = tau  # the temperature (None: 1); with one, direct mode is never used
+        self.direct = tau is None and n >= _DIRECT_MIN_COLS
         self.cw = min(n, _C_MAX)
         self.single = n <= _C_MAX
         self.rb = max(1, _TILE // self.cw)
@@ -346,7 +348,7 @@ def _stats_accurate(
                 ks = xt.argmax(axis=1)
                 kb[s0 - r0 : s1 - r0] = ks
                 ab[s0 - r0 : s1 - r0] = xt[plan.ar(s1 - s0), ks]
-            d = plan.tau is None and _direct_ok(ab)
+            d = plan.direct and _direct_ok(ab)
             for s0, s1 in subs:
                 if len(subs) > 1:
                     xt = plan.tile(X, s0, s1, 0, plan.n)
@@ -354,7 +356,7 @@ def _stats_accurate(
                 sh[i0 + j0 : i0 + j1], sl[i0 + j0 : i0 + j1] = _stats_tile(plan, xt, ab[j0:j1], kb[j0:j1], None, d)
         else:
             ab, kb = _argmax_rows(plan, X, r0, r1)
-            d = plan.tau is None and _direct_ok(ab)
+            d = plan.direct and _direct_ok(ab)
             qh = np.zeros(m)
             ql = np.zeros(m)
             for c0, c1 in plan.chunks():
@@ -435,9 +437,10 @@ def _one_term_rows(X, g0, a, k, redo, kind, sh, sl, recomputed) -> None:
 class _RowState:
     """Row scalars of one group: kind, max ``a``, argmax ``k``, ``s = sum_{i != k} exp(x_i - a)``,
     ``L = log1p(s)`` and ``A = a + L`` as double-doubles; ``recomputed`` marks the rows whose ``s``
-    comes from :func:`_scaled_sum_row` (Theorem LSE1 (c))."""
+    comes from :func:`_scaled_sum_row` (Theorem LSE1 (c)). With ``log=False`` (softmax) ``L`` and
+    ``A`` are not computed."""
 
-    def __init__(self, plan: _Plan, X, g0, g1, a, k, direct, sh, sl, fmt: Format):
+    def __init__(self, plan: _Plan, X, g0, g1, a, k, direct, sh, sl, fmt: Format, log: bool = True):
         G = g1 - g0
         n = plan.n
         kind = np.full(G, _NORMAL, dtype=np.int8)
@@ -473,6 +476,11 @@ class _RowState:
             if not sh[i] >= _TINY_S:
                 kind[i] = _TINY
         self.kind, self.a, self.k, self.sh, self.sl, self.recomputed = kind, a, k, sh, sl, recomputed
+        live = (kind == _NORMAL) | (kind == _SINGLE) | (kind == _TINY)
+        self.a_eff = np.where(live, a, 0.0)
+        self.live = live
+        if not log:  # softmax: no L, no A (the float64 softmax output needs s and a only)
+            return
         Lh = np.zeros(G)
         Ll = np.zeros(G)
         ok = kind == _NORMAL
@@ -481,8 +489,6 @@ class _RowState:
         tiny = kind == _TINY  # log1p(s) = s (1 - s/2 + ...), s < 2**-900
         Lh[tiny], Ll[tiny] = sh[tiny], sl[tiny]
         self.Lh, self.Ll = Lh, Ll
-        live = (kind == _NORMAL) | (kind == _SINGLE) | (kind == _TINY)
-        self.a_eff = np.where(live, a, 0.0)
         if plan.tau is None:
             self.a_hi, self.a_lo = self.a_eff, np.zeros(G)
             Ah, Al = two_sum(self.a_eff, Lh)
@@ -493,7 +499,6 @@ class _RowState:
             Ah, Al = fast_two_sum(Ah, Al + (Ll + self.a_lo))
             over = np.isinf(self.a_hi)  # |a/T| beyond float64: so is the result
             self.Ah, self.Al = np.where(over, self.a_hi, Ah), np.where(over, 0.0, Al)
-        self.live = live
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1331,16 +1336,19 @@ def _softmax_float64_output(plan: _Plan, X, g0, g1, st: _RowState, out2d, row_sc
     p, e = two_prod(qh, Dh)
     ql = (((1.0 - p) - e) - qh * Dl) * qh
     # exp(-a) q for the direct mode (rows with 0 <= a <= _DIRECT_MAX; others unused)
-    dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX) & (plan.tau is None)
+    dir_rows = (a_eff >= 0.0) & (a_eff <= _DIRECT_MAX) & plan.direct
     # exp(-a) for those rows: the row state's where it has it (the direct rows of the statistics),
     # computed here for the others; the rows outside dir_rows are never used (non-direct tiles)
-    have, ek, emh, eml = st.exp_neg_a
-    need = np.flatnonzero(dir_rows & ~have)
-    kk, mh, ml = ek.copy(), emh.copy(), eml.copy()
-    if need.size:
-        kk[need], mh[need], ml[need] = _exp_dd(-a_eff[need], np.zeros(need.size))
-    Fh, Fl = dd_mul(mh, ml, qh, ql)
-    Fh, Fl = np.ldexp(Fh, kk), np.ldexp(Fl, kk)
+    if dir_rows.any():
+        have, ek, emh, eml = st.exp_neg_a
+        need = np.flatnonzero(dir_rows & ~have)
+        kk, mh, ml = ek.copy(), emh.copy(), eml.copy()
+        if need.size:
+            kk[need], mh[need], ml[need] = _exp_dd(-a_eff[need], np.zeros(need.size))
+        Fh, Fl = dd_mul(mh, ml, qh, ql)
+        Fh, Fl = np.ldexp(Fh, kk), np.ldexp(Fl, kk)
+    else:  # no direct rows: F is not used
+        Fh, Fl = qh, ql
     if row_scale is not None:
         mant, ex = np.frexp(row_scale)
         qh, ql = _times_mantissa(qh, ql, mant)
@@ -1410,7 +1418,7 @@ def _softmax_float64(X, out2d, log: bool, tau: float | None = None, row_scale=No
     fmt = format_of("float64")
     plan = _Plan(R, n, narrow=False, extra=0 if log else 1, tau=tau)
     for g0, g1 in plan.groups():
-        st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt)
+        st = _RowState(plan, X, g0, g1, *_stats_accurate(plan, X, g0, g1), fmt, log=log)
         k = st.k
         if log:
             for r0, r1 in plan.sub_blocks(g0, g1):
