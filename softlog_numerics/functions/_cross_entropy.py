@@ -7,7 +7,8 @@ For a row with maximum ``a`` and ``L = log1p(s)`` (as logsumexp computes them,
     ``loss = sum_k t_k (a - x_k) + T L + z_loss (a + L)**2``,  ``T = sum_k t_k``:
 
 no cancellation, every format evaluated in float64 with double-double sums and one final rounding
-(proofs/grad.md, Theorem G2).
+(proofs/grad.md, Theorem G2); in the narrow formats the rounding is tested and the rows it does not
+decide are evaluated exactly (Theorem G7).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from softlog_numerics._core.eft import (
     two_sum,
 )
 from softlog_numerics._core.formats import round_from_float64
+from softlog_numerics._core.rounding import decided_dd
 from softlog_numerics._core.targets import IGNORE_INDEX, Targets, prepared_targets
+from softlog_numerics.functions._cross_entropy_exact import rounded_loss
 from softlog_numerics.functions._log_softmax import row_statistics
 
 __all__ = ["cross_entropy", "loss_rows"]
@@ -81,19 +84,21 @@ def _probability_part(tg: Targets, x, a, scale, g0, g1):
     return c_h, c_l, T_h, T_l, masked_hit
 
 
-def loss_rows(tg: Targets, tau: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The float64 double-double loss of every row, as ``(hi, lo)``, before the final rounding;
-    NaN and ``+inf`` where the special-value table says so (ignored rows ``+0``). ``tau``: the
-    loss of the logits divided by that temperature."""
+def loss_rows(tg: Targets, tau: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The float64 double-double loss of every row, as ``(hi, lo)``, before the final rounding,
+    and ``lam L`` per row (an upper bound, for the error bound of Theorem G2 step 4); NaN and
+    ``+inf`` where the special-value table says so (ignored rows ``+0``). ``tau``: the loss of the
+    logits divided by that temperature."""
     X = tg.rows.rows
     R, K = X.shape
     hi = np.zeros(R)
     lo = np.zeros(R)
+    lamL = np.zeros(R)
     if R == 0:
-        return hi, lo
+        return hi, lo, lamL
     if K == 0:
         hi[~tg.ignored] = np.nan
-        return hi, lo
+        return hi, lo, lamL
     lam = tg.z_loss
     with np.errstate(all="ignore"):
         for g0, g1, st in row_statistics(X, tg.fmt, tau):
@@ -126,9 +131,32 @@ def loss_rows(tg: Targets, tau: float | None = None) -> tuple[np.ndarray, np.nda
             y_l = np.where(masked_hit, 0.0, y_l)
             y_h = np.where(bad, np.nan, y_h)
             hi[g0:g1], lo[g0:g1] = y_h, y_l
+            lamL[g0:g1] = lam * np.abs(Lh) * (1.0 + 2.0**-40)
     hi[tg.ignored] = 0.0
     lo[tg.ignored] = 0.0
-    return hi, lo
+    return hi, lo, lamL
+
+
+def _correctly_rounded(tg: Targets, tau: float | None, hi, lo, lamL) -> np.ndarray:
+    """Narrow formats: ``RN_fmt`` of each row's loss (Theorem G7). Stage 1 rounds the float64
+    double-double where the bound of Theorem G2 step 4, ``theta l`` with ``theta = (1.28 (1 +
+    2 lam L) + 0.13) u`` (``+ 2**-90`` relative for a temperature) and ``2**-1073`` absolute,
+    decides it (:func:`decided_dd`); the other finite rows go to the decimal stage
+    (:func:`rounded_loss`)."""
+    fmt = tg.fmt
+    theta = ((1.28 * (1.0 + 2.0 * lamL) + 0.13) * 2.0**-53 + 2.0**-90) * (1.0 + 2.0**-20)
+    err = theta * np.abs(hi) + 2.0**-1072
+    special = ~np.isfinite(hi) | tg.ignored
+    with np.errstate(all="ignore"):
+        c, ok = decided_dd(np.where(special, 1.0, hi), np.where(special, 0.0, lo), err, fmt)
+        y = np.where(np.isnan(hi) | np.isinf(hi), hi, c)
+    y[tg.ignored] = 0.0
+    X = tg.rows.rows
+    lam = Fraction(tg.z_loss)
+    for r in np.flatnonzero(~ok & ~special):
+        row = np.asarray(X[r], dtype=np.float64).tolist()
+        y[r] = rounded_loss(row, tg.exact(int(r)), lam, tau, fmt)
+    return y
 
 
 def cross_entropy(
@@ -194,9 +222,13 @@ def cross_entropy(
     (TwoProd) and the sums are double-double (error-free extraction), so only ``log1p(s)``
     (``1.28 u`` relative) and the final rounding err.
 
-    Accuracy: at most 1 ULP (float16, bfloat16, float32) and 2 ULP (float64) from the correctly
-    rounded loss (``ULP_BOUNDS["cross_entropy"]``), for ``z_loss * ln(K) <= 1/4`` (float64; every
-    practical z-loss weight) and rows of fewer than ``2**30`` classes; proofs/grad.md, Theorem G2.
+    Accuracy: correctly rounded in float16, bfloat16 and float32 (proofs/grad.md, Theorem G7: the
+    float64 double-double loss is rounded where the error bound of Theorem G2 decides it; the
+    other rows, those within a relative ``theta ~ 2**-52.5`` of a midpoint (about ``2**-28`` of
+    random float32 rows), are evaluated in :mod:`decimal` at increasing precision until
+    decided); within 2 ULP in float64 (Theorem G2), for
+    ``z_loss * ln(K) <= 1/4`` (every practical z-loss weight) and rows of fewer than ``2**30``
+    classes (``LOSS_GRAD_BOUNDS["cross_entropy"]``).
     With a temperature: ``sum_k t_k (a - x_k)`` is divided by ``T`` in double-double and ``s``,
     ``a/T`` come from the row statistics of Theorem LSE9: the same bounds (proofs/grad.md,
     Theorem G2, step 7).
@@ -206,7 +238,10 @@ def cross_entropy(
         logits, target, label_smoothing=label_smoothing, z_loss=z_loss, axis=axis,
         ignore_index=ignore_index, validate=validate,
     )
-    hi, lo = loss_rows(tg, tau)
+    hi, lo, lamL = loss_rows(tg, tau)
+    if tg.fmt.name != "float64":
+        y = _correctly_rounded(tg, tau, hi, lo, lamL)
+        return tg.rows.reduced(y.astype(tg.fmt.dtype), False)
     with np.errstate(all="ignore"):
         y = hi + lo
         y = np.where(np.isnan(hi) | np.isinf(hi), hi, y)
