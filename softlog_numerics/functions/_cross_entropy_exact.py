@@ -77,7 +77,8 @@ def rounded_loss(x, t, lam: Fraction, tau: float | None, fmt: Format) -> float:
         w = s_hi * (abs(c1) + lam * s_hi)
         if c1 >= 0 or lam * s_hi < -c1:
             sign = 1 if c1 >= 0 else -1
-            r = rounded_if_decided(*sorted((base + sign * min(delta, w), base + sign * w)), fmt)
+            lo, hi = sorted((base + sign * min(delta, w), base + sign * w))
+            r = rounded_if_decided(lo, hi, fmt)
             if r is not None:
                 return r
         # two-sided: |L~ - L| <= e (LSE2 stage 3 without the final addition), and loss is
