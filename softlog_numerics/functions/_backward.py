@@ -20,6 +20,7 @@ the magnitudes of the terms it is formed from (:func:`softlog_numerics.testing.c
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -31,15 +32,19 @@ from softlog_numerics._core.axes import (
     checked_cotangent,
     checked_temperature,
 )
-from softlog_numerics._core.dd import dd_div_scalar
+from softlog_numerics._core.dd import dd_div, dd_div_scalar, dd_mul
 from softlog_numerics._core.eft import (
+    fast_two_sum,
     fraction_dd,
     nonnegative_row_sums,
     two_prod,
     two_sum,
 )
+from softlog_numerics._core.exp_dd import exp_dd as _exp_dd
 from softlog_numerics._core.formats import as_float_array, format_of, round_from_float64
+from softlog_numerics._core.rounding import decided_dd
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
+from softlog_numerics.functions._backward_exact import rounded_log_softmax_vjp
 from softlog_numerics.functions._log_softmax import logsumexp as _lse
 from softlog_numerics.functions._log_softmax import scaled_softmax
 from softlog_numerics.functions._log_softmax import softmax as _softmax
@@ -172,9 +177,12 @@ def log_softmax_vjp(x: ArrayLike, g: ArrayLike, axis: Axis = -1) -> np.ndarray:
     Special values (as :func:`softlog_numerics.oracle.grad.log_softmax`): a row of ``x`` with NaN,
     ``+inf`` or no finite entry, or a non-finite cotangent row, gives NaN; a ``-inf`` logit gives
     ``g_j``. Algorithm: at the argmax ``k``, ``-(sum_{i != k} g_i) + q_k S`` with ``q_k`` summed
-    from the other probabilities; elsewhere ``g_j - p_j S``. Accuracy: ``ULP_BOUNDS`` and
-    ``CANCELLATION["grad.log_softmax"]`` (proofs/grad.md, Theorem G3): narrow formats 1 ULP
-    unless the terms cancel below ``2**-28`` of their sum.
+    from the other probabilities; elsewhere ``g_j - p_j S``. Accuracy: correctly rounded in
+    float16, bfloat16 and float32 (proofs/grad.md, Theorem G8: the float64 value is rounded where
+    Theorem G3's bound decides it, the rest is evaluated in double-double and, where that does not
+    decide either, in :mod:`decimal`; cotangents that cancel, such as ``c * softmax(x)``, cost up
+    to about 4x more); float64 ``LOSS_GRAD_BOUNDS`` and ``CANCELLATION["grad.log_softmax"]``
+    (proofs/grad.md, Theorem G3).
     """
     return per_element(x, g, axis, _log_softmax_block)
 
@@ -184,8 +192,75 @@ def _log_softmax_block(X, G, fmt):
         X64 = X.astype(np.float64)
         Gf, back = scaled_rows(np.where(np.isfinite(G), G, 0.0))
         p, k, qk, bad = _probabilities(X64)
-        out = log_softmax_cotangent(p, k, qk, Gf) * back
+        out = log_softmax_cotangent(p, k, qk, Gf)
+        if fmt.name != "float64":
+            return _log_softmax_rounded(X64, G, Gf, back, p, k, qk, out, bad, fmt)
+        out *= back
     return finish(out, bad, G, fmt)
+
+
+def _log_softmax_rounded(X64, G, Gf, back, p, k, qk, out, bad, fmt):
+    """Narrow formats: ``RN_fmt(v_j)`` for every component (Theorem G8). Stage 1 rounds the float64
+    ``z_j`` where Theorem G3's bound ``|z_j - v_j| <= 9.3 u tau_j`` (with ``tau_j`` from the float64
+    softmax, plus ``4 * 2**-1074 sum|g|`` for its subnormal entries) decides it; the other
+    components go to the decimal stage (:func:`rounded_log_softmax_vjp`)."""
+    R, n = X64.shape
+    ar = np.arange(R)
+    mag = np.abs(Gf).sum(axis=1) * (1.0 + n * 2.0**-52)  # >= sum |g| (float64 summation)
+    tau = np.abs(Gf) + p * mag[:, None]
+    rest = mag - np.abs(Gf[ar, k])
+    tau[ar, k] = np.maximum(rest, 0.0) * (1.0 + 2.0**-50) + qk * mag
+    err = (9.4 * 2.0**-53 * tau + 4.0 * 2.0**-1074 * mag[:, None] + 2.0**-1074) * back
+    z = out * back
+    bad = bad | ~np.isfinite(G).all(axis=1)
+    zero = (G == 0.0).all(axis=1)
+    skip = bad | zero
+    c, ok = decided_dd(np.where(skip[:, None], 1.0, z), np.zeros_like(z), np.where(skip[:, None], 0.0, err), fmt)
+    y = np.where(ok, c, 0.0)
+    y[zero] = 0.0
+    y[bad] = np.nan
+    rows = np.flatnonzero(~skip & ~ok.all(axis=1))
+    for b0 in range(0, rows.size, max(1, _BLOCK // max(n, 1))):
+        idx = rows[b0 : b0 + max(1, _BLOCK // max(n, 1))]
+        c2, ok2 = _log_softmax_vjp_dd(X64[idx], G[idx].astype(np.float64), fmt)
+        ok[idx] |= ok2
+        y[idx] = np.where(ok2, c2, y[idx])
+    for r in rows:
+        cols = np.flatnonzero(~ok[r])
+        if cols.size:
+            vals = rounded_log_softmax_vjp(X64[r].tolist(), G[r].astype(np.float64).tolist(), cols.tolist(), fmt)
+            y[r, cols] = vals
+    return y.astype(fmt.dtype)
+
+
+def _log_softmax_vjp_dd(X64, G64, fmt):
+    """Stage 2 of the narrow log_softmax VJP (Theorem G8 (b)), for rows with a finite maximum and a
+    finite cotangent: ``p_j = e**t_j / D`` from double-double exponentials (``_core.exp_dd``,
+    ``2**-97`` relative) and ``D`` and ``S = sum g`` summed exactly (:func:`math.fsum`, then the
+    rounded residual: ``2**-106`` relative), ``v_j = g_j - p_j S`` in double-double; ``(c, ok)`` from
+    :func:`decided_dd` with the bound ``2**-94 (|p_j S| + |v_j|) + (n + 2) 2**-1073 |S|``."""
+    R, n = X64.shape
+    a = np.max(X64, axis=1)
+    th, tl = two_sum(X64, -a[:, None])
+    keep = np.isfinite(X64) & (th > -(2.0**20))  # below: e**t_j < 2**-1.4e6, inside the bound
+    kk, mh, ml = _exp_dd(np.where(keep, th, 0.0), np.where(keep, tl, 0.0))
+    Eh = np.where(keep, np.ldexp(mh, kk), 0.0)
+    El = np.where(keep, np.ldexp(ml, kk), 0.0)
+    Dh, Dl, Sh, Sl = (np.empty(R) for _ in range(4))
+    for i in range(R):
+        terms = Eh[i].tolist() + El[i].tolist()
+        Dh[i] = math.fsum(terms)
+        Dl[i] = math.fsum(terms + [-Dh[i]])
+        gs = G64[i].tolist()
+        Sh[i] = math.fsum(gs)
+        Sl[i] = math.fsum(gs + [-Sh[i]])
+    ph, pl = dd_div(Eh, El, Dh[:, None], Dl[:, None])
+    qh, ql = dd_mul(ph, pl, Sh[:, None], Sl[:, None])
+    vh, vl = two_sum(G64, -qh)
+    vh, vl = fast_two_sum(vh, vl - ql)
+    absS = np.abs(Sh)[:, None] * (1.0 + 2.0**-50)
+    err = 2.0**-94 * (np.abs(qh) + np.abs(vh)) * (1.0 + 2.0**-40) + (n + 2) * 2.0**-1073 * absS
+    return decided_dd(vh, vl, err, fmt)
 
 
 def log_softmax_cotangent(p, k, qk, Gf):

@@ -1,0 +1,120 @@
+"""The last stage of the log_softmax VJP in float16, bfloat16 and float32: components of one row,
+correctly rounded, with :mod:`decimal` at increasing precision (proofs/grad.md, Theorem G8).
+
+With ``a`` the row maximum, ``m`` the number of entries equal to it, ``t_i = x_i - a`` and ``S =
+sum_i g_i`` (an exact rational), the component ``v_j = g_j - p_j S`` is written as a rational
+anchor ``c`` plus a signed remainder ``sigma W`` (``W > 0``) that stays small when a class
+dominates:
+
+* ``x_j < a``: ``c = g_j`` and ``W = |S| e**t_j / D``, ``D = sum_i e**t_i``;
+* ``x_j = a``: ``p_j = 1/m - r/(m (m + r))`` with ``r = sum_{x_i < a} e**t_i``, so ``c = g_j - S/m``
+  and ``W = |S| r / (m (m + r))``, of the sign of ``S``.
+
+``S = 0`` or ``W = 0`` (a tie row with nothing below the maximum) leaves the rational ``c``, rounded
+exactly. Otherwise ``v_j`` is irrational (Theorem G1 (a)): the enclosure of ``W``, whose relative
+width shrinks with ``10**-P``, decides its rounding at some finite precision ``P`` (Ziv's loop),
+and a one-sided test decides at once where ``W`` is tiny beside the distance of ``c`` to the
+nearest rounding boundary.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from fractions import Fraction
+
+from softlog_numerics._core.formats import Format, round_rational
+from softlog_numerics._core.rounding import rounded_if_decided
+
+__all__ = ["rounded_log_softmax_vjp"]
+
+_FIRST_DIGITS = 40
+_MAX_DIGITS = 1 << 16  # never reached for an irrational component (Theorem G8); a guard only
+_CUT = -3000  # offsets below are dropped from the sums: each term is below e**-3000 < 10**-1302
+
+
+def _round(q: Fraction, fmt: Format) -> float:
+    return round_rational(q.numerator, q.denominator, fmt)
+
+
+def _gap(c: Fraction, fmt: Format) -> Fraction:
+    """A ``delta > 0`` with no rounding boundary of ``fmt`` in ``(c, c + delta]`` or ``[c - delta,
+    c)``: boundaries are multiples of ``2**(emin - p)``, so one other than ``c`` is at least
+    ``1/(den(c) 2**(p - emin))`` away."""
+    return Fraction(1, 2 * c.denominator * 2 ** (fmt.precision - fmt.emin))
+
+
+def rounded_log_softmax_vjp(x, g, cols, fmt: Format) -> list[float]:
+    """``RN_fmt(g_j - p_j sum(g))`` for each ``j`` in ``cols``, as float64 values, for one row:
+    ``x`` floats with a finite maximum (``-inf`` allowed, no NaN or ``+inf``), ``g`` finite floats."""
+    a = max(x)
+    fin = [i for i, v in enumerate(x) if v != float("-inf")]
+    ties = [i for i in fin if x[i] == a]
+    m = len(ties)
+    S = sum((Fraction(v) for v in g), Fraction(0))
+    n = len(fin)
+    out: list = [None] * len(cols)
+    anchors = []
+    for idx, j in enumerate(cols):
+        gj = Fraction(g[j])
+        if S == 0 or x[j] == float("-inf"):  # p_j S = 0
+            out[idx] = _round(gj, fmt)
+        elif x[j] == a:
+            c = gj - S / m
+            if m == n:  # every finite logit is a maximum: p_j = 1/m exactly
+                out[idx] = _round(c, fmt)
+            else:
+                anchors.append((idx, j, c, 1 if S > 0 else -1))
+        else:
+            anchors.append((idx, j, gj, -1 if S > 0 else 1))
+    ad = Decimal(a)
+    below = [x[i] for i in fin if x[i] != a]
+    prec = _FIRST_DIGITS
+    while anchors:
+        ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
+        rho = Fraction(1, 10 ** (prec - 1))
+        terms = {}
+        r = Decimal(0)
+        for v in below:
+            t = ctx.subtract(Decimal(v), ad)
+            if t > _CUT:
+                e = ctx.exp(t)
+                terms[v] = e
+                r = ctx.add(r, e)
+        # each e**t_i within 1501 rho relative (t_i rounded, |t_i| <= 3000, then exp), their sum
+        # within (1501 + n) rho, the cut terms below n 10**-1302 against D >= 1 (LSE2 stage 3)
+        cut = n * Fraction(1, 10**1300)
+        sig = (1501 + n) * rho * 2
+        D = ctx.add(m, r)
+        for item in list(anchors):
+            idx, j, c, sign = item
+            if x[j] == a:
+                # W = |S| r / (m (m + r)): relative error of r/(m + r) at most that of r (its
+                # relative condition is m/(m + r) <= 1), plus the two roundings below
+                Wt = Fraction(ctx.divide(r, ctx.multiply(m, D))) * abs(S)
+                rel = sig + 2 * rho
+                abs_err = abs(S) * cut
+            else:
+                ej = terms.get(x[j])
+                if ej is None:  # t_j <= -3000: W < |S| 10**-1302, one-sided only
+                    Wt, rel, abs_err = Fraction(0), Fraction(0), abs(S) * cut
+                else:  # W = |S| e**t_j / D: e**t_j, D and the division
+                    Wt = Fraction(ctx.divide(ej, D)) * abs(S)
+                    rel = 1501 * rho * 2 + sig + rho
+                    abs_err = abs(S) * cut
+            err = Wt * rel * 2 + abs_err
+            W_hi = Wt + err
+            W_lo = Wt - err
+            # one-sided: 0 < W <= W_hi and no boundary within delta of c (other than c)
+            near = min(_gap(c, fmt), W_hi)
+            ends = sorted((c + sign * near, c + sign * W_hi))
+            res = rounded_if_decided(ends[0], ends[1], fmt)
+            if res is None and W_lo > 0:
+                ends = sorted((c + sign * W_lo, c + sign * W_hi))
+                res = rounded_if_decided(ends[0], ends[1], fmt)
+            if res is None and prec > _MAX_DIGITS:  # never reached: v_j is irrational
+                res = _round(c + sign * Wt, fmt)
+            if res is not None:
+                out[idx] = res
+                anchors.remove(item)
+        prec *= 2
+    return out
