@@ -5,6 +5,8 @@ production functions that return correctly rounded float16, bfloat16 and float32
   rounding boundary of the narrow format within ``r`` float64 steps of the value?
 * :func:`round_dd`: the correct rounding of an exact double-double ``h + l``;
 * :func:`decided_dd`: Ziv's test for a double-double value with an absolute error bound;
+* :func:`rounds_once`: the same for the narrow formats from a float64 (or double-double) value,
+  cheaper (two roundings of float64 numbers, Theorem LSE2 (b));
 * :func:`rounded_if_decided`: the same test for the exact rational ends of an enclosure (the
   decimal stages).
 
@@ -21,7 +23,9 @@ import numpy as np
 from softlog_numerics._core.eft import two_sum
 from softlog_numerics._core.formats import Format, round_from_float64, round_rational
 
-__all__ = ["decided_dd", "fraction_bits", "midpoint_radius_flags", "round_dd", "rounded_if_decided"]
+__all__ = [
+    "decided_dd", "fraction_bits", "midpoint_radius_flags", "round_dd", "rounded_if_decided", "rounds_once",
+]
 
 
 def fraction_bits(fmt: Format) -> int:
@@ -91,3 +95,19 @@ def rounded_if_decided(lo: Fraction, hi: Fraction, fmt: Format) -> float | None:
     b = round_rational(hi.numerator, hi.denominator, fmt)
     return a if a == b and math.copysign(1.0, a) == math.copysign(1.0, b) else None
 
+
+def rounds_once(yh, yl, err, fmt: Format):
+    """``(c, ok)``: ``c = RN_fmt(lo)`` and ``ok`` where ``RN_fmt(lo) == RN_fmt(hi)`` (the same signed
+    value) for float64 bounds ``lo <= y <= hi`` of the exact ``y``, given ``|yh + yl - y| <= err``
+    (Theorem LSE2 (b)). Where ``ok``, ``c`` is ``RN_fmt(y)`` (rounding is monotone). For the narrow
+    formats only: the float64 grid is 29 or more bits finer than ``fmt``'s.
+
+    ``lo = fl(yh - w)`` and ``hi = fl(yh + w)`` with ``w = fl((|yl| + err)(1 + 2**-40)) +
+    2**-52 |yh| + 2**-1074``: the term ``2**-52 |yh|`` and the factor ``1 + 2**-40`` cover the
+    roundings of ``w``, ``lo`` and ``hi`` (the proof treats ``w <= 2 |yh|`` and ``w > 2 |yh|``).
+    """
+    w = (np.abs(yl) + err) * (1.0 + 2.0**-40) + 2.0**-52 * np.abs(yh) + 2.0**-1074
+    lo = round_from_float64(yh - w, fmt).astype(np.float64)
+    hi = round_from_float64(yh + w, fmt).astype(np.float64)
+    ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi))
+    return lo, ok

@@ -32,7 +32,7 @@ from softlog_numerics._core.axes import (
     checked_cotangent,
     checked_temperature,
 )
-from softlog_numerics._core.dd import dd_div, dd_div_scalar, dd_mul
+from softlog_numerics._core.dd import dd_add, dd_div, dd_div_scalar, dd_mul
 from softlog_numerics._core.eft import (
     fast_two_sum,
     fraction_dd,
@@ -42,9 +42,12 @@ from softlog_numerics._core.eft import (
 )
 from softlog_numerics._core.exp_dd import exp_dd as _exp_dd
 from softlog_numerics._core.formats import as_float_array, format_of, round_from_float64
-from softlog_numerics._core.rounding import decided_dd
+from softlog_numerics._core.rounding import decided_dd, rounds_once
 from softlog_numerics._core.targets import IGNORE_INDEX, prepared_targets
-from softlog_numerics.functions._backward_exact import rounded_log_softmax_vjp
+from softlog_numerics.functions._backward_exact import (
+    rounded_cross_entropy_vjp,
+    rounded_log_softmax_vjp,
+)
 from softlog_numerics.functions._log_softmax import logsumexp as _lse
 from softlog_numerics.functions._log_softmax import scaled_softmax
 from softlog_numerics.functions._log_softmax import softmax as _softmax
@@ -215,7 +218,8 @@ def _log_softmax_rounded(X64, G, Gf, back, p, k, qk, out, bad, fmt):
     bad = bad | ~np.isfinite(G).all(axis=1)
     zero = (G == 0.0).all(axis=1)
     skip = bad | zero
-    c, ok = decided_dd(np.where(skip[:, None], 1.0, z), np.zeros_like(z), np.where(skip[:, None], 0.0, err), fmt)
+    c, ok = rounds_once(z, 0.0, err, fmt)
+    ok &= ~skip[:, None]
     y = np.where(ok, c, 0.0)
     y[zero] = 0.0
     y[bad] = np.nan
@@ -421,9 +425,12 @@ def cross_entropy_vjp(
     Special values (as :func:`softlog_numerics.oracle.grad.cross_entropy`): ignored rows give
     ``+0``; rows whose loss is NaN or ``+inf`` give NaN. Algorithm: ``p_j - t_j`` (and at the
     argmax, when ``t_k >= 1/2``, ``(1 - t_k) - q_k`` with ``q_k`` summed from the other
-    probabilities), plus ``2 z_loss lse p_j``, times ``g``. Accuracy: ``ULP_BOUNDS`` and
-    ``CANCELLATION["grad.cross_entropy"]`` (proofs/grad.md, Theorem G3): a one-hot target gives
-    the relative accuracy of softmax on every component.
+    probabilities), plus ``2 z_loss lse p_j``, times ``g``. Accuracy: without z-loss, correctly
+    rounded in float16, bfloat16 and float32 (proofs/grad.md, Theorem G9: the float64 value where
+    Theorem G3's bound decides, a double-double stage for the components that cancel, such as
+    targets near the softmax, and a decimal stage for what is left); otherwise, and in float64,
+    ``LOSS_GRAD_BOUNDS`` and ``CANCELLATION["grad.cross_entropy"]`` (proofs/grad.md, Theorem G3):
+    a one-hot target gives the relative accuracy of softmax on every component.
     """
     tau = checked_temperature(temperature)
     tg = prepared_targets(
@@ -450,10 +457,11 @@ def _targets_of_block(tg, R, K, r0, r1):
     return fraction_dd(share), fraction_dd(1 - eps + share)
 
 
-def loss_weights(tg, X64, r0, r1, tau: float | None = None):
+def loss_weights(tg, X64, r0, r1, tau: float | None = None, parts: bool = False):
     """``(w, bad)`` for rows ``r0:r1`` of the logits (``X64`` in float64): ``w_j = p_j (1 + 2
     z_loss lse) - t_j`` in float64 (``+0`` on a ``-inf`` logit) and the rows whose loss is NaN or
-    ``+inf`` (a NaN or ``+inf`` logit, no finite one, a positive target on a ``-inf`` logit)."""
+    ``+inf`` (a NaN or ``+inf`` logit, no finite one, a positive target on a ``-inf`` logit).
+    With ``parts``, also ``(p, k, q_k)`` of :func:`_probabilities`."""
     R, K = X64.shape
     ar = np.arange(R)
     p, k, qk, bad = _probabilities(X64, tau)
@@ -478,13 +486,89 @@ def loss_weights(tg, X64, r0, r1, tau: float | None = None):
     if tg.z_loss:
         lse = _lse(X64, axis=-1) if tau is None else _lse(X64, axis=-1, temperature=tau)
         w = w + (2.0 * tg.z_loss) * lse[:, None] * p
-    return np.where(X64 == -np.inf, 0.0, w), bad | masked_hit
+    w = np.where(X64 == -np.inf, 0.0, w)
+    if parts:
+        return w, bad | masked_hit, (p, k, qk)
+    return w, bad | masked_hit
+
+
+def _target_arrays(tg, R, K, r0, r1):
+    """``(t_hi, t_lo)`` of shape ``(R, K)`` for rows ``r0:r1``: :meth:`Targets.float64`."""
+    return tg.float64(r0, r1)
+
+
+def _cross_entropy_stage1(tg, X64, gam, r0, r1, tau, out, bad, probs):
+    """Narrow formats, no z-loss: ``(c, ok)``, the float64 gradient ``out`` rounded where Theorem
+    G3's bound ``17 u tau_j`` decides it (Theorem G9 (a)); ``tau_j = |g/T| (p_j + t_j)``, at the
+    argmax with ``t_k >= 1/2`` ``|g/T| (q_k + (1 - t_k))``, plus ``2**-1020 |g/T|``."""
+    R, K = X64.shape
+    ar = np.arange(R)
+    p, k, qk = probs
+    t_hi, _ = _target_arrays(tg, R, K, r0, r1)
+    sc = np.abs(gam) / (1.0 if tau is None else tau) * (1.0 + 2.0**-50)
+    mag = p + t_hi
+    tk = t_hi[ar, k]
+    top = tk >= 0.5
+    mag[ar[top], k[top]] = qk[top] + (1.0 - tk[top])
+    err = 17.5 * 2.0**-53 * (mag * (1.0 + 2.0**-40) + 2.0**-1020) * sc[:, None]
+    return rounds_once(out, 0.0, err, tg.fmt)  # the caller sets aside the special rows
+
+
+def _cross_entropy_dd(tg, X64, gam, rows, r0, r1, tau, fmt):
+    """Stage 2 of the narrow cross-entropy gradient without z-loss (Theorem G9 (b)), for the rows
+    ``rows`` of the block: ``p_j = e**d_j / (1 + s)`` with double-double exponentials of the exact
+    (or, with a temperature, double-double) offsets ``d_j`` and ``s`` summed by :func:`math.fsum`;
+    ``p_j - t_j`` (at the argmax with ``t_k >= 1/2``, ``(1 - t_k) - s/(1 + s)``) times ``g/T`` in
+    double-double; :func:`decided_dd` with the bound of the proof."""
+    X = X64[rows]
+    R, K = X.shape
+    ar = np.arange(R)
+    t_all, l_all = _target_arrays(tg, X64.shape[0], K, r0, r1)
+    th_t, tl_t = t_all[rows], l_all[rows]
+    a = np.max(X, axis=1)
+    k = np.argmax(X, axis=1)
+    dh, dl = two_sum(X, -a[:, None])
+    if tau is not None:
+        dh, dl = dd_div_scalar(dh, np.where(np.isfinite(dh), dl, 0.0), tau)
+    keep = np.isfinite(X) & (dh > -(2.0**20))  # below: e**d < 2**-1.4e6, inside the bound
+    kk, mh, ml = _exp_dd(np.where(keep, dh, 0.0), np.where(keep, dl, 0.0))
+    Eh = np.where(keep, np.ldexp(mh, kk), 0.0)
+    El = np.where(keep, np.ldexp(ml, kk), 0.0)
+    Eh[ar, k], El[ar, k] = 1.0, 0.0  # e**0, exactly
+    sh, sl = np.empty(R), np.empty(R)
+    for i in range(R):
+        terms = Eh[i].tolist() + El[i].tolist()
+        terms[int(k[i])] = 0.0
+        sh[i] = math.fsum(terms)
+        sl[i] = math.fsum(terms + [-sh[i]])
+    Dh, Dl = dd_add(np.ones(R), np.zeros(R), sh, sl)
+    ph, pl = dd_div(Eh, El, Dh[:, None], Dl[:, None])
+    wh, wl = dd_add(ph, pl, -th_t, -tl_t)
+    mag = ph + np.abs(th_t)
+    tk = th_t[ar, k]
+    top = np.flatnonzero(tk >= 0.5)
+    if top.size:
+        qh, ql = dd_div(sh[top], sl[top], Dh[top], Dl[top])
+        oh, ol = fast_two_sum(1.0 - tk[top], -tl_t[top, k[top]])  # 1 - t_hi exact (Sterbenz)
+        wh[top, k[top]], wl[top, k[top]] = dd_add(oh, ol, -qh, -ql)
+        mag[top, k[top]] = qh + oh
+    g = np.broadcast_to(gam[rows][:, None], wh.shape)
+    if tau is None:
+        vh, vl = dd_mul(wh, wl, g, np.zeros_like(wh))
+    else:
+        ph2, pe2 = two_prod(wh, g)
+        vh, vl = dd_div_scalar(ph2, pe2 + wl * g, tau)
+    sc = np.abs(gam[rows])[:, None] / (1.0 if tau is None else tau) * (1.0 + 2.0**-50)
+    d_abs = np.where(keep, np.abs(dh), 0.0) if tau is not None else 0.0
+    rel = 2.0**-92 + K * 2.0**-99 + d_abs * 2.0**-99
+    err = rel * mag * (1.0 + 2.0**-40) * sc + 2.0**-100 * np.abs(vh) + (K + 4) * 2.0**-1072 * sc
+    return decided_dd(vh, vl, err, fmt)
 
 
 def _cross_entropy_block(tg, X, gam, r0, r1, tau=None):
     with np.errstate(all="ignore"):
         X64 = X.astype(np.float64)
-        w, bad = loss_weights(tg, X64, r0, r1, tau)
+        w, bad, probs = loss_weights(tg, X64, r0, r1, tau, parts=True)
         gf = np.where(np.isfinite(gam), gam, 0.0)
         if tau is None:
             out = w * gf[:, None]
@@ -497,4 +581,30 @@ def _cross_entropy_block(tg, X, gam, r0, r1, tau=None):
         out[gam == 0.0] = 0.0  # a zero cotangent: an exact zero, +0
         out[bad | ~np.isfinite(gam)] = np.nan
         out[tg.ignored[r0:r1]] = 0.0
-        return round_from_float64(out, tg.fmt)
+        if tg.fmt.name == "float64" or tg.z_loss:
+            return round_from_float64(out, tg.fmt)
+        return _cross_entropy_rounded(tg, X64, gam, r0, r1, tau, out, bad, probs)
+
+
+def _cross_entropy_rounded(tg, X64, gam, r0, r1, tau, out, bad, probs):
+    """Narrow formats without z-loss: ``RN_fmt`` of every component (Theorem G9): stage 1
+    (:func:`_cross_entropy_stage1`), stage 2 (:func:`_cross_entropy_dd`), then the decimal stage
+    (:func:`rounded_cross_entropy_vjp`) for what is left."""
+    fmt = tg.fmt
+    gam = np.asarray(gam).astype(np.float64)
+    special = ~np.isfinite(out) | (X64 == -np.inf)
+    c, ok = _cross_entropy_stage1(tg, X64, gam, r0, r1, tau, out, bad, probs)
+    skip = bad | ~np.isfinite(gam) | (gam == 0.0) | tg.ignored[r0:r1]
+    ok |= special | skip[:, None]
+    y = np.where(ok, np.where(special | skip[:, None], out, c), 0.0)
+    rows = np.flatnonzero(~ok.all(axis=1))
+    if rows.size:
+        c2, ok2 = _cross_entropy_dd(tg, X64, gam, rows, r0, r1, tau, fmt)
+        y[rows] = np.where(ok[rows], y[rows], np.where(ok2, c2, 0.0))
+        ok[rows] |= ok2
+    for r in rows:
+        cols = np.flatnonzero(~ok[r])
+        if cols.size:
+            vals = rounded_cross_entropy_vjp(X64[r].tolist(), tg.exact(r0 + int(r)), float(gam[r]), tau, cols.tolist(), fmt)
+            y[r, cols] = vals
+    return round_from_float64(y, fmt)

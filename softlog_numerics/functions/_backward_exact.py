@@ -25,7 +25,7 @@ from fractions import Fraction
 from softlog_numerics._core.formats import Format, round_rational
 from softlog_numerics._core.rounding import rounded_if_decided
 
-__all__ = ["rounded_log_softmax_vjp"]
+__all__ = ["rounded_cross_entropy_vjp", "rounded_log_softmax_vjp"]
 
 _FIRST_DIGITS = 40
 _MAX_DIGITS = 1 << 16  # never reached for an irrational component (Theorem G8); a guard only
@@ -116,5 +116,78 @@ def rounded_log_softmax_vjp(x, g, cols, fmt: Format) -> list[float]:
             if res is not None:
                 out[idx] = res
                 anchors.remove(item)
+        prec *= 2
+    return out
+
+
+
+def rounded_cross_entropy_vjp(x, t, gam: float, tau: float | None, cols, fmt: Format) -> list[float]:
+    """``RN_fmt(v_j)``, ``v_j = (gam/T) (p_j - t_j)`` (``p`` the softmax of ``x/T``; no z-loss), for
+    each ``j`` in ``cols``, as float64 values, for one row: ``x`` floats with a finite maximum
+    (``-inf`` only where ``t_j = 0``), ``t`` the exact targets, ``gam`` a finite non-zero float.
+
+    The anchors of :func:`rounded_log_softmax_vjp` with ``G = gam/T``: ``x_j < a``: ``c = -G t_j``,
+    remainder ``+G p_j``; ``x_j = a``: ``c = G (1/m - t_j)``, remainder ``-G r/(m (m + r))``; a row
+    whose finite logits are all maxima is rational (Theorem G9 (c))."""
+    tq = Fraction(1) if tau is None else Fraction(tau)
+    G = Fraction(gam) / tq
+    a = max(x)
+    fin = [i for i, v in enumerate(x) if v != float("-inf")]
+    m = sum(1 for i in fin if x[i] == a)
+    n = len(fin)
+    out: list = [None] * len(cols)
+    todo = []
+    for idx, j in enumerate(cols):
+        if x[j] == float("-inf"):  # p_j = 0 = t_j
+            out[idx] = 0.0
+        elif m == n:  # every finite logit is a maximum: p_j = 1/m
+            out[idx] = _round(G * (Fraction(1, m) - t[j]), fmt)
+        else:
+            tie = x[j] == a
+            c = G * ((Fraction(1, m) if tie else 0) - t[j])
+            sign = (-1 if G > 0 else 1) if tie else (1 if G > 0 else -1)
+            todo.append((idx, j, tie, c, sign))
+    ad, td = Decimal(a), Decimal(1.0 if tau is None else tau)
+    below = [x[i] for i in fin if x[i] != a]
+    e1 = 1501 if tau is None else 3001  # relative error of each e**d_i, in units of rho
+    prec = _FIRST_DIGITS
+    while todo:
+        ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
+        rho = Fraction(1, 10 ** (prec - 1))
+        terms = {}
+        r = Decimal(0)
+        for v in below:
+            d = ctx.subtract(Decimal(v), ad)
+            if tau is not None:
+                d = ctx.divide(d, td)  # a second rounding: |d| error <= 2 rho |d| / 2
+            if d > _CUT:
+                e = ctx.exp(d)
+                terms[v] = e
+                r = ctx.add(r, e)
+        cut = n * Fraction(1, 10**1300)
+        sig = (e1 + n) * rho * 2  # relative error of r
+        D = ctx.add(m, r)
+        for item in list(todo):
+            idx, j, tie, c, sign = item
+            if tie:  # W0 = r / (m (m + r)), as in the VJP above
+                W0 = Fraction(ctx.divide(r, ctx.multiply(m, D)))
+                rel = sig + 2 * rho
+            else:  # W0 = p_j = e**d_j / D
+                ej = terms.get(x[j])
+                W0 = Fraction(0) if ej is None else Fraction(ctx.divide(ej, D))
+                rel = Fraction(0) if ej is None else e1 * rho * 2 + sig + rho
+            W = abs(G) * W0
+            eW = abs(G) * (W0 * rel * 2 + cut)
+            near = min(_gap(c, fmt), W + eW)
+            ends = sorted((c + sign * near, c + sign * (W + eW)))
+            res = rounded_if_decided(ends[0], ends[1], fmt)
+            if res is None and W > eW:
+                ends = sorted((c + sign * (W - eW), c + sign * (W + eW)))
+                res = rounded_if_decided(ends[0], ends[1], fmt)
+            if res is None and prec > _MAX_DIGITS:  # never reached: v_j is irrational
+                res = _round(c + sign * W, fmt)
+            if res is not None:
+                out[idx] = res
+                todo.remove(item)
         prec *= 2
     return out

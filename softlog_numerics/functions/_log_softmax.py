@@ -86,6 +86,7 @@ from softlog_numerics._core.rounding import (
     fraction_bits,
     midpoint_radius_flags,
     rounded_if_decided,
+    rounds_once,
 )
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
@@ -521,30 +522,13 @@ def _accept(yh, yl, err, fmt: Format, slack: int):
     return (m > 0.0) & (et < slack * h)
 
 
-def _rounds_once(yh, yl, err, fmt: Format):
-    """``(c, ok)``: ``c = RN_fmt(lo)`` and ``ok`` where ``RN_fmt(lo) == RN_fmt(hi)`` (the same signed
-    value) for float64 bounds ``lo <= y <= hi`` of the exact ``y``, given ``|yh + yl - y| <= err``
-    (Theorem LSE2 (b)). Where ``ok``, ``c`` is ``RN_fmt(y)`` (rounding is monotone). For the narrow
-    formats only: the float64 grid is 29 or more bits finer than ``fmt``'s.
-
-    ``lo = fl(yh - w)`` and ``hi = fl(yh + w)`` with ``w = fl((|yl| + err)(1 + 2**-40)) +
-    2**-52 |yh| + 2**-1074``: the term ``2**-52 |yh|`` and the factor ``1 + 2**-40`` cover the
-    roundings of ``w``, ``lo`` and ``hi`` (the proof treats ``w <= 2 |yh|`` and ``w > 2 |yh|``).
-    """
-    w = (np.abs(yl) + err) * (1.0 + 2.0**-40) + 2.0**-52 * np.abs(yh) + 2.0**-1074
-    lo = round_from_float64(yh - w, fmt).astype(np.float64)
-    hi = round_from_float64(yh + w, fmt).astype(np.float64)
-    ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi))
-    return lo, ok
-
-
 _RETRY_TILE = 1 << 15  # elements per batch of the vectorised stage 2 of narrow logsumexp
 
 
 def _lse_retry_narrow(X, g0, rows, a, k, fmt: Format, y) -> np.ndarray:
     """Stage 2 of narrow logsumexp, vectorised over the rows ``rows`` (of kind normal, no
     temperature): double-double exponentials, their high parts summed by
-    :func:`nonnegative_row_sums`, ``log1p`` in double-double, then :func:`_rounds_once`. Writes the
+    :func:`nonnegative_row_sums`, ``log1p`` in double-double, then :func:`rounds_once`. Writes the
     decided rows into ``y`` and returns their mask (over ``rows``); the others go to the row-wise
     stage 2 (Theorem LSE2 (b)). Batches of at most ``_RETRY_TILE`` elements bound the memory."""
     n = X.shape[1]
@@ -568,7 +552,7 @@ def _lse_retry_narrow(X, g0, rows, a, k, fmt: Format, y) -> np.ndarray:
         Ah, Al = two_sum(a[idx], Lh)
         Ah, Al = fast_two_sum(Ah, Al + Ll)
         err = rho * (sh / (1.0 + sh)) + _DD_REL * (np.abs(Lh) + np.abs(Ah)) + 2.0**-1073
-        c, ok = _rounds_once(Ah, Al, err, fmt)
+        c, ok = rounds_once(Ah, Al, err, fmt)
         ok &= sh >= _TINY_S
         y[idx[ok]] = c[ok]
         done[b0 : b0 + m] = ok
@@ -682,7 +666,7 @@ def _lse_decimal_decide(ctx, s, log1p_s, a, tq, tau, n, rho, big, entry, fmt: Fo
 def _lse_narrow_float64(X, fmt: Format, tau: float | None, out) -> np.ndarray:
     """Stage 0 of narrow logsumexp (Theorem LSE2 (c)): the float64 sum of :func:`_narrow_tile_sums`
     with the bound of Theorem LSE10 (d), ``A = a + log1p(s)`` (``a/T`` a double-double with a
-    temperature), and :func:`_rounds_once`. Writes the decided rows into ``out`` and returns their
+    temperature), and :func:`rounds_once`. Writes the decided rows into ``out`` and returns their
     mask; rows of kind other than normal, with ``s < 2**-900`` or undecided are left to the
     double-double stages."""
     R, n = X.shape
@@ -707,7 +691,7 @@ def _lse_narrow_float64(X, fmt: Format, tau: float | None, out) -> np.ndarray:
             ah = np.abs(h)
             err = err + _TAU_DIV * ah + 2.0**-104 * (np.abs(Ah) + ah) + 2.0**-1070
             ok &= np.isfinite(Ah)
-        c, acc = _rounds_once(Ah, Al, err, fmt)
+        c, acc = rounds_once(Ah, Al, err, fmt)
         acc &= ok
         out[r0:r1][acc] = c[acc]
         done[r0:r1] = acc
@@ -750,7 +734,7 @@ def _lse_rows_accurate(X, fmt: Format, tau: float | None, out) -> np.ndarray:
             err1 = err1 + _TAU_TERMS * (st.sh / (1.0 + st.sh)) + _TAU_DIV * np.abs(st.a_hi) + n * 2.0**-1072
         todo = st.live & (st.kind != _SINGLE)
         if narrow:  # correctly rounded (Theorem LSE2 (b)): y is the rounded value where decided
-            c, acc = _rounds_once(st.Ah, st.Al, err1, fmt)
+            c, acc = rounds_once(st.Ah, st.Al, err1, fmt)
             y = np.where(todo & acc, c, y)
         else:
             acc = _accept(st.Ah, st.Al, err1, fmt, slack)
@@ -777,7 +761,7 @@ def _lse_rows_accurate(X, fmt: Format, tau: float | None, out) -> np.ndarray:
             if tau is not None:
                 err2 += _TAU_TERMS * (s_h / (1.0 + s_h)) + _TAU_DIV * abs(st.a_hi[i]) + n * 2.0**-1072
             if narrow:
-                c, ok = _rounds_once(Ah, Al, np.array([err2]), fmt)
+                c, ok = rounds_once(Ah, Al, np.array([err2]), fmt)
                 if ok[0]:
                     y[i] = c[0]
                     continue
@@ -1052,7 +1036,7 @@ def _softmax_narrow(X, fmt: Format, out2d, log: bool, tau: float | None = None):
         theta, s, tested, kb = (v[small] for v in rows_state)
         L = np.log1p(s)
         errL = theta * _U * (1.0 + 2.0**-20) * (s / (1.0 + s)) + 2.0**-51.9 * L
-        _, acc = _rounds_once(-L, np.zeros(L.size), errL, fmt)
+        _, acc = rounds_once(-L, np.zeros(L.size), errL, fmt)
         rows = np.flatnonzero(small)
         undecided.extend((int(rows[i]), kb[i : i + 1]) for i in np.flatnonzero(~acc))
     if undecided:
