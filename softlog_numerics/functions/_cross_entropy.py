@@ -149,7 +149,14 @@ def _correctly_rounded(tg: Targets, tau: float | None, hi, lo, lamL) -> np.ndarr
     special = ~np.isfinite(hi) | tg.ignored
     with np.errstate(all="ignore"):
         c, ok = decided_dd(np.where(special, 1.0, hi), np.where(special, 0.0, lo), err, fmt)
-        y = np.where(np.isnan(hi) | np.isinf(hi), hi, c)
+    if tg.probs is not None:
+        # G2 needs every term >= 0 (no negative target) and, with a z-loss, targets that sum to
+        # at least 1/2 (step 3); other unvalidated targets go to the decimal stage
+        with np.errstate(invalid="ignore"):
+            ok &= (tg.probs >= 0.0).all(axis=1)
+            if tg.z_loss:
+                ok &= tg.probs.sum(axis=1) >= 0.51
+    y = np.where(np.isnan(hi) | np.isinf(hi), hi, c)
     y[tg.ignored] = 0.0
     X = tg.rows.rows
     lam = Fraction(tg.z_loss)
@@ -222,7 +229,8 @@ def cross_entropy(
     (TwoProd) and the sums are double-double (error-free extraction), so only ``log1p(s)``
     (``1.28 u`` relative) and the final rounding err.
 
-    Accuracy: correctly rounded in float16, bfloat16 and float32 (proofs/grad.md, Theorem G7: the
+    Accuracy (for targets that sum to at least 1/2, which ``validate`` ensures; in the narrow
+    formats, any targets): correctly rounded in float16, bfloat16 and float32 (proofs/grad.md, Theorem G7: the
     float64 double-double loss is rounded where the error bound of Theorem G2 decides it; the
     other rows, those within a relative ``theta ~ 2**-52.5`` of a midpoint (about ``2**-28`` of
     random float32 rows), are evaluated in :mod:`decimal` at increasing precision until
