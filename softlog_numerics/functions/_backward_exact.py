@@ -43,6 +43,25 @@ def _gap(c: Fraction, fmt: Format) -> Fraction:
     return Fraction(1, 2 * c.denominator * 2 ** (fmt.precision - fmt.emin))
 
 
+def _rest_sum(prec: int, below, a: float, tau: float | None):
+    """At ``prec`` digits: ``(ctx, rho, terms, r)`` with ``terms[v] = e**((v - a)/T)`` for the entries
+    ``v`` of ``below`` whose offset is above ``_CUT`` and ``r`` their sum, every operation correctly
+    rounded (the offset once, twice with a temperature ``tau``), ``rho = 10**(1 - prec)``."""
+    ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
+    ad, td = Decimal(a), Decimal(1.0 if tau is None else tau)
+    terms = {}
+    r = Decimal(0)
+    for v in below:
+        d = ctx.subtract(Decimal(v), ad)
+        if tau is not None:
+            d = ctx.divide(d, td)
+        if d > _CUT:
+            e = ctx.exp(d)
+            terms[v] = e
+            r = ctx.add(r, e)
+    return ctx, Fraction(1, 10 ** (prec - 1)), terms, r
+
+
 def rounded_log_softmax_vjp(x, g, cols, fmt: Format) -> list[float]:
     """``RN_fmt(g_j - p_j sum(g))`` for each ``j`` in ``cols``, as float64 values, for one row:
     ``x`` floats with a finite maximum (``-inf`` allowed, no NaN or ``+inf``), ``g`` finite floats."""
@@ -66,20 +85,10 @@ def rounded_log_softmax_vjp(x, g, cols, fmt: Format) -> list[float]:
                 anchors.append((idx, j, c, 1 if S > 0 else -1))
         else:
             anchors.append((idx, j, gj, -1 if S > 0 else 1))
-    ad = Decimal(a)
     below = [x[i] for i in fin if x[i] != a]
     prec = _FIRST_DIGITS
     while anchors:
-        ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
-        rho = Fraction(1, 10 ** (prec - 1))
-        terms = {}
-        r = Decimal(0)
-        for v in below:
-            t = ctx.subtract(Decimal(v), ad)
-            if t > _CUT:
-                e = ctx.exp(t)
-                terms[v] = e
-                r = ctx.add(r, e)
+        ctx, rho, terms, r = _rest_sum(prec, below, a, None)
         # each e**t_i within 1501 rho relative (t_i rounded, |t_i| <= 3000, then exp), their sum
         # within (1501 + n) rho, the cut terms below n 10**-1302 against D >= 1 (LSE2 stage 3)
         cut = n * Fraction(1, 10**1300)
@@ -147,23 +156,11 @@ def rounded_cross_entropy_vjp(x, t, gam: float, tau: float | None, cols, fmt: Fo
             c = G * ((Fraction(1, m) if tie else 0) - t[j])
             sign = (-1 if G > 0 else 1) if tie else (1 if G > 0 else -1)
             todo.append((idx, j, tie, c, sign))
-    ad, td = Decimal(a), Decimal(1.0 if tau is None else tau)
     below = [x[i] for i in fin if x[i] != a]
     e1 = 1501 if tau is None else 3001  # relative error of each e**d_i, in units of rho
     prec = _FIRST_DIGITS
     while todo:
-        ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
-        rho = Fraction(1, 10 ** (prec - 1))
-        terms = {}
-        r = Decimal(0)
-        for v in below:
-            d = ctx.subtract(Decimal(v), ad)
-            if tau is not None:
-                d = ctx.divide(d, td)  # a second rounding: |d| error <= 2 rho |d| / 2
-            if d > _CUT:
-                e = ctx.exp(d)
-                terms[v] = e
-                r = ctx.add(r, e)
+        ctx, rho, terms, r = _rest_sum(prec, below, a, tau)
         cut = n * Fraction(1, 10**1300)
         sig = (e1 + n) * rho * 2  # relative error of r
         D = ctx.add(m, r)
