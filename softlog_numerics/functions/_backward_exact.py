@@ -19,17 +19,16 @@ nearest rounding boundary.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
 from softlog_numerics._core.formats import Format, round_rational
 from softlog_numerics._core.rounding import rounded_if_decided
+from softlog_numerics.functions._exact_sums import offset_exponentials
 
 __all__ = ["rounded_cross_entropy_vjp", "rounded_log_softmax_vjp"]
 
 _FIRST_DIGITS = 40
 _MAX_DIGITS = 1 << 16  # never reached for an irrational component (Theorem G8); a guard only
-_CUT = -3000  # offsets below are dropped from the sums: each term is below e**-3000 < 10**-1302
 
 
 def _round(q: Fraction, fmt: Format) -> float:
@@ -43,23 +42,19 @@ def _gap(c: Fraction, fmt: Format) -> Fraction:
     return Fraction(1, 2 * c.denominator * 2 ** (fmt.precision - fmt.emin))
 
 
-def _rest_sum(prec: int, below, a: float, tau: float | None):
-    """At ``prec`` digits: ``(ctx, rho, terms, r)`` with ``terms[v] = e**((v - a)/T)`` for the entries
-    ``v`` of ``below`` whose offset is above ``_CUT`` and ``r`` their sum, every operation correctly
-    rounded (the offset once, twice with a temperature ``tau``), ``rho = 10**(1 - prec)``."""
-    ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
-    ad, td = Decimal(a), Decimal(1.0 if tau is None else tau)
-    terms = {}
-    r = Decimal(0)
-    for v in below:
-        d = ctx.subtract(Decimal(v), ad)
-        if tau is not None:
-            d = ctx.divide(d, td)
-        if d > _CUT:
-            e = ctx.exp(d)
-            terms[v] = e
-            r = ctx.add(r, e)
-    return ctx, Fraction(1, 10 ** (prec - 1)), terms, r
+def _anchored(c: Fraction, sign: int, W: Fraction, e: Fraction, fmt: Format, prec: int) -> float | None:
+    """``RN_fmt(c + sign w)`` for the unknown ``w`` in ``(0, W + e]``, ``|w - W| <= e``, if decided:
+    the one-sided test (no boundary within :func:`_gap` of ``c``), then the two ends ``W -+ e``;
+    past the guard precision the rounding of ``c + sign W``."""
+    near = min(_gap(c, fmt), W + e)
+    ends = sorted((c + sign * near, c + sign * (W + e)))
+    res = rounded_if_decided(ends[0], ends[1], fmt)
+    if res is None and W > e:
+        ends = sorted((c + sign * (W - e), c + sign * (W + e)))
+        res = rounded_if_decided(ends[0], ends[1], fmt)
+    if res is None and prec > _MAX_DIGITS:  # never reached: the value is irrational
+        res = _round(c + sign * W, fmt)
+    return res
 
 
 def rounded_log_softmax_vjp(x, g, cols, fmt: Format) -> list[float]:
@@ -88,7 +83,7 @@ def rounded_log_softmax_vjp(x, g, cols, fmt: Format) -> list[float]:
     below = [x[i] for i in fin if x[i] != a]
     prec = _FIRST_DIGITS
     while anchors:
-        ctx, rho, terms, r = _rest_sum(prec, below, a, None)
+        ctx, rho, terms, r = offset_exponentials(prec, below, a, None)
         # each e**t_i within 1501 rho relative (t_i rounded, |t_i| <= 3000, then exp), their sum
         # within (1501 + n) rho, the cut terms below n 10**-1302 against D >= 1 (LSE2 stage 3)
         cut = n * Fraction(1, 10**1300)
@@ -110,18 +105,8 @@ def rounded_log_softmax_vjp(x, g, cols, fmt: Format) -> list[float]:
                     Wt = Fraction(ctx.divide(ej, D)) * abs(S)
                     rel = 1501 * rho * 2 + sig + rho
                     abs_err = abs(S) * cut
-            err = Wt * rel * 2 + abs_err
-            W_hi = Wt + err
-            W_lo = Wt - err
-            # one-sided: 0 < W <= W_hi and no boundary within delta of c (other than c)
-            near = min(_gap(c, fmt), W_hi)
-            ends = sorted((c + sign * near, c + sign * W_hi))
-            res = rounded_if_decided(ends[0], ends[1], fmt)
-            if res is None and W_lo > 0:
-                ends = sorted((c + sign * W_lo, c + sign * W_hi))
-                res = rounded_if_decided(ends[0], ends[1], fmt)
-            if res is None and prec > _MAX_DIGITS:  # never reached: v_j is irrational
-                res = _round(c + sign * Wt, fmt)
+            # one-sided: 0 < W <= W + err and no boundary within delta of c (other than c)
+            res = _anchored(c, sign, Wt, Wt * rel * 2 + abs_err, fmt, prec)
             if res is not None:
                 out[idx] = res
                 anchors.remove(item)
@@ -160,7 +145,7 @@ def rounded_cross_entropy_vjp(x, t, gam: float, tau: float | None, cols, fmt: Fo
     e1 = 1501 if tau is None else 3001  # relative error of each e**d_i, in units of rho
     prec = _FIRST_DIGITS
     while todo:
-        ctx, rho, terms, r = _rest_sum(prec, below, a, tau)
+        ctx, rho, terms, r = offset_exponentials(prec, below, a, tau)
         cut = n * Fraction(1, 10**1300)
         sig = (e1 + n) * rho * 2  # relative error of r
         D = ctx.add(m, r)
@@ -174,15 +159,7 @@ def rounded_cross_entropy_vjp(x, t, gam: float, tau: float | None, cols, fmt: Fo
                 W0 = Fraction(0) if ej is None else Fraction(ctx.divide(ej, D))
                 rel = Fraction(0) if ej is None else e1 * rho * 2 + sig + rho
             W = abs(G) * W0
-            eW = abs(G) * (W0 * rel * 2 + cut)
-            near = min(_gap(c, fmt), W + eW)
-            ends = sorted((c + sign * near, c + sign * (W + eW)))
-            res = rounded_if_decided(ends[0], ends[1], fmt)
-            if res is None and W > eW:
-                ends = sorted((c + sign * (W - eW), c + sign * (W + eW)))
-                res = rounded_if_decided(ends[0], ends[1], fmt)
-            if res is None and prec > _MAX_DIGITS:  # never reached: v_j is irrational
-                res = _round(c + sign * W, fmt)
+            res = _anchored(c, sign, W, abs(G) * (W0 * rel * 2 + cut), fmt, prec)
             if res is not None:
                 out[idx] = res
                 todo.remove(item)

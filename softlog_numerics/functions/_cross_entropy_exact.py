@@ -16,17 +16,16 @@ or ``W = lam = 0``, the loss is rational and rounded exactly. Otherwise it is ir
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
 from softlog_numerics._core.formats import Format, round_rational
 from softlog_numerics._core.rounding import rounded_if_decided
+from softlog_numerics.functions._exact_sums import offset_exponentials
 
 __all__ = ["rounded_loss"]
 
 _FIRST_DIGITS = 60
 _MAX_DIGITS = 1 << 16  # never reached for an irrational loss (Theorem G7); a guard only
-_CUT = -3000  # offsets below are dropped from s: each term is below e**-3000 < 10**-1302
 
 
 def _round(q: Fraction, fmt: Format) -> float:
@@ -57,18 +56,9 @@ def rounded_loss(x, t, lam: Fraction, tau: float | None, fmt: Format) -> float:
     delta = Fraction(1, 2 * base.denominator * grid)
     n = len(x)
     big = 3010 if tau is None else 6010
-    ad, td = Decimal(x[k]), Decimal(1.0 if tau is None else tau)
     prec = _FIRST_DIGITS
     while True:
-        ctx = Context(prec=prec, rounding=ROUND_HALF_EVEN, Emin=-(10**9), Emax=10**9)
-        s = Decimal(0)
-        for v in others:
-            d = ctx.subtract(Decimal(v), ad)
-            if tau is not None:
-                d = ctx.divide(d, td)
-            if d > _CUT:
-                s = ctx.add(s, ctx.exp(d))
-        rho = Fraction(1, 10 ** (prec - 1))
+        ctx, rho, _, s = offset_exponentials(prec, others, x[k], tau)
         cut = n * Fraction(1, 10**1300)
         # one-sided: 0 < L <= S <= s_hi (LSE10 (e)), so loss - base lies in (0, w] (c1 >= 0) or
         # [-w, 0) (c1 < 0 and lam s_hi < -c1), w = s_hi (|c1| + lam s_hi); between base and
