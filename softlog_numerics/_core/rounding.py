@@ -8,7 +8,8 @@ production functions that return correctly rounded float16, bfloat16 and float32
 * :func:`rounds_once`: the same for the narrow formats from a float64 (or double-double) value,
   cheaper (two roundings of float64 numbers, Theorem LSE2 (b));
 * :func:`rounded_if_decided`: the same test for the exact rational ends of an enclosure (the
-  decimal stages).
+  decimal stages); :func:`rounded_fraction`, one rational rounded; :func:`boundary_gap`, a
+  distance from a rational within which no other rounding boundary lies (their one-sided tests).
 
 The proofs are in proofs/log_softmax.md, Theorem LSE10.
 """
@@ -24,7 +25,8 @@ from softlog_numerics._core.eft import two_sum
 from softlog_numerics._core.formats import Format, round_from_float64, round_rational
 
 __all__ = [
-    "decided_dd", "fraction_bits", "midpoint_radius_flags", "round_dd", "rounded_if_decided", "rounds_once",
+    "boundary_gap", "decided_dd", "fraction_bits", "midpoint_radius_flags", "round_dd", "rounded_fraction",
+    "rounded_if_decided", "rounds_once",
 ]
 
 
@@ -84,6 +86,19 @@ def decided_dd(yh: np.ndarray, yl: np.ndarray, err: np.ndarray, fmt: Format):
     hi = round_dd(*two_sum(yh, yl + d), fmt)
     ok = (lo == hi) & (np.signbit(lo) == np.signbit(hi)) & np.isfinite(yh)
     return lo, ok
+
+
+def rounded_fraction(q: Fraction, fmt: Format) -> float:
+    """``q`` rounded to nearest (ties to even) in ``fmt``, once and exactly (``round_rational``,
+    Theorem O1), returned as the float64 that holds it."""
+    return round_rational(q.numerator, q.denominator, fmt)
+
+
+def boundary_gap(c: Fraction, fmt: Format) -> Fraction:
+    """A ``delta > 0`` such that no rounding boundary of ``fmt`` lies in ``(c, c + delta]`` or
+    ``[c - delta, c)``: boundaries are multiples of ``2**(emin - p)``, so one other than ``c`` is at
+    least ``1/(den(c) 2**(p - emin))`` away (proofs/grad.md, Theorems G7 (b) and G8 (c))."""
+    return Fraction(1, 2 * c.denominator * 2 ** (fmt.precision - fmt.emin))
 
 
 def rounded_if_decided(lo: Fraction, hi: Fraction, fmt: Format) -> float | None:

@@ -205,8 +205,9 @@ def _log_softmax_block(X, G, fmt):
 def _log_softmax_rounded(X64, G, Gf, back, p, k, qk, out, bad, fmt):
     """Narrow formats: ``RN_fmt(v_j)`` for every component (Theorem G8). Stage 1 rounds the float64
     ``z_j`` where Theorem G3's bound ``|z_j - v_j| <= 9.3 u tau_j`` (with ``tau_j`` from the float64
-    softmax, plus ``4 * 2**-1074 sum|g|`` for its subnormal entries) decides it; the other
-    components go to the decimal stage (:func:`rounded_log_softmax_vjp`)."""
+    softmax, plus ``4 * 2**-1074 sum|g|`` for its subnormal entries) decides it; the rows with
+    other components go to the double-double stage (:func:`_log_softmax_vjp_dd`), and what that
+    leaves to the decimal stage (:func:`rounded_log_softmax_vjp`)."""
     R, n = X64.shape
     ar = np.arange(R)
     mag = np.abs(Gf).sum(axis=1) * (1.0 + n * 2.0**-52)  # >= sum |g| (float64 summation)
@@ -237,6 +238,42 @@ def _log_softmax_rounded(X64, G, Gf, back, p, k, qk, out, bad, fmt):
     return y.astype(fmt.dtype)
 
 
+def _exact_row_sums(A):
+    """Row sums of a float64 matrix as double-doubles ``(h, l)``: ``h`` the correctly rounded sum
+    (:func:`math.fsum`) and ``l`` the rounded residual, so within ``2**-106`` of the exact sum."""
+    h, l = np.empty(A.shape[0]), np.empty(A.shape[0])
+    for i, row in enumerate(A.tolist()):
+        h[i] = math.fsum(row)
+        l[i] = math.fsum(row + [-h[i]])
+    return h, l
+
+
+def _dd_softmax(X, tau: float | None):
+    """The softmax of rows ``X / T`` (finite maxima) as double-doubles, for the second stages
+    (Theorems G8 (b), G9 (b)): ``(ph, pl, sh, sl, Dh, Dl, k, d, keep)`` with ``p_j = e**d_j / D``,
+    ``d_j = (x_j - a)/T`` (exact by TwoSum, then divided in double-double), ``e**d_j`` from
+    ``exp_dd`` (``e**0 = 1`` at the argmax ``k``), ``s = sum_{i != k} e**d_i`` by
+    :func:`_exact_row_sums` and ``D = 1 + s``; ``keep`` marks the terms computed (finite, ``d_j >
+    -2**20``; below, ``e**d_j < 2**-1.4e6``, inside the bounds)."""
+    R = X.shape[0]
+    ar = np.arange(R)
+    a = np.max(X, axis=1)
+    k = np.argmax(X, axis=1)
+    dh, dl = two_sum(X, -a[:, None])
+    if tau is not None:
+        dh, dl = dd_div_scalar(dh, np.where(np.isfinite(dh), dl, 0.0), tau)
+    keep = np.isfinite(X) & (dh > -(2.0**20))
+    kk, mh, ml = _exp_dd(np.where(keep, dh, 0.0), np.where(keep, dl, 0.0))
+    Eh = np.where(keep, np.ldexp(mh, kk), 0.0)
+    El = np.where(keep, np.ldexp(ml, kk), 0.0)
+    Eh[ar, k], El[ar, k] = 0.0, 0.0
+    sh, sl = _exact_row_sums(np.concatenate([Eh, El], axis=1))
+    Eh[ar, k] = 1.0  # e**0, exactly
+    Dh, Dl = dd_add(np.ones(R), np.zeros(R), sh, sl)
+    ph, pl = dd_div(Eh, El, Dh[:, None], Dl[:, None])
+    return ph, pl, sh, sl, Dh, Dl, k, dh, keep
+
+
 def _log_softmax_vjp_dd(X64, G64, fmt):
     """Stage 2 of the narrow log_softmax VJP (Theorem G8 (b)), for rows with a finite maximum and a
     finite cotangent: ``p_j = e**t_j / D`` from double-double exponentials (``_core.exp_dd``,
@@ -244,21 +281,8 @@ def _log_softmax_vjp_dd(X64, G64, fmt):
     rounded residual: ``2**-106`` relative), ``v_j = g_j - p_j S`` in double-double; ``(c, ok)`` from
     :func:`decided_dd` with the bound ``2**-94 (|p_j S| + |v_j|) + (n + 2) 2**-1073 |S|``."""
     R, n = X64.shape
-    a = np.max(X64, axis=1)
-    th, tl = two_sum(X64, -a[:, None])
-    keep = np.isfinite(X64) & (th > -(2.0**20))  # below: e**t_j < 2**-1.4e6, inside the bound
-    kk, mh, ml = _exp_dd(np.where(keep, th, 0.0), np.where(keep, tl, 0.0))
-    Eh = np.where(keep, np.ldexp(mh, kk), 0.0)
-    El = np.where(keep, np.ldexp(ml, kk), 0.0)
-    Dh, Dl, Sh, Sl = (np.empty(R) for _ in range(4))
-    for i in range(R):
-        terms = Eh[i].tolist() + El[i].tolist()
-        Dh[i] = math.fsum(terms)
-        Dl[i] = math.fsum(terms + [-Dh[i]])
-        gs = G64[i].tolist()
-        Sh[i] = math.fsum(gs)
-        Sl[i] = math.fsum(gs + [-Sh[i]])
-    ph, pl = dd_div(Eh, El, Dh[:, None], Dl[:, None])
+    ph, pl = _dd_softmax(X64, None)[:2]
+    Sh, Sl = _exact_row_sums(G64)
     qh, ql = dd_mul(ph, pl, Sh[:, None], Sl[:, None])
     vh, vl = two_sum(G64, -qh)
     vh, vl = fast_two_sum(vh, vl - ql)
@@ -492,19 +516,13 @@ def loss_weights(tg, X64, r0, r1, tau: float | None = None, parts: bool = False)
     return w, bad | masked_hit
 
 
-def _target_arrays(tg, R, K, r0, r1):
-    """``(t_hi, t_lo)`` of shape ``(R, K)`` for rows ``r0:r1``: :meth:`Targets.float64`."""
-    return tg.float64(r0, r1)
-
-
-def _cross_entropy_stage1(tg, X64, gam, r0, r1, tau, out, bad, probs):
+def _cross_entropy_stage1(tg, X64, gam, tau, out, probs, t_hi):
     """Narrow formats, no z-loss: ``(c, ok)``, the float64 gradient ``out`` rounded where Theorem
     G3's bound ``17 u tau_j`` decides it (Theorem G9 (a)); ``tau_j = |g/T| (p_j + t_j)``, at the
     argmax with ``t_k >= 1/2`` ``|g/T| (q_k + (1 - t_k))``, plus ``2**-1020 |g/T|``."""
     R, K = X64.shape
     ar = np.arange(R)
     p, k, qk = probs
-    t_hi, _ = _target_arrays(tg, R, K, r0, r1)
     sc = np.abs(gam) / (1.0 if tau is None else tau) * (1.0 + 2.0**-50)
     mag = p + t_hi
     tk = t_hi[ar, k]
@@ -514,7 +532,7 @@ def _cross_entropy_stage1(tg, X64, gam, r0, r1, tau, out, bad, probs):
     return rounds_once(out, 0.0, err, tg.fmt)  # the caller sets aside the special rows
 
 
-def _cross_entropy_dd(tg, X64, gam, rows, r0, r1, tau, fmt):
+def _cross_entropy_dd(X64, gam, rows, targets, tau, fmt):
     """Stage 2 of the narrow cross-entropy gradient without z-loss (Theorem G9 (b)), for the rows
     ``rows`` of the block: ``p_j = e**d_j / (1 + s)`` with double-double exponentials of the exact
     (or, with a temperature, double-double) offsets ``d_j`` and ``s`` summed by :func:`math.fsum`;
@@ -523,26 +541,8 @@ def _cross_entropy_dd(tg, X64, gam, rows, r0, r1, tau, fmt):
     X = X64[rows]
     R, K = X.shape
     ar = np.arange(R)
-    t_all, l_all = _target_arrays(tg, X64.shape[0], K, r0, r1)
-    th_t, tl_t = t_all[rows], l_all[rows]
-    a = np.max(X, axis=1)
-    k = np.argmax(X, axis=1)
-    dh, dl = two_sum(X, -a[:, None])
-    if tau is not None:
-        dh, dl = dd_div_scalar(dh, np.where(np.isfinite(dh), dl, 0.0), tau)
-    keep = np.isfinite(X) & (dh > -(2.0**20))  # below: e**d < 2**-1.4e6, inside the bound
-    kk, mh, ml = _exp_dd(np.where(keep, dh, 0.0), np.where(keep, dl, 0.0))
-    Eh = np.where(keep, np.ldexp(mh, kk), 0.0)
-    El = np.where(keep, np.ldexp(ml, kk), 0.0)
-    Eh[ar, k], El[ar, k] = 1.0, 0.0  # e**0, exactly
-    sh, sl = np.empty(R), np.empty(R)
-    for i in range(R):
-        terms = Eh[i].tolist() + El[i].tolist()
-        terms[int(k[i])] = 0.0
-        sh[i] = math.fsum(terms)
-        sl[i] = math.fsum(terms + [-sh[i]])
-    Dh, Dl = dd_add(np.ones(R), np.zeros(R), sh, sl)
-    ph, pl = dd_div(Eh, El, Dh[:, None], Dl[:, None])
+    th_t, tl_t = targets[0][rows], targets[1][rows]
+    ph, pl, sh, sl, Dh, Dl, k, dh, keep = _dd_softmax(X, tau)
     wh, wl = dd_add(ph, pl, -th_t, -tl_t)
     mag = ph + np.abs(th_t)
     tk = th_t[ar, k]
@@ -593,13 +593,14 @@ def _cross_entropy_rounded(tg, X64, gam, r0, r1, tau, out, bad, probs):
     fmt = tg.fmt
     gam = np.asarray(gam).astype(np.float64)
     special = ~np.isfinite(out) | (X64 == -np.inf)
-    c, ok = _cross_entropy_stage1(tg, X64, gam, r0, r1, tau, out, bad, probs)
+    targets = tg.float64(r0, r1)  # (t_hi, t_lo), once for both stages
+    c, ok = _cross_entropy_stage1(tg, X64, gam, tau, out, probs, targets[0])
     skip = bad | ~np.isfinite(gam) | (gam == 0.0) | tg.ignored[r0:r1]
     ok |= special | skip[:, None]
     y = np.where(ok, np.where(special | skip[:, None], out, c), 0.0)
     rows = np.flatnonzero(~ok.all(axis=1))
     if rows.size:
-        c2, ok2 = _cross_entropy_dd(tg, X64, gam, rows, r0, r1, tau, fmt)
+        c2, ok2 = _cross_entropy_dd(X64, gam, rows, targets, tau, fmt)
         y[rows] = np.where(ok[rows], y[rows], np.where(ok2, c2, 0.0))
         ok[rows] |= ok2
     for r in rows:

@@ -21,8 +21,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from softlog_numerics._core.formats import Format, round_rational
-from softlog_numerics._core.rounding import rounded_if_decided
+from softlog_numerics._core.formats import Format
+from softlog_numerics._core.rounding import (
+    boundary_gap,
+    rounded_fraction,
+    rounded_if_decided,
+)
 from softlog_numerics.functions._exact_sums import offset_exponentials
 
 __all__ = ["rounded_cross_entropy_vjp", "rounded_log_softmax_vjp"]
@@ -31,29 +35,18 @@ _FIRST_DIGITS = 40
 _MAX_DIGITS = 1 << 16  # never reached for an irrational component (Theorem G8); a guard only
 
 
-def _round(q: Fraction, fmt: Format) -> float:
-    return round_rational(q.numerator, q.denominator, fmt)
-
-
-def _gap(c: Fraction, fmt: Format) -> Fraction:
-    """A ``delta > 0`` with no rounding boundary of ``fmt`` in ``(c, c + delta]`` or ``[c - delta,
-    c)``: boundaries are multiples of ``2**(emin - p)``, so one other than ``c`` is at least
-    ``1/(den(c) 2**(p - emin))`` away."""
-    return Fraction(1, 2 * c.denominator * 2 ** (fmt.precision - fmt.emin))
-
-
 def _anchored(c: Fraction, sign: int, W: Fraction, e: Fraction, fmt: Format, prec: int) -> float | None:
     """``RN_fmt(c + sign w)`` for the unknown ``w`` in ``(0, W + e]``, ``|w - W| <= e``, if decided:
-    the one-sided test (no boundary within :func:`_gap` of ``c``), then the two ends ``W -+ e``;
+    the one-sided test (no boundary within ``boundary_gap(c)`` of ``c``), then the two ends ``W -+ e``;
     past the guard precision the rounding of ``c + sign W``."""
-    near = min(_gap(c, fmt), W + e)
+    near = min(boundary_gap(c, fmt), W + e)
     ends = sorted((c + sign * near, c + sign * (W + e)))
     res = rounded_if_decided(ends[0], ends[1], fmt)
     if res is None and W > e:
         ends = sorted((c + sign * (W - e), c + sign * (W + e)))
         res = rounded_if_decided(ends[0], ends[1], fmt)
     if res is None and prec > _MAX_DIGITS:  # never reached: the value is irrational
-        res = _round(c + sign * W, fmt)
+        res = rounded_fraction(c + sign * W, fmt)
     return res
 
 
@@ -71,11 +64,11 @@ def rounded_log_softmax_vjp(x, g, cols, fmt: Format) -> list[float]:
     for idx, j in enumerate(cols):
         gj = Fraction(g[j])
         if S == 0 or x[j] == float("-inf"):  # p_j S = 0
-            out[idx] = _round(gj, fmt)
+            out[idx] = rounded_fraction(gj, fmt)
         elif x[j] == a:
             c = gj - S / m
             if m == n:  # every finite logit is a maximum: p_j = 1/m exactly
-                out[idx] = _round(c, fmt)
+                out[idx] = rounded_fraction(c, fmt)
             else:
                 anchors.append((idx, j, c, 1 if S > 0 else -1))
         else:
@@ -135,7 +128,7 @@ def rounded_cross_entropy_vjp(x, t, gam: float, tau: float | None, cols, fmt: Fo
         if x[j] == float("-inf"):  # p_j = 0 = t_j
             out[idx] = 0.0
         elif m == n:  # every finite logit is a maximum: p_j = 1/m
-            out[idx] = _round(G * (Fraction(1, m) - t[j]), fmt)
+            out[idx] = rounded_fraction(G * (Fraction(1, m) - t[j]), fmt)
         else:
             tie = x[j] == a
             c = G * ((Fraction(1, m) if tie else 0) - t[j])

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from softlog_numerics._core.formats import Format, round_rational
-from softlog_numerics._core.rounding import rounded_if_decided
+from softlog_numerics._core.formats import Format
+from softlog_numerics._core.rounding import (
+    boundary_gap,
+    rounded_fraction,
+    rounded_if_decided,
+)
 from softlog_numerics.functions._exact_sums import offset_exponentials
 
 __all__ = ["rounded_loss"]
 
 _FIRST_DIGITS = 60
 _MAX_DIGITS = 1 << 16  # never reached for an irrational loss (Theorem G7); a guard only
-
-
-def _round(q: Fraction, fmt: Format) -> float:
-    return round_rational(q.numerator, q.denominator, fmt)
 
 
 def rounded_loss(x, t, lam: Fraction, tau: float | None, fmt: Format) -> float:
@@ -48,12 +48,10 @@ def rounded_loss(x, t, lam: Fraction, tau: float | None, fmt: Format) -> float:
     others = [x[i] for i in fin if i != k]
     base = C + lam * alpha * alpha  # loss(0)
     if not others or (W == 0 and lam == 0):
-        return _round(base, fmt)
+        return rounded_fraction(base, fmt)
     # loss(L) - base = L (c1 + lam L), c1 = W + 2 lam alpha
     c1 = W + 2 * lam * alpha
-    # no rounding boundary (a multiple of 2**(emin - p)) lies within delta of base, except base
-    grid = 2 ** (fmt.precision - fmt.emin)
-    delta = Fraction(1, 2 * base.denominator * grid)
+    delta = boundary_gap(base, fmt)  # no rounding boundary within delta of base, except base
     n = len(x)
     big = 3010 if tau is None else 6010
     prec = _FIRST_DIGITS
@@ -82,5 +80,5 @@ def rounded_loss(x, t, lam: Fraction, tau: float | None, fmt: Format) -> float:
         if r is not None:
             return r
         if prec > _MAX_DIGITS:  # never reached: the loss is irrational
-            return _round(mid, fmt)
+            return rounded_fraction(mid, fmt)
         prec *= 2

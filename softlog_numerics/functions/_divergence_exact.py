@@ -15,8 +15,8 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 
-from softlog_numerics._core.formats import Format, round_rational
-from softlog_numerics._core.rounding import rounded_if_decided
+from softlog_numerics._core.formats import Format
+from softlog_numerics._core.rounding import rounded_fraction, rounded_if_decided
 
 __all__ = ["folded_row", "rounded_row"]
 
@@ -60,7 +60,7 @@ def rounded_row(kind: str, p, q, fmt: Format) -> float:
     holds it; ``p``, ``q`` finite, every softlog argument above the branch point."""
     c, W = folded_row(kind, p, q)
     if not W:
-        return round_rational(c.numerator, c.denominator, fmt)
+        return rounded_fraction(c, fmt)
     items = sorted(W.items())
     digits = _FIRST_DIGITS
     while True:

@@ -79,12 +79,12 @@ from softlog_numerics._core.formats import (
     as_float_array,
     format_of,
     round_from_float64,
-    round_rational,
 )
 from softlog_numerics._core.rounding import (
     decided_dd,
     fraction_bits,
     midpoint_radius_flags,
+    rounded_fraction,
     rounded_if_decided,
     rounds_once,
 )
@@ -131,11 +131,6 @@ _reduce_ln2, _exp_dd, _expm1_dd, _log1p_dd = reduce_ln2, exp_dd, expm1_dd, log1p
 
 # ---------------------------------------------------------------------------------------------
 # Correct rounding of an exact rational (for the decimal fallback).
-
-
-def _round_fraction(q: Fraction, fmt: Format) -> float:
-    """``q`` rounded to nearest (ties to even) in ``fmt``, returned as the float64 that holds it."""
-    return round_rational(q.numerator, q.denominator, fmt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -624,7 +619,7 @@ def _lse_decimal_decide(ctx, s, log1p_s, a, tq, tau, n, rho, big, entry, fmt: Fo
         # farther than 2**-1344 from every one: the rounding of t_j - L is that of t_j minus any
         # smaller positive amount (Theorem LSE10 (e))
         t_exact = (Fraction(entry) - Fraction(a)) / Fraction(1.0 if tau is None else tau)
-        return _round_fraction(t_exact - Fraction(1, 2**1400), fmt)
+        return rounded_fraction(t_exact - Fraction(1, 2**1400), fmt)
     if not softmax:
         # one-sided: 0 < L = log1p(S) <= S <= s_hi, and the offset (or a/T) is exact, so the
         # result lies between base -+ s_hi and base -+ 2**-1400 (LSE10 (e)); this decides at
@@ -659,7 +654,7 @@ def _lse_decimal_decide(ctx, s, log1p_s, a, tq, tau, n, rho, big, entry, fmt: Fo
     if r is not None:
         return r
     if prec > 20000:  # never reached: the exact value is transcendental (proof, Theorem LSE2)
-        return _round_fraction(Fraction(y), fmt)
+        return rounded_fraction(Fraction(y), fmt)
     return None
 
 
@@ -773,7 +768,7 @@ def _lse_rows_accurate(X, fmt: Format, tau: float | None, out) -> np.ndarray:
         kind = st.kind
         if tau is not None:  # one finite entry: x/T, rounded once
             one = np.flatnonzero(kind == _SINGLE)
-            y[one] = [_round_fraction(Fraction(float(v)) / Fraction(tau), fmt) for v in a[one]]
+            y[one] = [rounded_fraction(Fraction(float(v)) / Fraction(tau), fmt) for v in a[one]]
         y[kind == _NAN] = np.nan
         y[kind == _PINF] = np.inf
         y[kind == _NINF] = -np.inf
